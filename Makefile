@@ -1,0 +1,60 @@
+# The two commands of the README: `make run` and `make test`. Everything else is what they need.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+export UV_PYTHON_DOWNLOADS := never
+export UV_LINK_MODE := copy
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PYTEST_WORKERS ?= 2
+
+.PHONY: help install assets browser run test lint format bench clean
+
+help:
+	@echo "make run    install, migrate, load demo data, train the demo model, serve web + worker + beat"
+	@echo "make test   install (browser included) and run the whole test suite with coverage"
+	@echo "make lint   ruff (lint + format check) and mypy"
+	@echo "make bench  run the benchmarks and write docs/benchmarks.md"
+
+install: $(VENV)/.installed assets
+
+# uv from PyPI with pip, then the locked environment on the selected CPython 3.13 (no downloads).
+$(VENV)/.installed: pyproject.toml uv.lock
+	@$(PYTHON) -m uv --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet --disable-pip-version-check uv
+	$(PYTHON) -m uv sync --frozen --python "$$($(PYTHON) -c 'import sys; print(sys.executable)')"
+	@touch $@
+
+# Third-party CSS comes from the npm registry at build time; it is never committed.
+assets: static/vendor/pico.min.css
+static/vendor/pico.min.css: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	mkdir -p static/vendor
+	cp node_modules/@picocss/pico/css/pico.min.css static/vendor/pico.min.css
+
+# Debian's Chromium for the Playwright browser tests (Playwright's own download cannot work here).
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+		echo "Installing Debian's chromium for the browser tests"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+
+run: install
+	$(PY) manage.py run_stack
+
+test: install browser
+	$(PY) -m pytest -n $(PYTEST_WORKERS) --cov --cov-report=term:skip-covered --cov-report=xml
+
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy .
+
+format: install
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+bench: install
+	$(PY) bench/run_all.py
+
+clean:
+	rm -rf $(VENV) node_modules static/vendor staticfiles .pytest_cache .mypy_cache coverage.xml

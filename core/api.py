@@ -1,0 +1,3 @@
+"""core serves no resources of its own under /api/v1/; apps register theirs."""
+
+urlpatterns: list = []

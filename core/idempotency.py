@@ -1,0 +1,126 @@
+"""Idempotency-Key semantics (IETF httpapi draft) as a reusable piece.
+
+Same key + same body: the stored response again, flagged `Idempotent-Replayed: true`.
+Same key + different body: 422. Same key while the first request is still running: 409.
+
+The claim is committed on its own first, so concurrent retries see it; the work and the stored
+response then commit together, so a key maps to exactly one result. A failed request releases its
+claim (nothing was written), and a claim abandoned by a crashed process expires after a lease.
+"""
+
+import hashlib
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from core.authentication import client_scope
+from core.errors import Conflict, InvalidInput, Unprocessable
+from core.models import IdempotencyRecord
+
+HEADER = "Idempotency-Key"
+REPLAYED_HEADER = "Idempotent-Replayed"
+MAX_KEY_LENGTH = 255
+
+
+@dataclass(frozen=True)
+class IdempotentResult:
+    status: int
+    body: Any
+    replayed: bool
+
+
+def request_fingerprint(*, method: str, path: str, body: Any) -> str:
+    """SHA-256 over method, path and the canonical JSON of the body (key order ignored)."""
+    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(f"{method.upper()} {path}\n{canonical}".encode()).hexdigest()
+
+
+def idempotent_execute(
+    *, scope: str, key: str, fingerprint: str, produce: Callable[[], tuple[int, Any]]
+) -> IdempotentResult:
+    """Run `produce` at most once per (scope, key); `produce` returns (status, JSON body)."""
+    if not key or len(key) > MAX_KEY_LENGTH:
+        raise InvalidInput(
+            f"{HEADER} must be 1 to {MAX_KEY_LENGTH} characters.",
+            errors={HEADER: [f"Must be 1 to {MAX_KEY_LENGTH} characters."]},
+        )
+    replay = _claim(scope=scope, key=key, fingerprint=fingerprint)
+    if replay is not None:
+        return replay
+    try:
+        with transaction.atomic():
+            status, body = produce()
+            IdempotencyRecord.objects.filter(scope=scope, key=key).update(
+                state=IdempotencyRecord.State.COMPLETED,
+                response_status=status,
+                response_body=body,
+                completed_at=timezone.now(),
+            )
+    except BaseException:
+        IdempotencyRecord.objects.filter(
+            scope=scope, key=key, state=IdempotencyRecord.State.IN_FLIGHT
+        ).delete()
+        raise
+    return IdempotentResult(status=status, body=body, replayed=False)
+
+
+def _claim(*, scope: str, key: str, fingerprint: str) -> IdempotentResult | None:
+    """Claim the key (committed at once), or return the stored result, or raise 409 / 422."""
+    try:
+        with transaction.atomic():
+            IdempotencyRecord.objects.create(scope=scope, key=key, fingerprint=fingerprint)
+        return None
+    except IntegrityError:
+        pass
+    existing = IdempotencyRecord.objects.get(scope=scope, key=key)
+    if existing.fingerprint != fingerprint:
+        raise Unprocessable(
+            f"This {HEADER} was already used with a different request body.",
+            errors={HEADER: ["Already used with a different request."]},
+        )
+    if existing.state == IdempotencyRecord.State.COMPLETED:
+        return IdempotentResult(
+            status=existing.response_status or 200, body=existing.response_body, replayed=True
+        )
+    lease_expired_before = timezone.now() - timedelta(seconds=settings.IDEMPOTENCY_LEASE_SECONDS)
+    if existing.created_at < lease_expired_before:
+        # The first attempt died mid-request; take the claim over if nobody else just did.
+        taken = IdempotencyRecord.objects.filter(
+            pk=existing.pk, state=IdempotencyRecord.State.IN_FLIGHT, created_at=existing.created_at
+        ).update(created_at=timezone.now())
+        if taken:
+            return None
+    raise Conflict(
+        f"A request with this {HEADER} is still being processed; retry later.",
+        errors={HEADER: ["In flight."]},
+    )
+
+
+def idempotent_response(
+    request: Request, produce: Callable[[], tuple[int, Any]], *, required: bool = False
+) -> Response:
+    """For an API view: apply the header when present (or demand it), answer a DRF Response."""
+    key = request.headers.get(HEADER)
+    if key is None:
+        if required:
+            raise InvalidInput(f"The {HEADER} header is required.", errors={HEADER: ["Required."]})
+        status, body = produce()
+        return Response(body, status=status)
+    result = idempotent_execute(
+        scope=client_scope(request.user),
+        key=key,
+        fingerprint=request_fingerprint(
+            method=request.method or "POST", path=request.path, body=request.data
+        ),
+        produce=produce,
+    )
+    headers = {REPLAYED_HEADER: "true"} if result.replayed else {}
+    return Response(result.body, status=result.status, headers=headers)

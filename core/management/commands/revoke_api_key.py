@@ -1,0 +1,14 @@
+from django.core.management.base import BaseCommand, CommandParser
+
+from core.services import api_key_revoke
+
+
+class Command(BaseCommand):
+    help = "Revoke an API key by its prefix (the part before the dot)."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("prefix")
+
+    def handle(self, *args: object, prefix: str, **options: object) -> None:
+        api_key = api_key_revoke(prefix=prefix)
+        self.stdout.write(f"Revoked API key '{api_key.name}' ({api_key.prefix}).")

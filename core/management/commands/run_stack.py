@@ -1,0 +1,74 @@
+import atexit
+import os
+import shlex
+import sys
+
+from django.conf import settings
+from django.core.management import call_command
+from django.core.management.base import BaseCommand, CommandParser
+from honcho.manager import Manager
+
+from core.embedded_postgres import embedded_server
+
+
+class Command(BaseCommand):
+    help = (
+        "Set up and run the whole product: migrate, demo admin and data, static files, then the "
+        "web server, a Celery worker and beat. Ctrl-C stops all of it (the embedded database too)."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
+        parser.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
+        parser.add_argument(
+            "--no-setup", action="store_true", help="Skip migrations and demo data."
+        )
+
+    def handle(
+        self, *args: object, port: int, host: str, no_setup: bool, **options: object
+    ) -> None:
+        if not no_setup:
+            self.prepare()
+        python = shlex.quote(sys.executable)
+        manager = Manager()
+        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        manager.add_process(
+            "web",
+            f"{python} -m gunicorn config.wsgi:application --bind {host}:{port} "
+            "--workers 2 --threads 4 --access-logfile - --graceful-timeout 5",
+            env=env,
+        )
+        manager.add_process(
+            "worker",
+            f"{python} -m celery -A config worker --loglevel INFO --concurrency 2",
+            env=env,
+        )
+        manager.add_process(
+            "beat",
+            f"{python} -m celery -A config beat --loglevel INFO "
+            f"--schedule {shlex.quote(settings.CELERY_BEAT_SCHEDULE_FILENAME)}",
+            env=env,
+        )
+        self.stdout.write(
+            self.style.SUCCESS(f"Serving on http://{host}:{port}/  (Ctrl-C stops everything)")
+        )
+        try:
+            manager.loop()
+        finally:
+            if settings.EMBEDDED_DATABASE:
+                server = embedded_server(settings.DATA_DIR / "postgres")
+                server.stop()
+                # Stopped on purpose: pgserver's own exit hook need not try again.
+                atexit.unregister(server._cleanup)
+                self.stdout.write("Embedded PostgreSQL stopped.")
+        sys.exit(manager.returncode or 0)
+
+    def prepare(self) -> None:
+        """Everything a first run needs; each step is a no-op when already done."""
+        settings.DATA_DIR.mkdir(parents=True, exist_ok=True)
+        call_command("migrate", interactive=False, verbosity=1)
+        call_command("collectstatic", interactive=False, verbosity=0)
+        call_command("ensure_demo_admin")
+        for command_line in settings.DEMO_SETUP_COMMANDS:
+            name, *arguments = shlex.split(command_line)
+            call_command(name, *arguments)

@@ -1,0 +1,57 @@
+"""Writes of the shared kernel."""
+
+from typing import Any, cast
+
+from django.contrib.auth import get_user_model
+from django.db import transaction
+
+from core.audit import audit_record
+from core.errors import InvalidInput, NotFound
+from core.models import ApiKey
+
+
+@transaction.atomic
+def api_key_create(*, name: str, actor: Any = None) -> tuple[ApiKey, str]:
+    """Create a hashed key; returns the row and the raw key (shown once, never stored)."""
+    name = name.strip()
+    if not name or len(name) > 50:
+        raise InvalidInput(
+            "A key needs a name of 1 to 50 characters.", errors={"name": ["1 to 50 characters."]}
+        )
+    api_key, raw_key = ApiKey.objects.create_key(name=name)
+    audit_record(
+        actor=actor,
+        action="api_key.create",
+        target_type="api_key",
+        target_id=api_key.pk,
+        after={"name": name, "prefix": api_key.prefix},
+    )
+    return cast(ApiKey, api_key), raw_key
+
+
+@transaction.atomic
+def api_key_revoke(*, prefix: str, actor: Any = None) -> ApiKey:
+    """Revoke a key by its prefix; revoked keys stop authenticating at once."""
+    api_key = ApiKey.objects.select_for_update().filter(prefix=prefix).first()
+    if api_key is None:
+        raise NotFound(f"No API key with prefix {prefix}.")
+    api_key.revoked = True
+    api_key.save(update_fields=["revoked"])
+    audit_record(
+        actor=actor,
+        action="api_key.revoke",
+        target_type="api_key",
+        target_id=api_key.pk,
+        after={"revoked": True},
+    )
+    return api_key
+
+
+@transaction.atomic
+def demo_admin_ensure(*, username: str, password: str, email: str = "") -> bool:
+    """Create the demo superuser unless it exists; True when it was created now."""
+    user_model = get_user_model()
+    if user_model.objects.filter(username=username).exists():
+        return False
+    user_model.objects.create_superuser(username=username, email=email, password=password)
+    return True

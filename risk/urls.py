@@ -1,0 +1,5 @@
+"""HTMX pages of this app."""
+
+app_name = "risk"
+
+urlpatterns: list = []
