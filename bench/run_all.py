@@ -1,0 +1,36 @@
+"""Run every benchmark in bench/ and stitch their sections into docs/benchmarks.md."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+SKIP = {"__init__.py", "harness.py", "run_all.py"}
+
+
+def main() -> int:
+    scripts = sorted(path for path in (ROOT / "bench").glob("*.py") if path.name not in SKIP)
+    failed = []
+    for script in scripts:
+        print(f"== {script.name}", flush=True)
+        if subprocess.run([sys.executable, str(script)], cwd=ROOT, check=False).returncode != 0:
+            failed.append(script.name)
+    stitch()
+    if failed:
+        print(f"failed: {', '.join(failed)}")
+    return 1 if failed else 0
+
+
+def stitch() -> None:
+    sections = sorted((ROOT / "docs" / "benchmarks").glob("*.md"))
+    header = (
+        "# Benchmarks\n\nMeasured on this project's development machines (2 cores). Every figure "
+        "comes with the command that reproduces it; targets are compared against a baseline "
+        "measured in the same run. Regenerate all of them with `make bench`.\n\n"
+    )
+    body = "\n".join(section.read_text() for section in sections)
+    (ROOT / "docs" / "benchmarks.md").write_text(header + body)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
