@@ -28,7 +28,7 @@ class PredictionRecord(models.Model):
     # A plain id, not a foreign key: records must not depend on the decisions app.
     event_id = models.BigIntegerField(null=True, blank=True, db_index=True)
     # Back-filled rows carry their CSV id or row fingerprint, so a re-run imports nothing twice.
-    external_id = models.CharField(max_length=64, null=True, blank=True)
+    external_id = models.CharField(max_length=64, null=True, blank=True)  # noqa: DJ001 (NULL: not back-filled)
 
     class Meta:
         ordering = ["-created_at", "-id"]

@@ -47,7 +47,9 @@ class Neighbour:
 def _k_checked(k: Any) -> int:
     limit = settings.RECORDS_NEAREST_MAX_K
     if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= limit:
-        raise InvalidInput(f"k must be an integer from 1 to {limit}.", errors={"k": [f"1 to {limit}"]})
+        raise InvalidInput(
+            f"k must be an integer from 1 to {limit}.", errors={"k": [f"1 to {limit}"]}
+        )
     return k
 
 
@@ -97,16 +99,17 @@ def record_nearest(
     return [Neighbour(record=row, distance=float(row.distance)) for row in rows]  # type: ignore[attr-defined]
 
 
-def record_nearest_to_record(*, record_id: int, k: int) -> list[Neighbour]:
-    """The k records of the same model most similar to a stored record (itself excluded)."""
+def record_nearest_to_record(*, record_id: int, k: int) -> tuple[PredictionRecord, list[Neighbour]]:
+    """A stored record and the k records of its model most similar to it (itself excluded)."""
     record = (
         PredictionRecord.objects.filter(pk=record_id).only("id", "model_id", "embedding").first()
     )
     if record is None:
         raise RecordNotFound(f"No record {record_id}.")
-    return record_nearest(
+    neighbours = record_nearest(
         model_id=record.model_id, embedding=record.embedding, k=k, exclude_id=record.pk
     )
+    return record, neighbours
 
 
 def record_nearest_to_features(
@@ -135,6 +138,4 @@ def records_summary(*, latest: int = 5) -> RecordsSummary:
     total = sum(row["count"] for row in by_label)
     for row in by_label:
         row["percent"] = round(100 * row["count"] / total) if total else 0
-    return RecordsSummary(
-        total=total, by_label=by_label, latest=list(record_list()[:latest])
-    )
+    return RecordsSummary(total=total, by_label=by_label, latest=list(record_list()[:latest]))

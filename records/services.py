@@ -9,12 +9,13 @@ from django.db import transaction
 from core.errors import InvalidInput
 from records.models import PredictionRecord
 from risk.exceptions import InvalidFeatures
-from risk.selectors import model_score, model_score_rows, model_version_get
 from risk.scoring import Scoring
+from risk.selectors import model_score, model_score_rows, model_version_get
 
 
-def _record_from(scoring: Scoring, *, source: str, event_id: int | None = None,
-                 external_id: str | None = None) -> PredictionRecord:
+def _record_from(
+    scoring: Scoring, *, source: str, event_id: int | None = None, external_id: str | None = None
+) -> PredictionRecord:
     return PredictionRecord(
         model_id=scoring.model_key,
         model_version=scoring.model_version,

@@ -36,7 +36,7 @@ class ModelVersion(models.Model):
     artifact = models.BinaryField(help_text="The scikit-learn pipeline saved with skops.")
     artifact_sha256 = models.CharField(max_length=64)
     feature_schema = models.JSONField(help_text="List of features: name, type, range, values.")
-    label_thresholds = models.JSONField(help_text='Ascending [[label, upper bound], ...].')
+    label_thresholds = models.JSONField(help_text="Ascending [[label, upper bound], ...].")
     metrics = models.JSONField(default=dict, blank=True)
     dataset_fingerprint = models.CharField(max_length=64, blank=True, default="")
     encoded_baseline = models.JSONField(

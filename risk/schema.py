@@ -54,7 +54,9 @@ def schema_check(schema: Any) -> list[dict[str, Any]]:
                 errors[f"{where}.values"] = ["a category needs a non-empty list of strings"]
         for bound in ("minimum", "maximum"):
             value = feature.get(bound)
-            if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)):
+            if value is not None and (
+                isinstance(value, bool) or not isinstance(value, int | float)
+            ):
                 errors[f"{where}.{bound}"] = ["must be a number"]
     if errors:
         raise InvalidArtifact("The feature schema is malformed.", errors=errors)
@@ -89,7 +91,9 @@ def _parse(feature: Mapping[str, Any], raw: Any, *, coerce_strings: bool) -> Any
         if raw not in feature["values"]:
             shown = ", ".join(repr(value) for value in feature["values"][:12])
             more = ", …" if len(feature["values"]) > 12 else ""
-            raise ValueError(f"unknown category {raw[:MAX_CATEGORY_LENGTH]!r}; one of {shown}{more}")
+            raise ValueError(
+                f"unknown category {raw[:MAX_CATEGORY_LENGTH]!r}; one of {shown}{more}"
+            )
         return raw
     if isinstance(raw, bool) or not isinstance(raw, int | float):
         raise ValueError(f"must be {'an integer' if kind == 'integer' else 'a number'}")

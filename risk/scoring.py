@@ -5,7 +5,7 @@ The supported shape is the one `train_model` builds and `register_model` accepts
 (`coef_`, `intercept_`, e.g. LogisticRegression). For such a model the logit is linear in the
 encoded vector z, so with a baseline b (the mean encoded training row):
 
-    logit = (intercept + coef·b) + Σ_features Σ_{columns j of the feature} coef_j (z_j − b_j)
+    logit = (intercept + coef·b) + Σ_features Σ_{columns j of the feature} coef_j (z_j - b_j)
 
 Each feature's contribution is its inner sum; `base_logit` = intercept + coef·b is the logit of
 the average applicant. Contributions plus `base_logit` reproduce the logit exactly (tested).
@@ -204,7 +204,9 @@ def loaded_model_build(
     """Load and check an artifact against its schema; raises InvalidArtifact with the reason."""
     pipeline = artifact_load(artifact)
     if not isinstance(pipeline, Pipeline) or len(pipeline.steps) != 2:
-        raise InvalidArtifact("The artifact must be a Pipeline of a ColumnTransformer + classifier.")
+        raise InvalidArtifact(
+            "The artifact must be a Pipeline of a ColumnTransformer + classifier."
+        )
     preprocess, classifier = pipeline.steps[0][1], pipeline.steps[1][1]
     if not isinstance(preprocess, ColumnTransformer):
         raise InvalidArtifact("The pipeline's first step must be a ColumnTransformer.")
@@ -230,7 +232,9 @@ def loaded_model_build(
         key=key,
         version=version,
         schema=schema,
-        thresholds=[(str(label), None if upper is None else float(upper)) for label, upper in thresholds],
+        thresholds=[
+            (str(label), None if upper is None else float(upper)) for label, upper in thresholds
+        ],
         preprocess=preprocess,
         coef=coef[0],
         intercept=float(np.asarray(classifier.intercept_).ravel()[0]),

@@ -75,9 +75,7 @@ def model_score(
 ) -> Scoring:
     """Validate one applicant's features against the schema and score them."""
     model_version = model_version_get(key=model_key, version=version)
-    clean = features_validate(
-        model_version.feature_schema, features, coerce_strings=coerce_strings
-    )
+    clean = features_validate(model_version.feature_schema, features, coerce_strings=coerce_strings)
     return model_version_loaded(model_version=model_version).score_many([clean])[0]
 
 

@@ -17,7 +17,7 @@ from risk.scoring import loaded_model_build
 
 def _thresholds_check(thresholds: Any) -> list[list[Any]]:
     problem = (
-        'Label thresholds must be ascending [[label, upper], ...] with upper bounds in (0, 1] '
+        "Label thresholds must be ascending [[label, upper], ...] with upper bounds in (0, 1] "
         'and the last upper bound null, e.g. [["low", 0.3], ["medium", 0.6], ["high", null]].'
     )
     if not isinstance(thresholds, list) or not thresholds:

@@ -30,7 +30,11 @@ CREDIT_THRESHOLDS: list[list[Any]] = [["low", 0.3], ["medium", 0.6], ["high", No
 # CSV column -> (feature name, type, description, minimum, maximum).
 _COLUMNS: dict[str, tuple[str, str, str, float | None, float | None]] = {
     "status_of_existing_checking_account": (
-        "checking_account", "category", "Status of the existing checking account", None, None
+        "checking_account",
+        "category",
+        "Status of the existing checking account",
+        None,
+        None,
     ),
     "duration_in_month": ("duration_months", "integer", "Credit duration in months", 1, 120),
     "credit_history": ("credit_history", "category", "Credit history", None, None),
@@ -38,34 +42,72 @@ _COLUMNS: dict[str, tuple[str, str, str, float | None, float | None]] = {
     "credit_amount": ("credit_amount", "integer", "Credit amount (DM)", 1, 1_000_000),
     "savings_account_and_bonds": ("savings", "category", "Savings account / bonds", None, None),
     "present_employment_since": (
-        "employment_since", "category", "Present employment since", None, None
+        "employment_since",
+        "category",
+        "Present employment since",
+        None,
+        None,
     ),
     "installment_rate_in_percentage_of_disposable_income": (
-        "installment_rate", "integer", "Installment rate, % of disposable income (1-4)", 1, 4
+        "installment_rate",
+        "integer",
+        "Installment rate, % of disposable income (1-4)",
+        1,
+        4,
     ),
     "personal_status_and_sex": (
-        "personal_status_sex", "category", "Personal status and sex", None, None
+        "personal_status_sex",
+        "category",
+        "Personal status and sex",
+        None,
+        None,
     ),
     "other_debtors_or_guarantors": (
-        "other_debtors", "category", "Other debtors / guarantors", None, None
+        "other_debtors",
+        "category",
+        "Other debtors / guarantors",
+        None,
+        None,
     ),
     "present_residence_since": (
-        "residence_since", "integer", "Present residence since (1-4)", 1, 4
+        "residence_since",
+        "integer",
+        "Present residence since (1-4)",
+        1,
+        4,
     ),
     "property": ("property", "category", "Most valuable property", None, None),
     "age_in_years": ("age", "integer", "Age in years", 18, 120),
     "other_installment_plans": (
-        "other_installment_plans", "category", "Other installment plans", None, None
+        "other_installment_plans",
+        "category",
+        "Other installment plans",
+        None,
+        None,
     ),
     "housing": ("housing", "category", "Housing", None, None),
     "number_of_existing_credits_at_this_bank": (
-        "existing_credits", "integer", "Number of existing credits at this bank", 1, 10
+        "existing_credits",
+        "integer",
+        "Number of existing credits at this bank",
+        1,
+        10,
     ),
     "job": ("job", "category", "Job", None, None),
     "number_of_people_being_liable_to_provide_maintenance_for": (
-        "dependents", "integer", "People liable to provide maintenance for", 0, 10
+        "dependents",
+        "integer",
+        "People liable to provide maintenance for",
+        0,
+        10,
     ),
-    "telephone": ("telephone", "boolean", "Telephone registered in the customer's name", None, None),
+    "telephone": (
+        "telephone",
+        "boolean",
+        "Telephone registered in the customer's name",
+        None,
+        None,
+    ),
     "foreign_worker": ("foreign_worker", "boolean", "Foreign worker", None, None),
 }
 _BOOLEAN_TRUE = {"telephone": "yes, registered under the customers name", "foreign_worker": "yes"}

@@ -5,33 +5,78 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
-    dependencies = [
-    ]
+    dependencies = []
 
     operations = [
         migrations.CreateModel(
-            name='PredictionRecord',
+            name="PredictionRecord",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('model_id', models.CharField(help_text="The risk model's key.", max_length=64)),
-                ('model_version', models.PositiveIntegerField()),
-                ('features', models.JSONField()),
-                ('embedding', pgvector.django.vector.VectorField(dimensions=384)),
-                ('risk_score', models.FloatField()),
-                ('risk_label', models.CharField(max_length=32)),
-                ('drivers', models.JSONField(help_text='[{feature, value, contribution}] by |contribution|.')),
-                ('source', models.CharField(choices=[('api', 'Api'), ('form', 'Form'), ('decision', 'Decision'), ('backfill', 'Backfill')], max_length=16)),
-                ('event_id', models.BigIntegerField(blank=True, db_index=True, null=True)),
-                ('external_id', models.CharField(blank=True, max_length=64, null=True)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("model_id", models.CharField(help_text="The risk model's key.", max_length=64)),
+                ("model_version", models.PositiveIntegerField()),
+                ("features", models.JSONField()),
+                ("embedding", pgvector.django.vector.VectorField(dimensions=384)),
+                ("risk_score", models.FloatField()),
+                ("risk_label", models.CharField(max_length=32)),
+                (
+                    "drivers",
+                    models.JSONField(
+                        help_text="[{feature, value, contribution}] by |contribution|."
+                    ),
+                ),
+                (
+                    "source",
+                    models.CharField(
+                        choices=[
+                            ("api", "Api"),
+                            ("form", "Form"),
+                            ("decision", "Decision"),
+                            ("backfill", "Backfill"),
+                        ],
+                        max_length=16,
+                    ),
+                ),
+                ("event_id", models.BigIntegerField(blank=True, db_index=True, null=True)),
+                ("external_id", models.CharField(blank=True, max_length=64, null=True)),
             ],
             options={
-                'ordering': ['-created_at', '-id'],
-                'indexes': [models.Index(fields=['model_id', '-created_at'], name='record_model_created_idx'), models.Index(fields=['-created_at'], name='record_created_idx'), models.Index(fields=['risk_label', '-created_at'], name='record_label_created_idx'), models.Index(fields=['risk_score'], name='record_score_idx'), models.Index(fields=['source', '-created_at'], name='record_source_created_idx')],
-                'constraints': [models.UniqueConstraint(condition=models.Q(('external_id__isnull', False)), fields=('model_id', 'external_id'), name='record_unique_external_id'), models.CheckConstraint(condition=models.Q(('risk_score__gte', 0), ('risk_score__lte', 1)), name='record_score_range'), models.CheckConstraint(condition=models.Q(('source__in', ['api', 'form', 'decision', 'backfill'])), name='record_source_valid')],
+                "ordering": ["-created_at", "-id"],
+                "indexes": [
+                    models.Index(
+                        fields=["model_id", "-created_at"], name="record_model_created_idx"
+                    ),
+                    models.Index(fields=["-created_at"], name="record_created_idx"),
+                    models.Index(
+                        fields=["risk_label", "-created_at"], name="record_label_created_idx"
+                    ),
+                    models.Index(fields=["risk_score"], name="record_score_idx"),
+                    models.Index(
+                        fields=["source", "-created_at"], name="record_source_created_idx"
+                    ),
+                ],
+                "constraints": [
+                    models.UniqueConstraint(
+                        condition=models.Q(("external_id__isnull", False)),
+                        fields=("model_id", "external_id"),
+                        name="record_unique_external_id",
+                    ),
+                    models.CheckConstraint(
+                        condition=models.Q(("risk_score__gte", 0), ("risk_score__lte", 1)),
+                        name="record_score_range",
+                    ),
+                    models.CheckConstraint(
+                        condition=models.Q(("source__in", ["api", "form", "decision", "backfill"])),
+                        name="record_source_valid",
+                    ),
+                ],
             },
         ),
     ]

@@ -5,47 +5,117 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
-    dependencies = [
-    ]
+    dependencies = []
 
     operations = [
         migrations.CreateModel(
-            name='RiskModel',
+            name="RiskModel",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('key', models.SlugField(max_length=64, unique=True)),
-                ('name', models.CharField(max_length=200)),
-                ('description', models.TextField(blank=True, default='')),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("key", models.SlugField(max_length=64, unique=True)),
+                ("name", models.CharField(max_length=200)),
+                ("description", models.TextField(blank=True, default="")),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
             ],
             options={
-                'ordering': ['key'],
+                "ordering": ["key"],
             },
         ),
         migrations.CreateModel(
-            name='ModelVersion',
+            name="ModelVersion",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('version', models.PositiveIntegerField()),
-                ('stage', models.CharField(choices=[('staging', 'Staging'), ('production', 'Production'), ('archived', 'Archived')], default='staging', max_length=16)),
-                ('artifact', models.BinaryField(help_text='The scikit-learn pipeline saved with skops.')),
-                ('artifact_sha256', models.CharField(max_length=64)),
-                ('feature_schema', models.JSONField(help_text='List of features: name, type, range, values.')),
-                ('label_thresholds', models.JSONField(help_text='Ascending [[label, upper bound], ...].')),
-                ('metrics', models.JSONField(blank=True, default=dict)),
-                ('dataset_fingerprint', models.CharField(blank=True, default='', max_length=64)),
-                ('encoded_baseline', models.JSONField(blank=True, default=list, help_text='Mean encoded training row; drivers are measured from it (empty: zeros).')),
-                ('embedding_source_dimensions', models.PositiveIntegerField(help_text='Width of the preprocessed feature vector before zero-padding to 384.')),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('promoted_at', models.DateTimeField(blank=True, null=True)),
-                ('model', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='versions', to='risk.riskmodel')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("version", models.PositiveIntegerField()),
+                (
+                    "stage",
+                    models.CharField(
+                        choices=[
+                            ("staging", "Staging"),
+                            ("production", "Production"),
+                            ("archived", "Archived"),
+                        ],
+                        default="staging",
+                        max_length=16,
+                    ),
+                ),
+                (
+                    "artifact",
+                    models.BinaryField(help_text="The scikit-learn pipeline saved with skops."),
+                ),
+                ("artifact_sha256", models.CharField(max_length=64)),
+                (
+                    "feature_schema",
+                    models.JSONField(help_text="List of features: name, type, range, values."),
+                ),
+                (
+                    "label_thresholds",
+                    models.JSONField(help_text="Ascending [[label, upper bound], ...]."),
+                ),
+                ("metrics", models.JSONField(blank=True, default=dict)),
+                ("dataset_fingerprint", models.CharField(blank=True, default="", max_length=64)),
+                (
+                    "encoded_baseline",
+                    models.JSONField(
+                        blank=True,
+                        default=list,
+                        help_text="Mean encoded training row; drivers are measured from it (empty: zeros).",
+                    ),
+                ),
+                (
+                    "embedding_source_dimensions",
+                    models.PositiveIntegerField(
+                        help_text="Width of the preprocessed feature vector before zero-padding to 384."
+                    ),
+                ),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("promoted_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "model",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="versions",
+                        to="risk.riskmodel",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['model__key', '-version'],
-                'constraints': [models.UniqueConstraint(fields=('model', 'version'), name='risk_version_unique'), models.UniqueConstraint(condition=models.Q(('stage', 'production')), fields=('model',), name='risk_one_production_version'), models.CheckConstraint(condition=models.Q(('version__gte', 1)), name='risk_version_positive'), models.CheckConstraint(condition=models.Q(('stage__in', ['staging', 'production', 'archived'])), name='risk_version_stage_valid'), models.CheckConstraint(condition=models.Q(('embedding_source_dimensions__gte', 1), ('embedding_source_dimensions__lte', 384)), name='risk_version_embedding_fits')],
+                "ordering": ["model__key", "-version"],
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("model", "version"), name="risk_version_unique"
+                    ),
+                    models.UniqueConstraint(
+                        condition=models.Q(("stage", "production")),
+                        fields=("model",),
+                        name="risk_one_production_version",
+                    ),
+                    models.CheckConstraint(
+                        condition=models.Q(("version__gte", 1)), name="risk_version_positive"
+                    ),
+                    models.CheckConstraint(
+                        condition=models.Q(("stage__in", ["staging", "production", "archived"])),
+                        name="risk_version_stage_valid",
+                    ),
+                    models.CheckConstraint(
+                        condition=models.Q(
+                            ("embedding_source_dimensions__gte", 1),
+                            ("embedding_source_dimensions__lte", 384),
+                        ),
+                        name="risk_version_embedding_fits",
+                    ),
+                ],
             },
         ),
     ]

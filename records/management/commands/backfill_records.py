@@ -24,9 +24,7 @@ class Command(BaseCommand):
         parser.add_argument(
             "--model-version", type=int, help="A model version (default: production)."
         )
-        parser.add_argument(
-            "--batch-size", type=int, default=settings.RECORDS_BACKFILL_BATCH_SIZE
-        )
+        parser.add_argument("--batch-size", type=int, default=settings.RECORDS_BACKFILL_BATCH_SIZE)
         parser.add_argument(
             "--report", type=Path, help="Rejected rows CSV (default: FILE.rejected.csv)."
         )
@@ -38,7 +36,9 @@ class Command(BaseCommand):
         if not 1 <= options["batch_size"] <= 10_000:
             raise CommandError("--batch-size must be from 1 to 10000.")
         try:
-            model_version = model_version_get(key=options["model"], version=options["model_version"])
+            model_version = model_version_get(
+                key=options["model"], version=options["model_version"]
+            )
         except DomainError as error:
             raise CommandError(error.detail) from None
         report_path = options["report"] or path.with_name(path.name + ".rejected.csv")

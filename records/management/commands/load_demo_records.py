@@ -27,9 +27,7 @@ class Command(BaseCommand):
             self.stdout.write("Records exist already; nothing to do.")
             return
         rows = [
-            BackfillRow(
-                line=line, external_id=f"german-credit:{line}", features=features
-            )
+            BackfillRow(line=line, external_id=f"german-credit:{line}", features=features)
             for line, features in german_credit_rows()
         ][: max(0, options["count"])]
         inserted = 0

@@ -16,9 +16,9 @@ MAX_SCHEMA_BYTES = 1024 * 1024
 class Command(BaseCommand):
     help = (
         "Register a scikit-learn Pipeline (ColumnTransformer + binary linear classifier) saved "
-        "with skops. The schema file is JSON: {\"features\": [...], \"label_thresholds\": "
-        "[[\"low\", 0.3], [\"medium\", 0.6], [\"high\", null]], optional \"metrics\", "
-        "\"baseline\", \"name\", \"description\"}."
+        'with skops. The schema file is JSON: {"features": [...], "label_thresholds": '
+        '[["low", 0.3], ["medium", 0.6], ["high", null]], optional "metrics", '
+        '"baseline", "name", "description"}.'
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
