@@ -30,7 +30,7 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
-        path: Path = options["file"]
+        path = Path(options["file"])
         if not path.is_file():
             raise CommandError(f"{path} is not a file.")
         if not 1 <= options["batch_size"] <= 10_000:
@@ -41,7 +41,7 @@ class Command(BaseCommand):
             )
         except DomainError as error:
             raise CommandError(error.detail) from None
-        report_path = options["report"] or path.with_name(path.name + ".rejected.csv")
+        report_path = Path(options["report"] or path.with_name(path.name + ".rejected.csv"))
         total = csv_row_count(path)
         self.stdout.write(
             f"Back-filling {total} rows of {path} with {model_version.model.key} "

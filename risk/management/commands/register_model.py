@@ -28,8 +28,8 @@ class Command(BaseCommand):
         parser.add_argument("--promote", action="store_true", help="Make it production.")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        artifact_path: Path = options["artifact"]
-        schema_path: Path = options["schema"]
+        artifact_path = Path(options["artifact"])
+        schema_path = Path(options["schema"])
         for path, limit in ((artifact_path, MAX_ARTIFACT_BYTES), (schema_path, MAX_SCHEMA_BYTES)):
             if not path.is_file():
                 raise CommandError(f"{path} is not a file.")
