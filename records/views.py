@@ -75,8 +75,10 @@ def predict(request: HttpRequest) -> HttpResponse:
             errors = error.errors
     context["model_version"] = model_version
     context["fields"] = _form_fields(model_version, values, errors)
-    template = "records/predict.html#area" if request.htmx else "records/predict.html"
-    return render(request, template, context, status=400 if errors else 200)
+    if request.htmx:
+        # htmx 2 does not swap 4xx responses; the inline errors are the answer, so 200.
+        return render(request, "records/predict.html#area", context)
+    return render(request, "records/predict.html", context, status=400 if errors else 200)
 
 
 @login_required
@@ -113,7 +115,9 @@ def record_detail(request: HttpRequest, record_id: int) -> HttpResponse:
     try:
         record = record_get(record_id=record_id)
     except DomainError as error:
-        return render(request, "records/detail.html", {"error": error, "nav": "records"}, 404)
+        return render(
+            request, "records/detail.html", {"error": error, "nav": "records"}, status=404
+        )
     context = {"record": record, "drivers": driver_rows(record.drivers), "nav": "records"}
     return render(request, "records/detail.html", context)
 

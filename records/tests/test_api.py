@@ -149,8 +149,9 @@ def test_records_list_filters_by_each_parameter(varied_records, api_client):
     middle = sorted(r.risk_score for r in records)[2]
 
     def expect(predicate):
-        return [r.pk for r in sorted(records, key=lambda r: r.created_at, reverse=True)
-                if predicate(r)]
+        return [
+            r.pk for r in sorted(records, key=lambda r: r.created_at, reverse=True) if predicate(r)
+        ]
 
     assert _ids(api_client.get(f"/api/v1/records/?risk_label={label}")) == expect(
         lambda r: r.risk_label == label
@@ -179,9 +180,7 @@ def test_records_list_filters_by_each_parameter(varied_records, api_client):
 def test_records_list_sorts_by_score_and_time(varied_records, api_client):
     by_score = sorted(varied_records.values(), key=lambda r: (r.risk_score, r.pk))
 
-    assert _ids(api_client.get("/api/v1/records/?ordering=risk_score")) == [
-        r.pk for r in by_score
-    ]
+    assert _ids(api_client.get("/api/v1/records/?ordering=risk_score")) == [r.pk for r in by_score]
     assert _ids(api_client.get("/api/v1/records/?ordering=created_at")) == [
         varied_records[n].pk for n in "abcdef"
     ]
@@ -227,7 +226,10 @@ def test_nearest_to_a_record_excludes_it_and_sorts_by_distance(demo_records, api
     assert distances == sorted(distances)
     assert target.pk not in [row["id"] for row in body["results"]]
     exact = record_nearest(
-        model_id="credit-default", embedding=target.embedding, k=7, exclude_id=target.pk,
+        model_id="credit-default",
+        embedding=target.embedding,
+        k=7,
+        exclude_id=target.pk,
         exact=True,
     )
     assert distances == pytest.approx([n.distance for n in exact], abs=1e-6)
