@@ -3,6 +3,7 @@
 from typing import Any
 
 from django.conf import settings
+from django.db.models import QuerySet
 from django.urls import path
 from drf_spectacular.utils import (
     OpenApiExample,
@@ -147,7 +148,7 @@ class NeighbourSerializer(serializers.Serializer):
     risk_score = serializers.FloatField(source="record.risk_score")
     risk_label = serializers.CharField(source="record.risk_label")
     model_version = serializers.IntegerField(source="record.model_version")
-    source = serializers.CharField(source="record.source")
+    source = serializers.CharField(source="record.source")  # type: ignore[assignment]
     created_at = serializers.DateTimeField(source="record.created_at")
 
 
@@ -330,15 +331,15 @@ class RecordViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.G
     ordering = ["-created_at", "-id"]
     lookup_value_regex = r"\d+"
 
-    def get_queryset(self):  # type: ignore[no-untyped-def]
+    def get_queryset(self) -> QuerySet[PredictionRecord]:
         if self.action == "retrieve":
             return PredictionRecord.objects.all()
         return record_list()
 
-    def get_serializer_class(self):  # type: ignore[no-untyped-def]
+    def get_serializer_class(self) -> type[serializers.BaseSerializer]:
         return RecordDetailSerializer if self.action == "retrieve" else RecordListSerializer
 
-    def filter_queryset(self, queryset):  # type: ignore[no-untyped-def]
+    def filter_queryset(self, queryset: QuerySet[Any]) -> QuerySet[Any]:
         if self.action in ("nearest", "nearest_search"):
             return queryset
         queryset = super().filter_queryset(queryset)

@@ -7,6 +7,7 @@ from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET, require_http_methods
+from django_htmx.middleware import HtmxDetails
 
 from core.errors import DomainError
 from records.filters import RecordFilter
@@ -17,6 +18,12 @@ from risk.models import ModelVersion
 from risk.selectors import model_list, model_version_get
 
 PAGE_SIZE = 25
+
+
+class HtmxHttpRequest(HttpRequest):
+    htmx: HtmxDetails
+
+
 SIMILAR_COUNT = 5
 ORDERINGS = {
     "-created_at": "Newest first",
@@ -51,7 +58,7 @@ def _form_fields(
 
 @login_required
 @require_http_methods(["GET", "POST"])
-def predict(request: HttpRequest) -> HttpResponse:
+def predict(request: HtmxHttpRequest) -> HttpResponse:
     models = [m for m in model_list() if any(v.stage == "production" for v in m.versions.all())]
     key = request.POST.get("model") or request.GET.get("model") or "credit-default"
     context: dict[str, Any] = {"nav": "predict", "models": models, "model_key": key}
@@ -83,7 +90,7 @@ def predict(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_GET
-def record_index(request: HttpRequest) -> HttpResponse:
+def record_index(request: HtmxHttpRequest) -> HttpResponse:
     ordering = request.GET.get("ordering", "-created_at")
     if ordering not in ORDERINGS:
         ordering = "-created_at"

@@ -2,6 +2,7 @@
 
 from typing import Any
 
+from django.db.models import QuerySet
 from drf_spectacular.utils import OpenApiExample, extend_schema, extend_schema_view
 from rest_framework import mixins, serializers, viewsets
 from rest_framework.decorators import action
@@ -94,7 +95,7 @@ class RiskModelSerializer(serializers.ModelSerializer):
 
 
 class RiskModelMetadataSerializer(RiskModelSerializer):
-    versions = ModelVersionSerializer(many=True, read_only=True)
+    versions = ModelVersionSerializer(many=True, read_only=True)  # type: ignore[assignment]
 
 
 _list_example = OpenApiExample(
@@ -177,7 +178,7 @@ class RiskModelViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
     lookup_value_regex = r"[-a-zA-Z0-9_]+"
     filter_backends: list[Any] = []
 
-    def get_queryset(self):  # type: ignore[no-untyped-def]
+    def get_queryset(self) -> QuerySet[RiskModel]:
         return model_list()
 
     @extend_schema(

@@ -9,7 +9,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer, OneHotEncoder
 
-from risk.exceptions import InvalidArtifact, InvalidFeatures
+from risk.exceptions import InvalidArtifact, InvalidFeatures, ModelNotFound
 from risk.models import ModelVersion
 from risk.scoring import artifact_load
 from risk.selectors import model_score, model_score_rows, model_version_loaded
@@ -140,7 +140,7 @@ def test_scoring_a_model_without_production_version_names_the_problem(db):
 
     credit_model_register(promote=False)
 
-    with pytest.raises(Exception) as caught:
+    with pytest.raises(ModelNotFound) as caught:
         model_score(model_key="credit-default", features=applicant(0))
 
     assert caught.value.detail == "Model 'credit-default' has no production version."
