@@ -53,7 +53,8 @@ def record_predict(
         coerce_strings=source == PredictionRecord.Source.FORM,
     )
     record = _record_from(scoring, source=source, event_id=event_id)
-    record.full_clean(exclude=["embedding"])
+    # The database enforces the check constraints; validating them here would cost 2 queries.
+    record.full_clean(exclude=["embedding"], validate_constraints=False)
     record.save()
     return record
 

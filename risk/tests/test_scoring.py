@@ -46,6 +46,15 @@ def test_drivers_plus_base_logit_reproduce_the_logit_exactly(credit_model):
     )
 
 
+def test_the_numpy_encoding_equals_sklearns(credit_model):
+    loaded = model_version_loaded(model_version=credit_model)
+    frame, _target = german_credit_frame()
+    rows = frame.to_dict(orient="records")
+
+    assert loaded.fast_plan is not None
+    assert np.array_equal(loaded.encode(rows), loaded.encode_with_sklearn(rows))
+
+
 def test_drivers_are_sorted_by_absolute_contribution(credit_model):
     scoring = model_score(model_key="credit-default", features=applicant(3))
 
