@@ -23,6 +23,7 @@ from core.idempotency import idempotent_response
 from records.filters import RecordFilter
 from records.models import PredictionRecord
 from records.selectors import (
+    LIST_FIELDS,
     Neighbour,
     record_list,
     record_nearest_to_features,
@@ -58,6 +59,7 @@ EXAMPLE_DRIVERS = [
     {"feature": "purpose", "value": "radio/television", "contribution": -0.219},
 ]
 MAX_FEATURES_KEYS = 200
+MAX_VERSION = 2**31 - 1
 
 
 def _features_field() -> serializers.DictField:
@@ -71,7 +73,9 @@ def _features_field() -> serializers.DictField:
 class PredictRequestSerializer(serializers.Serializer):
     model_id = serializers.CharField(max_length=64)
     features = _features_field()
-    version = serializers.IntegerField(min_value=1, required=False, allow_null=True)
+    version = serializers.IntegerField(
+        min_value=1, max_value=MAX_VERSION, required=False, allow_null=True
+    )
 
     def validate_features(self, value: dict[str, Any]) -> dict[str, Any]:
         if len(value) > MAX_FEATURES_KEYS:
@@ -105,16 +109,7 @@ class PredictionSerializer(serializers.ModelSerializer):
 class RecordListSerializer(serializers.ModelSerializer):
     class Meta:
         model = PredictionRecord
-        fields = [
-            "id",
-            "created_at",
-            "model_id",
-            "model_version",
-            "risk_score",
-            "risk_label",
-            "source",
-            "event_id",
-        ]
+        fields = list(LIST_FIELDS)
 
 
 class RecordDetailSerializer(serializers.ModelSerializer):
@@ -170,7 +165,9 @@ class NearestQuerySerializer(serializers.Serializer):
 class NearestRequestSerializer(NearestQuerySerializer):
     model_id = serializers.CharField(max_length=64)
     features = _features_field()
-    version = serializers.IntegerField(min_value=1, required=False, allow_null=True)
+    version = serializers.IntegerField(
+        min_value=1, max_value=MAX_VERSION, required=False, allow_null=True
+    )
 
 
 def _nearest_body(model_id: str, k: int, neighbours: list[Neighbour]) -> dict[str, Any]:

@@ -8,9 +8,13 @@ from django.db import transaction
 
 from core.errors import InvalidInput
 from records.models import PredictionRecord
-from risk.exceptions import InvalidFeatures
-from risk.scoring import Scoring
-from risk.selectors import model_score, model_score_rows, model_version_get
+from risk.selectors import (
+    InvalidFeatures,
+    Scoring,
+    model_score,
+    model_score_rows,
+    model_version_get,
+)
 
 
 def _record_from(

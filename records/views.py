@@ -14,7 +14,6 @@ from records.filters import RecordFilter
 from records.models import PredictionRecord
 from records.selectors import record_get, record_list, record_nearest_to_record, records_summary
 from records.services import record_predict
-from risk.models import ModelVersion
 from risk.selectors import model_list, model_version_get
 
 PAGE_SIZE = 25
@@ -40,7 +39,7 @@ def driver_rows(drivers: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def _form_fields(
-    model_version: ModelVersion, values: dict[str, Any], errors: dict[str, list[str]]
+    model_version: Any, values: dict[str, Any], errors: dict[str, list[str]]
 ) -> list[dict[str, Any]]:
     fields = []
     for feature in model_version.feature_schema:

@@ -98,50 +98,40 @@ class RiskModelMetadataSerializer(RiskModelSerializer):
     versions = ModelVersionSerializer(many=True, read_only=True)  # type: ignore[assignment]
 
 
+_example_model = {
+    "key": "credit-default",
+    "name": "Credit default (German Credit)",
+    "description": "Logistic regression on the Statlog German Credit data.",
+    "production_version": 1,
+}
+_example_version = {
+    "version": 1,
+    "stage": "production",
+    "metrics": EXAMPLE_METRICS,
+    "created_at": "2026-11-23T15:00:00Z",
+    "promoted_at": "2026-11-23T15:00:00Z",
+}
 _list_example = OpenApiExample(
     "Models",
     value={
         "count": 1,
         "next": None,
         "previous": None,
-        "results": [
-            {
-                "key": "credit-default",
-                "name": "Credit default (German Credit)",
-                "description": "Logistic regression on the Statlog German Credit data.",
-                "production_version": 1,
-                "versions": [
-                    {
-                        "version": 1,
-                        "stage": "production",
-                        "metrics": EXAMPLE_METRICS,
-                        "created_at": "2026-11-23T15:00:00Z",
-                        "promoted_at": "2026-11-23T15:00:00Z",
-                    }
-                ],
-            }
-        ],
+        "results": [{**_example_model, "versions": [_example_version]}],
     },
     response_only=True,
 )
 _metadata_example = OpenApiExample(
     "Model metadata",
     value={
-        "key": "credit-default",
-        "name": "Credit default (German Credit)",
-        "description": "Logistic regression on the Statlog German Credit data.",
-        "production_version": 1,
+        **_example_model,
         "versions": [
             {
-                "version": 1,
-                "stage": "production",
-                "metrics": EXAMPLE_METRICS,
+                **_example_version,
                 "feature_schema": EXAMPLE_SCHEMA,
                 "label_thresholds": EXAMPLE_THRESHOLDS,
                 "dataset_fingerprint": "2c0bae00275c028f…",
                 "embedding_source_dimensions": 61,
-                "created_at": "2026-11-23T15:00:00Z",
-                "promoted_at": "2026-11-23T15:00:00Z",
             }
         ],
     },

@@ -191,6 +191,8 @@ def _fast_encode(steps: list[_EncodingStep], rows: Sequence[Mapping[str, Any]]) 
                 dtype=np.float64,
             )
             if step.kind == "scale":
+                assert step.mean is not None
+                assert step.scale is not None
                 values = (values - step.mean) / step.scale
             encoded[:, start : start + step.width] = values
         start += step.width
