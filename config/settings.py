@@ -316,3 +316,18 @@ CSRF_FAILURE_VIEW = "core.problems.csrf_failure"
 DASHBOARD_PANELS: list[tuple[str, str, str]] = []
 # Idempotent set-up steps `make run` runs after migrating (train the demo model, load demo data).
 DEMO_SETUP_COMMANDS: list[str] = []
+
+# --- risk and records -------------------------------------------------------------------------
+# pgvector's HnswIndex is a django.contrib.postgres index (system check postgres.E005).
+INSTALLED_APPS += ["django.contrib.postgres"]
+# Types a skops artifact may contain beyond skops' own trusted defaults (none needed by ours).
+RISK_TRUSTED_TYPES: list[str] = env.list("RISK_TRUSTED_TYPES", default=[])
+# Rows scored and inserted per transaction by `backfill_records`.
+RECORDS_BACKFILL_BATCH_SIZE = env.int("RECORDS_BACKFILL_BATCH_SIZE", default=500)
+# A CSV row longer than this many bytes is rejected (bounded input).
+RECORDS_BACKFILL_MAX_ROW_BYTES = env.int("RECORDS_BACKFILL_MAX_ROW_BYTES", default=16 * 1024)
+# HNSW search breadth (pgvector hnsw.ef_search) and the largest k a nearest query may ask for.
+RECORDS_HNSW_EF_SEARCH = env.int("RECORDS_HNSW_EF_SEARCH", default=100)
+RECORDS_NEAREST_MAX_K = env.int("RECORDS_NEAREST_MAX_K", default=100)
+DASHBOARD_PANELS += [("records", "Risk predictions", "records:panel")]
+DEMO_SETUP_COMMANDS += ["train_model credit-default --promote --if-missing", "load_demo_records"]

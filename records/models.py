@@ -1,0 +1,66 @@
+"""Prediction records: every score ever computed, with its drivers and a searchable embedding."""
+
+from django.db import models
+from django.db.models import Q
+from pgvector.django import HnswIndex, VectorField
+
+EMBEDDING_DIMENSIONS = 384
+
+
+class PredictionRecord(models.Model):
+    """One scored applicant: features, score, label, drivers and the model's view as a vector."""
+
+    class Source(models.TextChoices):
+        API = "api"
+        FORM = "form"
+        DECISION = "decision"
+        BACKFILL = "backfill"
+
+    created_at = models.DateTimeField(auto_now_add=True)
+    model_id = models.CharField(max_length=64, help_text="The risk model's key.")
+    model_version = models.PositiveIntegerField()
+    features = models.JSONField()
+    embedding = VectorField(dimensions=EMBEDDING_DIMENSIONS)
+    risk_score = models.FloatField()
+    risk_label = models.CharField(max_length=32)
+    drivers = models.JSONField(help_text="[{feature, value, contribution}] by |contribution|.")
+    source = models.CharField(max_length=16, choices=Source.choices)
+    # A plain id, not a foreign key: records must not depend on the decisions app.
+    event_id = models.BigIntegerField(null=True, blank=True, db_index=True)
+    # Back-filled rows carry their CSV id or row fingerprint, so a re-run imports nothing twice.
+    external_id = models.CharField(max_length=64, null=True, blank=True)  # noqa: DJ001 (NULL: not back-filled)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["model_id", "-created_at"], name="record_model_created_idx"),
+            models.Index(fields=["-created_at"], name="record_created_idx"),
+            models.Index(fields=["risk_label", "-created_at"], name="record_label_created_idx"),
+            models.Index(fields=["risk_score"], name="record_score_idx"),
+            models.Index(fields=["source", "-created_at"], name="record_source_created_idx"),
+            # Built concurrently in its own migration (0002).
+            HnswIndex(
+                name="record_embedding_hnsw",
+                fields=["embedding"],
+                m=16,
+                ef_construction=64,
+                opclasses=["vector_cosine_ops"],
+            ),
+        ]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["model_id", "external_id"],
+                condition=Q(external_id__isnull=False),
+                name="record_unique_external_id",
+            ),
+            models.CheckConstraint(
+                condition=Q(risk_score__gte=0) & Q(risk_score__lte=1), name="record_score_range"
+            ),
+            models.CheckConstraint(
+                condition=Q(source__in=["api", "form", "decision", "backfill"]),
+                name="record_source_valid",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"#{self.pk} {self.model_id} v{self.model_version} {self.risk_label}"

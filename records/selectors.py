@@ -1,0 +1,141 @@
+"""Reads of prediction records: lists, one record, nearest neighbours, the dashboard summary."""
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.models import Count, QuerySet
+from pgvector.django import CosineDistance
+
+from core.errors import InvalidInput
+from records.exceptions import RecordNotFound
+from records.models import PredictionRecord
+from risk.selectors import model_score
+
+LIST_FIELDS = (
+    "id",
+    "created_at",
+    "model_id",
+    "model_version",
+    "risk_score",
+    "risk_label",
+    "source",
+    "event_id",
+)
+
+
+def record_list() -> QuerySet[PredictionRecord]:
+    """Records newest first, without the heavy columns (embedding, features, drivers)."""
+    return PredictionRecord.objects.only(*LIST_FIELDS).order_by("-created_at", "-id")
+
+
+def record_get(*, record_id: int) -> PredictionRecord:
+    record = PredictionRecord.objects.filter(pk=record_id).first()
+    if record is None:
+        raise RecordNotFound(f"No record {record_id}.")
+    return record
+
+
+@dataclass(frozen=True)
+class Neighbour:
+    record: PredictionRecord
+    distance: float
+
+
+def _k_checked(k: Any) -> int:
+    limit = settings.RECORDS_NEAREST_MAX_K
+    if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= limit:
+        raise InvalidInput(
+            f"k must be an integer from 1 to {limit}.", errors={"k": [f"1 to {limit}"]}
+        )
+    return k
+
+
+def record_nearest(
+    *,
+    model_id: str,
+    embedding: Any,
+    k: int,
+    exclude_id: int | None = None,
+    exact: bool = False,
+) -> list[Neighbour]:
+    """The k records of a model closest to `embedding` by cosine distance.
+
+    The HNSW index is searched with pgvector's iterative scan (`relaxed_order`), so the model
+    filter cannot starve the result below k rows; relaxed order means the rows come back nearly
+    sorted, hence the final sort. `exact=True` disables index scans: a sequential scan, the
+    reference the approximate answer is measured against.
+    """
+    k = _k_checked(k)
+    vector = np.asarray(embedding, dtype=np.float32)
+    queryset = (
+        PredictionRecord.objects.filter(model_id=model_id)
+        .annotate(distance=CosineDistance("embedding", vector))
+        .only(*LIST_FIELDS)
+        .order_by("distance")
+    )
+    if exclude_id is not None:
+        queryset = queryset.exclude(pk=exclude_id)
+    with transaction.atomic():
+        # The settings are SET LOCAL inside a savepoint that is rolled back after the read, so
+        # they never leak into the caller's transaction (e.g. a test's, or the exact variant's).
+        savepoint = transaction.savepoint()
+        try:
+            with connection.cursor() as cursor:
+                if exact:
+                    cursor.execute("SET LOCAL enable_indexscan = off")
+                else:
+                    cursor.execute("SET LOCAL hnsw.iterative_scan = relaxed_order")
+                    cursor.execute(
+                        "SELECT set_config('hnsw.ef_search', %s, true)",
+                        [str(max(settings.RECORDS_HNSW_EF_SEARCH, k))],
+                    )
+            rows = list(queryset[:k])
+        finally:
+            transaction.savepoint_rollback(savepoint)
+    rows.sort(key=lambda record: (record.distance, record.pk))  # type: ignore[attr-defined]
+    return [Neighbour(record=row, distance=float(row.distance)) for row in rows]  # type: ignore[attr-defined]
+
+
+def record_nearest_to_record(*, record_id: int, k: int) -> tuple[PredictionRecord, list[Neighbour]]:
+    """A stored record and the k records of its model most similar to it (itself excluded)."""
+    record = (
+        PredictionRecord.objects.filter(pk=record_id).only("id", "model_id", "embedding").first()
+    )
+    if record is None:
+        raise RecordNotFound(f"No record {record_id}.")
+    neighbours = record_nearest(
+        model_id=record.model_id, embedding=record.embedding, k=k, exclude_id=record.pk
+    )
+    return record, neighbours
+
+
+def record_nearest_to_features(
+    *, model_id: str, features: Any, k: int, version: int | None = None
+) -> list[Neighbour]:
+    """The k records most similar to features that are scored but not stored."""
+    _k_checked(k)
+    scoring = model_score(model_key=model_id, features=features, version=version)
+    return record_nearest(model_id=model_id, embedding=scoring.embedding, k=k)
+
+
+@dataclass(frozen=True)
+class RecordsSummary:
+    total: int
+    by_label: list[dict[str, Any]]
+    latest: list[PredictionRecord]
+
+
+def records_summary(*, latest: int = 5) -> RecordsSummary:
+    """Counts per label and the latest predictions, for the dashboard panel."""
+    by_label = list(
+        PredictionRecord.objects.values("risk_label")
+        .annotate(count=Count("id"))
+        .order_by("risk_label")
+    )
+    total = sum(row["count"] for row in by_label)
+    for row in by_label:
+        row["percent"] = round(100 * row["count"] / total) if total else 0
+    return RecordsSummary(total=total, by_label=by_label, latest=list(record_list()[:latest]))

@@ -1,0 +1,100 @@
+"""Reads of the model registry, and scoring (a read: it stores nothing)."""
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from django.db.models import Prefetch, QuerySet
+
+from risk.exceptions import InvalidFeatures, ModelNotFound
+from risk.models import ModelVersion, RiskModel
+from risk.schema import features_validate
+from risk.scoring import LoadedModel, Scoring, loaded_model_build, loaded_model_cached
+
+
+def model_list() -> QuerySet[RiskModel]:
+    """Every model with its versions (newest first), artifacts left in the database."""
+    versions = ModelVersion.objects.defer("artifact").order_by("-version")
+    return RiskModel.objects.prefetch_related(Prefetch("versions", queryset=versions))
+
+
+def model_get(*, key: str) -> RiskModel:
+    model = model_list().filter(key=key).first()
+    if model is None:
+        raise ModelNotFound(f"No model {key!r}.", errors={"model_id": [f"unknown model {key!r}"]})
+    return model
+
+
+def model_version_get(*, key: str, version: int | None = None) -> ModelVersion:
+    """The given version of a model, or its production version when `version` is None."""
+    versions = ModelVersion.objects.defer("artifact").select_related("model").filter(model__key=key)
+    if version is None:
+        found = versions.filter(stage=ModelVersion.Stage.PRODUCTION).first()
+        problem = f"Model {key!r} has no production version."
+    else:
+        found = versions.filter(version=version).first()
+        problem = f"Model {key!r} has no version {version}."
+    if found is None:
+        if not RiskModel.objects.filter(key=key).exists():
+            raise ModelNotFound(
+                f"No model {key!r}.", errors={"model_id": [f"unknown model {key!r}"]}
+            )
+        field = "model_id" if version is None else "version"
+        raise ModelNotFound(problem, errors={field: [problem]})
+    return found
+
+
+def model_version_loaded(*, model_version: ModelVersion) -> LoadedModel:
+    """The version ready to score, from the per-process cache (the artifact is read on a miss)."""
+
+    def build() -> LoadedModel:
+        artifact = bytes(
+            ModelVersion.objects.values_list("artifact", flat=True).get(pk=model_version.pk)
+        )
+        return loaded_model_build(
+            key=model_version.model.key,
+            version=model_version.version,
+            artifact=artifact,
+            schema=model_version.feature_schema,
+            thresholds=model_version.label_thresholds,
+            baseline=model_version.encoded_baseline,
+        )
+
+    return loaded_model_cached(
+        version_id=model_version.pk,
+        artifact_sha256=model_version.artifact_sha256,
+        build=build,
+    )
+
+
+def model_score(
+    *,
+    model_key: str,
+    features: Any,
+    version: int | None = None,
+    coerce_strings: bool = False,
+) -> Scoring:
+    """Validate one applicant's features against the schema and score them."""
+    model_version = model_version_get(key=model_key, version=version)
+    clean = features_validate(model_version.feature_schema, features, coerce_strings=coerce_strings)
+    return model_version_loaded(model_version=model_version).score_many([clean])[0]
+
+
+def model_score_rows(
+    *,
+    model_version: ModelVersion,
+    rows: Sequence[Mapping[str, Any]],
+    coerce_strings: bool = False,
+) -> list[Scoring | InvalidFeatures]:
+    """Score many rows in one pass; each result is a Scoring or the row's validation error."""
+    outcomes: list[Scoring | InvalidFeatures | None] = []
+    valid: list[dict[str, Any]] = []
+    for row in rows:
+        try:
+            valid.append(
+                features_validate(model_version.feature_schema, row, coerce_strings=coerce_strings)
+            )
+            outcomes.append(None)
+        except InvalidFeatures as error:
+            outcomes.append(error)
+    scored = iter(model_version_loaded(model_version=model_version).score_many(valid))
+    return [next(scored) if outcome is None else outcome for outcome in outcomes]

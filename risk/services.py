@@ -1,0 +1,136 @@
+"""Writes of the model registry: register a version, promote it to production."""
+
+import hashlib
+from collections.abc import Sequence
+from typing import Any
+
+from django.db import transaction
+from django.db.models import Max
+from django.utils import timezone
+
+from core.audit import audit_record
+from risk.exceptions import InvalidArtifact, ModelNotFound
+from risk.models import ModelVersion, RiskModel
+from risk.schema import schema_check
+from risk.scoring import loaded_model_build
+
+
+def _thresholds_check(thresholds: Any) -> list[list[Any]]:
+    problem = (
+        "Label thresholds must be ascending [[label, upper], ...] with upper bounds in (0, 1] "
+        'and the last upper bound null, e.g. [["low", 0.3], ["medium", 0.6], ["high", null]].'
+    )
+    if not isinstance(thresholds, list) or not thresholds:
+        raise InvalidArtifact(problem, errors={"label_thresholds": [problem]})
+    previous = 0.0
+    for index, pair in enumerate(thresholds):
+        last = index == len(thresholds) - 1
+        ok = (
+            isinstance(pair, list | tuple)
+            and len(pair) == 2
+            and isinstance(pair[0], str)
+            and 0 < len(pair[0]) <= 32
+        )
+        if ok and last:
+            ok = pair[1] is None
+        elif ok:
+            upper = pair[1]
+            ok = isinstance(upper, int | float) and previous < upper <= 1
+            previous = upper if ok else previous
+        if not ok:
+            raise InvalidArtifact(problem, errors={f"label_thresholds[{index}]": [problem]})
+    return [list(pair) for pair in thresholds]
+
+
+@transaction.atomic
+def model_version_register(
+    *,
+    key: str,
+    artifact: bytes,
+    feature_schema: Any,
+    label_thresholds: Any,
+    metrics: dict[str, Any] | None = None,
+    dataset_fingerprint: str = "",
+    baseline: Sequence[float] | None = None,
+    name: str = "",
+    description: str = "",
+    promote: bool = False,
+    actor: Any = None,
+) -> ModelVersion:
+    """Check an artifact against its schema (loadable, attributable, ≤ 384 dims) and add it."""
+    schema = schema_check(feature_schema)
+    thresholds = _thresholds_check(label_thresholds)
+    # Loading proves the artifact is safe and fits the schema before anything is written.
+    loaded = loaded_model_build(
+        key=key,
+        version=0,
+        artifact=artifact,
+        schema=schema,
+        thresholds=thresholds,
+        baseline=baseline,
+    )
+    model, _created = RiskModel.objects.get_or_create(
+        key=key, defaults={"name": name or key, "description": description}
+    )
+    # Lock the model row so two registrations cannot pick the same version number.
+    RiskModel.objects.select_for_update().filter(pk=model.pk).get()
+    latest = model.versions.aggregate(latest=Max("version"))["latest"] or 0
+    model_version = ModelVersion(
+        model=model,
+        version=latest + 1,
+        artifact=artifact,
+        artifact_sha256=hashlib.sha256(artifact).hexdigest(),
+        feature_schema=schema,
+        label_thresholds=thresholds,
+        metrics=metrics or {},
+        dataset_fingerprint=dataset_fingerprint,
+        encoded_baseline=list(baseline or []),
+        embedding_source_dimensions=loaded.encoded_dimensions,
+    )
+    model_version.full_clean()
+    model_version.save()
+    audit_record(
+        actor=actor,
+        action="model_version.register",
+        target_type="model_version",
+        target_id=model_version.pk,
+        after={"model": key, "version": model_version.version, "metrics": metrics or {}},
+    )
+    if promote:
+        model_version_promote(version_id=model_version.pk, actor=actor)
+        model_version.refresh_from_db(fields=["stage", "promoted_at"])
+    return model_version
+
+
+@transaction.atomic
+def model_version_promote(*, version_id: int, actor: Any = None) -> ModelVersion:
+    """Make a version production; the previous production version is archived."""
+    model_version = (
+        ModelVersion.objects.defer("artifact").select_related("model").filter(pk=version_id).first()
+    )
+    if model_version is None:
+        raise ModelNotFound(f"No model version {version_id}.")
+    # Serialise promotions of one model: lock the model row first.
+    RiskModel.objects.select_for_update().filter(pk=model_version.model_id).get()
+    if model_version.stage == ModelVersion.Stage.PRODUCTION:
+        return model_version
+    previous = list(
+        ModelVersion.objects.filter(
+            model_id=model_version.model_id, stage=ModelVersion.Stage.PRODUCTION
+        ).values_list("version", flat=True)
+    )
+    ModelVersion.objects.filter(
+        model_id=model_version.model_id, stage=ModelVersion.Stage.PRODUCTION
+    ).update(stage=ModelVersion.Stage.ARCHIVED)
+    model_version.stage = ModelVersion.Stage.PRODUCTION
+    model_version.promoted_at = timezone.now()
+    model_version.save(update_fields=["stage", "promoted_at"])
+    audit_record(
+        actor=actor,
+        action="model_version.promote",
+        target_type="model_version",
+        target_id=model_version.pk,
+        before={"production_versions": previous},
+        after={"model": model_version.model.key, "version": model_version.version},
+    )
+    return model_version

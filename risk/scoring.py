@@ -1,0 +1,264 @@
+"""Loading skops artifacts safely, and scoring with exact per-feature drivers and embeddings.
+
+The supported shape is the one `train_model` builds and `register_model` accepts: a scikit-learn
+`Pipeline` of a `ColumnTransformer` (the preprocessing) followed by a binary linear classifier
+(`coef_`, `intercept_`, e.g. LogisticRegression). For such a model the logit is linear in the
+encoded vector z, so with a baseline b (the mean encoded training row):
+
+    logit = (intercept + coef·b) + Σ_features Σ_{columns j of the feature} coef_j (z_j - b_j)
+
+Each feature's contribution is its inner sum; `base_logit` = intercept + coef·b is the logit of
+the average applicant. Contributions plus `base_logit` reproduce the logit exactly (tested).
+
+The embedding is z itself, L2-normalised and zero-padded to 384 dimensions, so cosine distance
+between two records compares applicants the way the model sees them.
+"""
+
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import skops.io
+from django.conf import settings
+from sklearn.compose import ColumnTransformer
+from sklearn.pipeline import Pipeline
+
+from risk.exceptions import InvalidArtifact
+from risk.models import EMBEDDING_DIMENSIONS
+
+CACHE_SIZE = 16
+
+
+@dataclass(frozen=True)
+class Driver:
+    feature: str
+    value: Any
+    contribution: float
+
+
+@dataclass(frozen=True)
+class Scoring:
+    """The outcome of scoring one applicant with one model version."""
+
+    model_key: str
+    model_version: int
+    features: dict[str, Any]
+    score: float
+    label: str
+    logit: float
+    base_logit: float
+    drivers: list[Driver]
+    embedding: np.ndarray
+
+    def drivers_as_json(self) -> list[dict[str, Any]]:
+        return [
+            {"feature": d.feature, "value": d.value, "contribution": d.contribution}
+            for d in self.drivers
+        ]
+
+
+def artifact_load(artifact: bytes) -> Pipeline:
+    """Load a skops artifact, refusing any type outside skops' defaults and our allowlist."""
+    try:
+        untrusted = skops.io.get_untrusted_types(data=artifact)
+    except Exception as error:
+        raise InvalidArtifact(f"Not a readable skops file: {error}") from None
+    refused = sorted(set(untrusted) - set(settings.RISK_TRUSTED_TYPES))
+    if refused:
+        raise InvalidArtifact(
+            "The artifact contains types that are not trusted: " + ", ".join(refused[:10]),
+            errors={"artifact": [f"untrusted type {name}" for name in refused[:10]]},
+        )
+    try:
+        pipeline = skops.io.loads(artifact, trusted=untrusted)
+    except Exception as error:
+        raise InvalidArtifact(f"The skops file could not be loaded: {error}") from None
+    return pipeline
+
+
+def _column_slices(
+    preprocess: ColumnTransformer, feature_names: Sequence[str]
+) -> dict[str, list[int]]:
+    """Which encoded columns each original feature produced (every column must be accounted)."""
+    slices: dict[str, list[int]] = {name: [] for name in feature_names}
+    position = 0
+    for _name, transformer, columns in preprocess.transformers_:
+        if transformer == "drop" or len(columns) == 0:
+            continue
+        columns = [str(column) for column in columns]
+        if transformer == "passthrough":
+            outputs = columns
+        else:
+            outputs = [str(name) for name in transformer.get_feature_names_out(columns)]
+        for output in outputs:
+            # An encoder names its outputs `<column>` or `<column>_<value>`; take the longest match.
+            owners = [c for c in columns if output == c or output.startswith(c + "_")]
+            if not owners:
+                raise InvalidArtifact(f"Cannot attribute encoded column {output!r} to a feature.")
+            owner = max(owners, key=len)
+            if owner not in slices:
+                raise InvalidArtifact(f"The pipeline uses column {owner!r}, not in the schema.")
+            slices[owner].append(position)
+            position += 1
+    return slices
+
+
+@dataclass
+class LoadedModel:
+    """A model version ready to score: its pipeline split into encoding and linear scoring."""
+
+    key: str
+    version: int
+    schema: list[dict[str, Any]]
+    thresholds: list[tuple[str, float | None]]
+    preprocess: ColumnTransformer
+    coef: np.ndarray
+    intercept: float
+    baseline: np.ndarray
+    slices: dict[str, list[int]]
+
+    @property
+    def encoded_dimensions(self) -> int:
+        return int(self.coef.shape[0])
+
+    def frame(self, rows: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
+        columns: dict[str, Any] = {}
+        for feature in self.schema:
+            name, kind = feature["name"], feature["type"]
+            values = [row[name] for row in rows]
+            if kind == "category":
+                columns[name] = pd.Series(values, dtype=object)
+            elif kind == "boolean":
+                columns[name] = pd.Series([int(bool(v)) for v in values], dtype="int64")
+            elif kind == "integer":
+                columns[name] = pd.Series(values, dtype="int64")
+            else:
+                columns[name] = pd.Series(values, dtype="float64")
+        return pd.DataFrame(columns)
+
+    def encode(self, rows: Sequence[Mapping[str, Any]]) -> np.ndarray:
+        encoded = self.preprocess.transform(self.frame(rows))
+        if hasattr(encoded, "toarray"):
+            encoded = encoded.toarray()
+        return np.asarray(encoded, dtype=np.float64)
+
+    def label_for(self, score: float) -> str:
+        for label, upper in self.thresholds:
+            if upper is None or score < upper:
+                return label
+        return self.thresholds[-1][0]
+
+    def score_many(self, rows: Sequence[Mapping[str, Any]]) -> list[Scoring]:
+        """Score validated feature rows in one vectorised pass."""
+        if not rows:
+            return []
+        encoded = self.encode(rows)
+        centred = (encoded - self.baseline) * self.coef
+        base_logit = float(self.intercept + self.coef @ self.baseline)
+        per_feature = {
+            name: centred[:, columns].sum(axis=1) for name, columns in self.slices.items()
+        }
+        logits = encoded @ self.coef + self.intercept
+        scores = 1.0 / (1.0 + np.exp(-logits))
+        norms = np.linalg.norm(encoded, axis=1, keepdims=True)
+        unit = np.divide(encoded, norms, out=np.zeros_like(encoded), where=norms > 0)
+        embeddings = np.zeros((len(rows), EMBEDDING_DIMENSIONS), dtype=np.float32)
+        embeddings[:, : encoded.shape[1]] = unit
+        results = []
+        for index, row in enumerate(rows):
+            drivers = [
+                Driver(feature=name, value=row[name], contribution=float(values[index]))
+                for name, values in per_feature.items()
+            ]
+            drivers.sort(key=lambda driver: abs(driver.contribution), reverse=True)
+            score = float(scores[index])
+            results.append(
+                Scoring(
+                    model_key=self.key,
+                    model_version=self.version,
+                    features=dict(row),
+                    score=score,
+                    label=self.label_for(score),
+                    logit=float(logits[index]),
+                    base_logit=base_logit,
+                    drivers=drivers,
+                    embedding=embeddings[index],
+                )
+            )
+        return results
+
+
+def loaded_model_build(
+    *,
+    key: str,
+    version: int,
+    artifact: bytes,
+    schema: list[dict[str, Any]],
+    thresholds: Sequence[Sequence[Any]],
+    baseline: Sequence[float] | None,
+) -> LoadedModel:
+    """Load and check an artifact against its schema; raises InvalidArtifact with the reason."""
+    pipeline = artifact_load(artifact)
+    if not isinstance(pipeline, Pipeline) or len(pipeline.steps) != 2:
+        raise InvalidArtifact(
+            "The artifact must be a Pipeline of a ColumnTransformer + classifier."
+        )
+    preprocess, classifier = pipeline.steps[0][1], pipeline.steps[1][1]
+    if not isinstance(preprocess, ColumnTransformer):
+        raise InvalidArtifact("The pipeline's first step must be a ColumnTransformer.")
+    coef = np.asarray(getattr(classifier, "coef_", None), dtype=np.float64)
+    classes = getattr(classifier, "classes_", [])
+    if coef.ndim != 2 or coef.shape[0] != 1 or len(classes) != 2:
+        raise InvalidArtifact("The classifier must be a fitted binary linear model (coef_).")
+    slices = _column_slices(preprocess, [feature["name"] for feature in schema])
+    width = coef.shape[1]
+    if sum(len(columns) for columns in slices.values()) != width:
+        raise InvalidArtifact("The encoded columns do not match the classifier's coefficients.")
+    if width > EMBEDDING_DIMENSIONS:
+        raise InvalidArtifact(
+            f"The model's preprocessed feature vector has {width} dimensions; record embeddings "
+            f"hold at most {EMBEDDING_DIMENSIONS}. Reduce the encoding (fewer categories or "
+            "features) before registering.",
+            errors={"artifact": [f"{width} encoded dimensions > {EMBEDDING_DIMENSIONS}"]},
+        )
+    baseline_vector = np.zeros(width) if not baseline else np.asarray(baseline, dtype=np.float64)
+    if baseline_vector.shape != (width,):
+        raise InvalidArtifact(f"The baseline must have {width} values.")
+    return LoadedModel(
+        key=key,
+        version=version,
+        schema=schema,
+        thresholds=[
+            (str(label), None if upper is None else float(upper)) for label, upper in thresholds
+        ],
+        preprocess=preprocess,
+        coef=coef[0],
+        intercept=float(np.asarray(classifier.intercept_).ravel()[0]),
+        baseline=baseline_vector,
+        slices=slices,
+    )
+
+
+_cache: OrderedDict[tuple[int, str], LoadedModel] = OrderedDict()
+_cache_lock = threading.Lock()
+
+
+def loaded_model_cached(
+    *, version_id: int, artifact_sha256: str, build: Callable[[], LoadedModel]
+) -> LoadedModel:
+    """Per-process cache of loaded versions (versions are immutable, so no invalidation)."""
+    cache_key = (version_id, artifact_sha256)
+    with _cache_lock:
+        if cache_key in _cache:
+            _cache.move_to_end(cache_key)
+            return _cache[cache_key]
+    loaded = build()
+    with _cache_lock:
+        _cache[cache_key] = loaded
+        while len(_cache) > CACHE_SIZE:
+            _cache.popitem(last=False)
+    return loaded
