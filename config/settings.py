@@ -193,12 +193,6 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
-    "APPEND_COMPONENTS": {
-        "securitySchemes": {
-            "ApiKeyAuth": {"type": "apiKey", "in": "header", "name": "Authorization"}
-        }
-    },
-    "SECURITY": [{"ApiKeyAuth": []}],
 }
 API_KEY_CUSTOM_HEADER = "HTTP_AUTHORIZATION"
 
@@ -222,6 +216,9 @@ SIMULATOR_FAILURE_RATE = env.float("SIMULATOR_FAILURE_RATE", default=0.05)
 SMS_HELP_TEXT = env.str(
     "SMS_HELP_TEXT", default="Decisioning demo: reply STOP to unsubscribe, START to resubscribe."
 )
+
+# Prometheus scrapes /metrics with `Authorization: Bearer <METRICS_TOKEN>` (required in production).
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
 
 # --- Security ---------------------------------------------------------------------------------
 SESSION_COOKIE_HTTPONLY = True
@@ -273,6 +270,8 @@ WHITENOISE_USE_FINDERS = not PRODUCTION
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")
 LOG_FORMAT = env.str("LOG_FORMAT", default="json")
 DJANGO_STRUCTLOG_CELERY_ENABLED = True
+# The id was validated (or generated) by core.middleware.RequestIdMiddleware just before.
+DJANGO_STRUCTLOG_TRUST_UPSTREAM_REQUEST_ID = True
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

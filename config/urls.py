@@ -6,6 +6,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from core.health import HealthzView
+from core.metrics import metrics
 from core.views import dashboard
 
 handler400 = "core.problems.bad_request"
@@ -14,6 +15,7 @@ handler404 = "core.problems.not_found"
 handler500 = "core.problems.server_error"
 
 api_v1 = [
+    path("", include("core.api")),
     path("", include("decisions.api")),
     path("", include("risk.api")),
     path("", include("records.api")),
@@ -30,7 +32,7 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="schema"), name="swagger-ui"),
     path("healthz", HealthzView.as_view(), name="healthz"),
     path("healthz/", HealthzView.as_view()),
-    path("", include("django_prometheus.urls")),
+    path("metrics", metrics, name="metrics"),
     path("", include("decisions.urls")),
     path("", include("risk.urls")),
     path("", include("records.urls")),

@@ -22,7 +22,8 @@ class ApiClient:
 
     @property
     def pk(self) -> str:
-        return str(self.api_key.pk)
+        # Logged as user_id: the key's public prefix, never its hash.
+        return f"api-key:{self.api_key.prefix}"
 
     @property
     def username(self) -> str:
@@ -58,5 +59,5 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
 def client_scope(user: object) -> str:
     """A stable identifier of the caller, for per-client idempotency keys and audit labels."""
     if isinstance(user, ApiClient):
-        return f"key:{user.api_key.pk}"
+        return f"key:{user.api_key.prefix}"
     return f"user:{getattr(user, 'pk', 'anonymous')}"

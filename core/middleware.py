@@ -22,7 +22,9 @@ class RequestIdMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        incoming = request.headers.get(REQUEST_ID_HEADER, "")
+        # Read META, not request.headers: that is cached on first use, and django-structlog must
+        # see the cleaned value written back below.
+        incoming = request.META.get("HTTP_X_REQUEST_ID", "")
         request_id = incoming if _VALID_REQUEST_ID.match(incoming) else str(uuid.uuid4())
         # django-structlog reads the header to bind request_id; make it see the cleaned value.
         request.META["HTTP_X_REQUEST_ID"] = request_id

@@ -96,7 +96,18 @@ def problem_exception_handler(exc: Exception, context: dict[str, Any]) -> Respon
 
     response = drf_exception_handler(exc, context)
     if response is None:
-        return None  # an unexpected error: Django's handler500 answers it (as a problem)
+        # An unexpected error: log it with its trace, answer without one.
+        logger.exception("api_unhandled_exception", exc_info=exc)
+        request = context.get("request")
+        return _problem(
+            500,
+            problem_body(
+                status=500,
+                code="server_error",
+                detail="An unexpected error occurred; it has been logged.",
+                request_id=getattr(request, "request_id", None) if request else None,
+            ),
+        )
     assert isinstance(exc, drf_exceptions.APIException)
     if isinstance(exc, drf_exceptions.ValidationError):
         body = problem_body(

