@@ -4,6 +4,8 @@ import numpy as np
 import pandas as pd
 import pytest
 import skops.io
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from sklearn.compose import ColumnTransformer
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
@@ -154,3 +156,31 @@ def test_scoring_a_model_without_production_version_names_the_problem(db):
 
     assert caught.value.detail == "Model 'credit-default' has no production version."
     assert ModelVersion.objects.get().stage == ModelVersion.Stage.STAGING
+
+
+@given(data=st.data())
+@settings(
+    max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+def test_drivers_stay_exact_for_any_valid_applicant(credit_model, data):
+    loaded = model_version_loaded(model_version=credit_model)
+    reference = skops.io.loads(trained_credit_model().artifact)
+    features = {}
+    for feature in credit_model.feature_schema:
+        if feature["type"] == "category":
+            features[feature["name"]] = data.draw(st.sampled_from(feature["values"]))
+        elif feature["type"] == "boolean":
+            features[feature["name"]] = data.draw(st.booleans())
+        else:
+            features[feature["name"]] = data.draw(
+                st.integers(int(feature["minimum"]), int(feature["maximum"]))
+            )
+
+    [scoring] = loaded.score_many([features])
+
+    frame = pd.DataFrame([features]).astype({"telephone": "int64", "foreign_worker": "int64"})
+    expected = reference.decision_function(frame[[f["name"] for f in credit_model.feature_schema]])[
+        0
+    ]
+    contributions = sum(driver.contribution for driver in scoring.drivers)
+    assert abs(contributions + scoring.base_logit - expected) <= 1e-9 * max(1.0, abs(expected))
