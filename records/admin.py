@@ -5,20 +5,12 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from records.models import PredictionRecord
+from records.selectors import LIST_FIELDS
 
 
 @admin.register(PredictionRecord)
 class PredictionRecordAdmin(admin.ModelAdmin):
-    list_display = [
-        "id",
-        "created_at",
-        "model_id",
-        "model_version",
-        "risk_score",
-        "risk_label",
-        "source",
-        "event_id",
-    ]
+    list_display = list(LIST_FIELDS)
     list_filter = ["model_id", "risk_label", "source"]
     search_fields = ["=id", "=event_id", "=external_id"]
     date_hierarchy = "created_at"

@@ -3,6 +3,7 @@
 from typing import Any
 
 from django.conf import settings
+from django.db.models import QuerySet
 from django.urls import path
 from drf_spectacular.utils import (
     OpenApiExample,
@@ -22,6 +23,7 @@ from core.idempotency import idempotent_response
 from records.filters import RecordFilter
 from records.models import PredictionRecord
 from records.selectors import (
+    LIST_FIELDS,
     Neighbour,
     record_list,
     record_nearest_to_features,
@@ -57,6 +59,7 @@ EXAMPLE_DRIVERS = [
     {"feature": "purpose", "value": "radio/television", "contribution": -0.219},
 ]
 MAX_FEATURES_KEYS = 200
+MAX_VERSION = 2**31 - 1
 
 
 def _features_field() -> serializers.DictField:
@@ -70,7 +73,9 @@ def _features_field() -> serializers.DictField:
 class PredictRequestSerializer(serializers.Serializer):
     model_id = serializers.CharField(max_length=64)
     features = _features_field()
-    version = serializers.IntegerField(min_value=1, required=False, allow_null=True)
+    version = serializers.IntegerField(
+        min_value=1, max_value=MAX_VERSION, required=False, allow_null=True
+    )
 
     def validate_features(self, value: dict[str, Any]) -> dict[str, Any]:
         if len(value) > MAX_FEATURES_KEYS:
@@ -104,16 +109,7 @@ class PredictionSerializer(serializers.ModelSerializer):
 class RecordListSerializer(serializers.ModelSerializer):
     class Meta:
         model = PredictionRecord
-        fields = [
-            "id",
-            "created_at",
-            "model_id",
-            "model_version",
-            "risk_score",
-            "risk_label",
-            "source",
-            "event_id",
-        ]
+        fields = list(LIST_FIELDS)
 
 
 class RecordDetailSerializer(serializers.ModelSerializer):
@@ -147,7 +143,7 @@ class NeighbourSerializer(serializers.Serializer):
     risk_score = serializers.FloatField(source="record.risk_score")
     risk_label = serializers.CharField(source="record.risk_label")
     model_version = serializers.IntegerField(source="record.model_version")
-    source = serializers.CharField(source="record.source")
+    source = serializers.CharField(source="record.source")  # type: ignore[assignment]
     created_at = serializers.DateTimeField(source="record.created_at")
 
 
@@ -169,7 +165,9 @@ class NearestQuerySerializer(serializers.Serializer):
 class NearestRequestSerializer(NearestQuerySerializer):
     model_id = serializers.CharField(max_length=64)
     features = _features_field()
-    version = serializers.IntegerField(min_value=1, required=False, allow_null=True)
+    version = serializers.IntegerField(
+        min_value=1, max_value=MAX_VERSION, required=False, allow_null=True
+    )
 
 
 def _nearest_body(model_id: str, k: int, neighbours: list[Neighbour]) -> dict[str, Any]:
@@ -330,15 +328,15 @@ class RecordViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.G
     ordering = ["-created_at", "-id"]
     lookup_value_regex = r"\d+"
 
-    def get_queryset(self):  # type: ignore[no-untyped-def]
+    def get_queryset(self) -> QuerySet[PredictionRecord]:
         if self.action == "retrieve":
             return PredictionRecord.objects.all()
         return record_list()
 
-    def get_serializer_class(self):  # type: ignore[no-untyped-def]
+    def get_serializer_class(self) -> type[serializers.BaseSerializer]:
         return RecordDetailSerializer if self.action == "retrieve" else RecordListSerializer
 
-    def filter_queryset(self, queryset):  # type: ignore[no-untyped-def]
+    def filter_queryset(self, queryset: QuerySet[Any]) -> QuerySet[Any]:
         if self.action in ("nearest", "nearest_search"):
             return queryset
         queryset = super().filter_queryset(queryset)

@@ -12,8 +12,9 @@ import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
+from core.errors import InvalidInput
 from records.services import BackfillRow, records_backfill_batch
 
 EXTERNAL_ID_COLUMN = "external_id"
@@ -33,6 +34,29 @@ class BackfillReport:
 def row_fingerprint(model_id: str, row: dict[str, str]) -> str:
     canonical = json.dumps(row, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(f"{model_id}\n{canonical}".encode()).hexdigest()
+
+
+def csv_header_check(path: Path, schema: list[dict[str, Any]]) -> None:
+    """Refuse a file whose header cannot fit the model, before any row is read."""
+    with path.open(newline="", encoding="utf-8", errors="replace") as handle:
+        header = [name.strip() for name in next(csv.reader(handle), [])]
+    if not header:
+        raise InvalidInput("The CSV file is empty.", errors={"header": ["missing"]})
+    if len(header) > MAX_COLUMNS:
+        raise InvalidInput(f"The CSV has more than {MAX_COLUMNS} columns.")
+    known = {feature["name"] for feature in schema}
+    errors: dict[str, list[str]] = {}
+    unknown = [name for name in header if name not in known and name != EXTERNAL_ID_COLUMN]
+    missing = [f["name"] for f in schema if f.get("required", True) and f["name"] not in header]
+    duplicated = sorted({name for name in header if header.count(name) > 1})
+    if unknown:
+        errors["unknown columns"] = unknown
+    if missing:
+        errors["missing columns"] = missing
+    if duplicated:
+        errors["duplicated columns"] = duplicated
+    if errors:
+        raise InvalidInput("The CSV header does not match the model's features.", errors=errors)
 
 
 def csv_row_count(path: Path) -> int:

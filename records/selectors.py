@@ -95,8 +95,8 @@ def record_nearest(
             rows = list(queryset[:k])
         finally:
             transaction.savepoint_rollback(savepoint)
-    rows.sort(key=lambda record: (record.distance, record.pk))  # type: ignore[attr-defined]
-    return [Neighbour(record=row, distance=float(row.distance)) for row in rows]  # type: ignore[attr-defined]
+    rows.sort(key=lambda record: (record.distance, record.pk))
+    return [Neighbour(record=row, distance=float(row.distance)) for row in rows]
 
 
 def record_nearest_to_record(*, record_id: int, k: int) -> tuple[PredictionRecord, list[Neighbour]]:
@@ -130,12 +130,14 @@ class RecordsSummary:
 
 def records_summary(*, latest: int = 5) -> RecordsSummary:
     """Counts per label and the latest predictions, for the dashboard panel."""
-    by_label = list(
-        PredictionRecord.objects.values("risk_label")
+    counts = list(
+        PredictionRecord.objects.values_list("risk_label")
         .annotate(count=Count("id"))
         .order_by("risk_label")
     )
-    total = sum(row["count"] for row in by_label)
-    for row in by_label:
-        row["percent"] = round(100 * row["count"] / total) if total else 0
+    total = sum(count for _label, count in counts)
+    by_label = [
+        {"risk_label": label, "count": count, "percent": round(100 * count / total)}
+        for label, count in counts
+    ]
     return RecordsSummary(total=total, by_label=by_label, latest=list(record_list()[:latest]))

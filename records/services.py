@@ -8,9 +8,13 @@ from django.db import transaction
 
 from core.errors import InvalidInput
 from records.models import PredictionRecord
-from risk.exceptions import InvalidFeatures
-from risk.scoring import Scoring
-from risk.selectors import model_score, model_score_rows, model_version_get
+from risk.selectors import (
+    InvalidFeatures,
+    Scoring,
+    model_score,
+    model_score_rows,
+    model_version_get,
+)
 
 
 def _record_from(
@@ -53,7 +57,8 @@ def record_predict(
         coerce_strings=source == PredictionRecord.Source.FORM,
     )
     record = _record_from(scoring, source=source, event_id=event_id)
-    record.full_clean(exclude=["embedding"])
+    # The database enforces the check constraints; validating them here would cost 2 queries.
+    record.full_clean(exclude=["embedding"], validate_constraints=False)
     record.save()
     return record
 

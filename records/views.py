@@ -7,16 +7,22 @@ from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET, require_http_methods
+from django_htmx.middleware import HtmxDetails
 
 from core.errors import DomainError
 from records.filters import RecordFilter
 from records.models import PredictionRecord
 from records.selectors import record_get, record_list, record_nearest_to_record, records_summary
 from records.services import record_predict
-from risk.models import ModelVersion
 from risk.selectors import model_list, model_version_get
 
 PAGE_SIZE = 25
+
+
+class HtmxHttpRequest(HttpRequest):
+    htmx: HtmxDetails
+
+
 SIMILAR_COUNT = 5
 ORDERINGS = {
     "-created_at": "Newest first",
@@ -33,7 +39,7 @@ def driver_rows(drivers: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def _form_fields(
-    model_version: ModelVersion, values: dict[str, Any], errors: dict[str, list[str]]
+    model_version: Any, values: dict[str, Any], errors: dict[str, list[str]]
 ) -> list[dict[str, Any]]:
     fields = []
     for feature in model_version.feature_schema:
@@ -51,7 +57,7 @@ def _form_fields(
 
 @login_required
 @require_http_methods(["GET", "POST"])
-def predict(request: HttpRequest) -> HttpResponse:
+def predict(request: HtmxHttpRequest) -> HttpResponse:
     models = [m for m in model_list() if any(v.stage == "production" for v in m.versions.all())]
     key = request.POST.get("model") or request.GET.get("model") or "credit-default"
     context: dict[str, Any] = {"nav": "predict", "models": models, "model_key": key}
@@ -83,7 +89,7 @@ def predict(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_GET
-def record_index(request: HttpRequest) -> HttpResponse:
+def record_index(request: HtmxHttpRequest) -> HttpResponse:
     ordering = request.GET.get("ordering", "-created_at")
     if ordering not in ORDERINGS:
         ordering = "-created_at"

@@ -11,7 +11,7 @@ from risk.services import model_version_promote
 
 class ModelVersionInline(admin.TabularInline):
     model = ModelVersion
-    fields = ["version", "stage", "metrics", "created_at", "promoted_at"]
+    fields = ("version", "stage", "metrics", "created_at", "promoted_at")
     readonly_fields = fields
     extra = 0
     can_delete = False

@@ -2,6 +2,7 @@
 
 from typing import Any
 
+from django.db.models import QuerySet
 from drf_spectacular.utils import OpenApiExample, extend_schema, extend_schema_view
 from rest_framework import mixins, serializers, viewsets
 from rest_framework.decorators import action
@@ -94,53 +95,43 @@ class RiskModelSerializer(serializers.ModelSerializer):
 
 
 class RiskModelMetadataSerializer(RiskModelSerializer):
-    versions = ModelVersionSerializer(many=True, read_only=True)
+    versions = ModelVersionSerializer(many=True, read_only=True)  # type: ignore[assignment]
 
 
+_example_model = {
+    "key": "credit-default",
+    "name": "Credit default (German Credit)",
+    "description": "Logistic regression on the Statlog German Credit data.",
+    "production_version": 1,
+}
+_example_version = {
+    "version": 1,
+    "stage": "production",
+    "metrics": EXAMPLE_METRICS,
+    "created_at": "2026-11-23T15:00:00Z",
+    "promoted_at": "2026-11-23T15:00:00Z",
+}
 _list_example = OpenApiExample(
     "Models",
     value={
         "count": 1,
         "next": None,
         "previous": None,
-        "results": [
-            {
-                "key": "credit-default",
-                "name": "Credit default (German Credit)",
-                "description": "Logistic regression on the Statlog German Credit data.",
-                "production_version": 1,
-                "versions": [
-                    {
-                        "version": 1,
-                        "stage": "production",
-                        "metrics": EXAMPLE_METRICS,
-                        "created_at": "2026-11-23T15:00:00Z",
-                        "promoted_at": "2026-11-23T15:00:00Z",
-                    }
-                ],
-            }
-        ],
+        "results": [{**_example_model, "versions": [_example_version]}],
     },
     response_only=True,
 )
 _metadata_example = OpenApiExample(
     "Model metadata",
     value={
-        "key": "credit-default",
-        "name": "Credit default (German Credit)",
-        "description": "Logistic regression on the Statlog German Credit data.",
-        "production_version": 1,
+        **_example_model,
         "versions": [
             {
-                "version": 1,
-                "stage": "production",
-                "metrics": EXAMPLE_METRICS,
+                **_example_version,
                 "feature_schema": EXAMPLE_SCHEMA,
                 "label_thresholds": EXAMPLE_THRESHOLDS,
                 "dataset_fingerprint": "2c0bae00275c028f…",
                 "embedding_source_dimensions": 61,
-                "created_at": "2026-11-23T15:00:00Z",
-                "promoted_at": "2026-11-23T15:00:00Z",
             }
         ],
     },
@@ -177,7 +168,7 @@ class RiskModelViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
     lookup_value_regex = r"[-a-zA-Z0-9_]+"
     filter_backends: list[Any] = []
 
-    def get_queryset(self):  # type: ignore[no-untyped-def]
+    def get_queryset(self) -> QuerySet[RiskModel]:
         return model_list()
 
     @extend_schema(

@@ -9,6 +9,21 @@ from risk.exceptions import InvalidFeatures, ModelNotFound
 from risk.models import ModelVersion, RiskModel
 from risk.schema import features_validate
 from risk.scoring import LoadedModel, Scoring, loaded_model_build, loaded_model_cached
+from risk.training import german_credit_rows
+
+# Other apps import risk only through selectors and services: these are part of the contract.
+__all__ = [
+    "InvalidFeatures",
+    "Scoring",
+    "german_credit_applicants",
+    "model_get",
+    "model_has_production_version",
+    "model_list",
+    "model_score",
+    "model_score_rows",
+    "model_version_get",
+    "model_version_loaded",
+]
 
 
 def model_list() -> QuerySet[RiskModel]:
@@ -22,6 +37,15 @@ def model_get(*, key: str) -> RiskModel:
     if model is None:
         raise ModelNotFound(f"No model {key!r}.", errors={"model_id": [f"unknown model {key!r}"]})
     return model
+
+
+def model_has_production_version(*, key: str) -> bool:
+    return ModelVersion.objects.filter(model__key=key, stage=ModelVersion.Stage.PRODUCTION).exists()
+
+
+def german_credit_applicants() -> list[tuple[int, dict[str, Any]]]:
+    """The shipped data set's applicants as (CSV line, features), e.g. for demo records."""
+    return list(german_credit_rows())
 
 
 def model_version_get(*, key: str, version: int | None = None) -> ModelVersion:

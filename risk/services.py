@@ -1,6 +1,7 @@
 """Writes of the model registry: register a version, promote it to production."""
 
 import hashlib
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -9,10 +10,12 @@ from django.db.models import Max
 from django.utils import timezone
 
 from core.audit import audit_record
+from core.errors import InvalidInput
 from risk.exceptions import InvalidArtifact, ModelNotFound
 from risk.models import ModelVersion, RiskModel
 from risk.schema import schema_check
 from risk.scoring import loaded_model_build
+from risk.training import TrainedModel
 
 
 def _thresholds_check(thresholds: Any) -> list[list[Any]]:
@@ -58,6 +61,11 @@ def model_version_register(
     actor: Any = None,
 ) -> ModelVersion:
     """Check an artifact against its schema (loadable, attributable, ≤ 384 dims) and add it."""
+    if not re.fullmatch(r"[a-z0-9][a-z0-9_-]{0,63}", key or ""):
+        raise InvalidInput(
+            "A model key is 1 to 64 lowercase letters, digits, '-' or '_'.",
+            errors={"key": ["1 to 64 of a-z, 0-9, '-', '_', starting with a letter or digit"]},
+        )
     schema = schema_check(feature_schema)
     thresholds = _thresholds_check(label_thresholds)
     # Loading proves the artifact is safe and fits the schema before anything is written.
@@ -100,6 +108,28 @@ def model_version_register(
         model_version_promote(version_id=model_version.pk, actor=actor)
         model_version.refresh_from_db(fields=["stage", "promoted_at"])
     return model_version
+
+
+def model_version_register_trained(
+    *, key: str, trained: TrainedModel, promote: bool = False, actor: Any = None
+) -> ModelVersion:
+    """Register a model trained by `risk.training` (the shipped credit-default model)."""
+    return model_version_register(
+        key=key,
+        name="Credit default (German Credit)",
+        description=(
+            "Logistic regression on the Statlog German Credit data (UCI, Hofmann 1994, "
+            "CC BY 4.0): probability that an applicant is a bad credit risk."
+        ),
+        artifact=trained.artifact,
+        feature_schema=trained.schema,
+        label_thresholds=trained.thresholds,
+        metrics=trained.metrics,
+        dataset_fingerprint=trained.dataset_fingerprint,
+        baseline=trained.baseline,
+        promote=promote,
+        actor=actor,
+    )
 
 
 @transaction.atomic

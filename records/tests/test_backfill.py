@@ -91,6 +91,21 @@ def test_the_report_path_can_be_chosen_and_unknown_models_are_refused(credit_mod
     assert not PredictionRecord.objects.exists()
 
 
+def test_a_header_that_does_not_fit_the_model_is_refused_before_any_row(credit_model, tmp_path):
+    source = tmp_path / "history.csv"
+    header = [name for name in applicant(0) if name != "age"] + ["colour"]
+    _write_csv(source, [], header=header)
+
+    with pytest.raises(CommandError) as caught:
+        _backfill(source)
+
+    assert str(caught.value) == (
+        "The CSV header does not match the model's features. "
+        "unknown columns: colour; missing columns: age"
+    )
+    assert not PredictionRecord.objects.exists()
+
+
 def test_load_demo_records_fills_an_empty_store_once(credit_model):
     out = io.StringIO()
 

@@ -64,3 +64,16 @@ def test_a_record_page_shows_drivers_and_similar_records(credit_model, logged_in
     expect(page.locator("[data-testid=similar-list] a").first).to_have_text(f"#{twin.pk}")
     page.locator("[data-testid=similar-list] a").first.click()
     expect(page).to_have_url(re.compile(rf"/records/{twin.pk}/$"))
+
+
+def test_the_dashboard_loads_the_predictions_panel(credit_model, logged_in_page):
+    for index in range(3):
+        record_create(index=index)
+    page = logged_in_page
+
+    page.goto("/")
+
+    expect(page.get_by_test_id("records-total")).to_have_text("3")
+    expect(page.locator("#panel-records [data-testid=label-distribution] tr")).to_have_count(
+        len(set(PredictionRecord.objects.values_list("risk_label", flat=True)))
+    )

@@ -110,3 +110,17 @@ def test_the_dashboard_panel_counts_labels(credit_model, staff_client):
 def test_pages_need_a_login(client):
     assert client.get("/predict/").status_code == 302
     assert client.get("/records/").status_code == 302
+
+
+def test_the_records_page_has_a_pinned_query_count(
+    credit_model, staff_client, django_assert_num_queries
+):
+    for index in range(30):
+        record_create(index=index)
+
+    # Session, user, count, one page of records (the table partial needs no model list).
+    with django_assert_num_queries(4):
+        response = staff_client.get("/records/?source=api&page=2", HTTP_HX_REQUEST="true")
+
+    assert response.status_code == 200
+    assert response.content.decode().count('data-testid="record-row"') == 5

@@ -4,7 +4,7 @@ import functools
 from typing import Any
 
 from risk.models import ModelVersion
-from risk.services import model_version_register
+from risk.services import model_version_register_trained
 from risk.training import TrainedModel, credit_default_train, german_credit_rows
 
 
@@ -14,18 +14,7 @@ def trained_credit_model() -> TrainedModel:
 
 
 def credit_model_register(*, promote: bool = True, key: str = "credit-default") -> ModelVersion:
-    trained = trained_credit_model()
-    return model_version_register(
-        key=key,
-        name="Credit default",
-        artifact=trained.artifact,
-        feature_schema=trained.schema,
-        label_thresholds=trained.thresholds,
-        metrics=trained.metrics,
-        dataset_fingerprint=trained.dataset_fingerprint,
-        baseline=trained.baseline,
-        promote=promote,
-    )
+    return model_version_register_trained(key=key, trained=trained_credit_model(), promote=promote)
 
 
 @functools.cache

@@ -4,12 +4,14 @@ import numpy as np
 import pandas as pd
 import pytest
 import skops.io
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from sklearn.compose import ColumnTransformer
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer, OneHotEncoder
 
-from risk.exceptions import InvalidArtifact, InvalidFeatures
+from risk.exceptions import InvalidArtifact, InvalidFeatures, ModelNotFound
 from risk.models import ModelVersion
 from risk.scoring import artifact_load
 from risk.selectors import model_score, model_score_rows, model_version_loaded
@@ -44,6 +46,15 @@ def test_drivers_plus_base_logit_reproduce_the_logit_exactly(credit_model):
     assert scorings[0].base_logit == pytest.approx(
         classifier.intercept_[0] + classifier.coef_[0] @ baseline, abs=1e-12
     )
+
+
+def test_the_numpy_encoding_equals_sklearns(credit_model):
+    loaded = model_version_loaded(model_version=credit_model)
+    frame, _target = german_credit_frame()
+    rows = frame.to_dict(orient="records")
+
+    assert loaded.fast_plan is not None
+    assert np.array_equal(loaded.encode(rows), loaded.encode_with_sklearn(rows))
 
 
 def test_drivers_are_sorted_by_absolute_contribution(credit_model):
@@ -140,8 +151,36 @@ def test_scoring_a_model_without_production_version_names_the_problem(db):
 
     credit_model_register(promote=False)
 
-    with pytest.raises(Exception) as caught:
+    with pytest.raises(ModelNotFound) as caught:
         model_score(model_key="credit-default", features=applicant(0))
 
     assert caught.value.detail == "Model 'credit-default' has no production version."
     assert ModelVersion.objects.get().stage == ModelVersion.Stage.STAGING
+
+
+@given(data=st.data())
+@settings(
+    max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+def test_drivers_stay_exact_for_any_valid_applicant(credit_model, data):
+    loaded = model_version_loaded(model_version=credit_model)
+    reference = skops.io.loads(trained_credit_model().artifact)
+    features = {}
+    for feature in credit_model.feature_schema:
+        if feature["type"] == "category":
+            features[feature["name"]] = data.draw(st.sampled_from(feature["values"]))
+        elif feature["type"] == "boolean":
+            features[feature["name"]] = data.draw(st.booleans())
+        else:
+            features[feature["name"]] = data.draw(
+                st.integers(int(feature["minimum"]), int(feature["maximum"]))
+            )
+
+    [scoring] = loaded.score_many([features])
+
+    frame = pd.DataFrame([features]).astype({"telephone": "int64", "foreign_worker": "int64"})
+    expected = reference.decision_function(frame[[f["name"] for f in credit_model.feature_schema]])[
+        0
+    ]
+    contributions = sum(driver.contribution for driver in scoring.drivers)
+    assert abs(contributions + scoring.base_logit - expected) <= 1e-9 * max(1.0, abs(expected))

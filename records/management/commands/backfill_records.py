@@ -8,7 +8,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from tqdm import tqdm
 
 from core.errors import DomainError
-from records.backfill import backfill_csv, csv_row_count
+from records.backfill import backfill_csv, csv_header_check, csv_row_count
 from risk.selectors import model_version_get
 
 
@@ -39,8 +39,12 @@ class Command(BaseCommand):
             model_version = model_version_get(
                 key=options["model"], version=options["model_version"]
             )
+            csv_header_check(path, model_version.feature_schema)
         except DomainError as error:
-            raise CommandError(error.detail) from None
+            details = "; ".join(
+                f"{name}: {', '.join(items)}" for name, items in error.errors.items()
+            )
+            raise CommandError(f"{error.detail} {details}".strip()) from None
         report_path = Path(options["report"] or path.with_name(path.name + ".rejected.csv"))
         total = csv_row_count(path)
         self.stdout.write(

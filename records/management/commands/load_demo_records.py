@@ -7,8 +7,7 @@ from tqdm import tqdm
 
 from records.models import PredictionRecord
 from records.services import BackfillRow, records_backfill_batch
-from risk.models import RiskModel
-from risk.training import german_credit_rows
+from risk.selectors import german_credit_applicants, model_has_production_version
 
 MODEL_KEY = "credit-default"
 
@@ -20,7 +19,7 @@ class Command(BaseCommand):
         parser.add_argument("--count", type=int, default=200)
 
     def handle(self, *args: Any, **options: Any) -> None:
-        if not RiskModel.objects.filter(key=MODEL_KEY, versions__stage="production").exists():
+        if not model_has_production_version(key=MODEL_KEY):
             self.stdout.write(f"No production {MODEL_KEY} model; run train_model first.")
             return
         if PredictionRecord.objects.filter(model_id=MODEL_KEY).exists():
@@ -28,7 +27,7 @@ class Command(BaseCommand):
             return
         rows = [
             BackfillRow(line=line, external_id=f"german-credit:{line}", features=features)
-            for line, features in german_credit_rows()
+            for line, features in german_credit_applicants()
         ][: max(0, options["count"])]
         inserted = 0
         with tqdm(total=len(rows), unit="rows", file=self.stdout) as bar:

@@ -6,7 +6,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from core.errors import DomainError
 from risk.models import RiskModel
-from risk.services import model_version_register
+from risk.services import model_version_register_trained
 from risk.training import credit_default_train
 
 TRAINERS = {"credit-default": credit_default_train}
@@ -40,20 +40,8 @@ class Command(BaseCommand):
         self.stdout.write(f"Training {key} with {options['folds']}-fold cross-validation…")
         trained = TRAINERS[key](folds=options["folds"], report=self.stdout.write)
         try:
-            model_version = model_version_register(
-                key=key,
-                name="Credit default (German Credit)",
-                description=(
-                    "Logistic regression on the Statlog German Credit data (UCI, Hofmann 1994, "
-                    "CC BY 4.0): probability that an applicant is a bad credit risk."
-                ),
-                artifact=trained.artifact,
-                feature_schema=trained.schema,
-                label_thresholds=trained.thresholds,
-                metrics=trained.metrics,
-                dataset_fingerprint=trained.dataset_fingerprint,
-                baseline=trained.baseline,
-                promote=options["promote"],
+            model_version = model_version_register_trained(
+                key=key, trained=trained, promote=options["promote"]
             )
         except DomainError as error:
             raise CommandError(f"{error.detail} {error.errors or ''}".strip()) from None
