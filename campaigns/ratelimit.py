@@ -19,7 +19,8 @@ from limits.strategies import MovingWindowRateLimiter
 
 @lru_cache(maxsize=4)
 def _limiter(storage_url: str) -> MovingWindowRateLimiter:
-    storage: Storage = storage_from_string(storage_url)
+    storage = storage_from_string(storage_url)
+    assert isinstance(storage, Storage)
     return MovingWindowRateLimiter(storage)
 
 

@@ -57,7 +57,7 @@ logger = structlog.get_logger(__name__)
 S = Message.Status
 # Ranks order the states: a provider callback may only move a message to a higher rank, so a
 # late `sent` never overwrites `delivered`. Final states share the top rank and never change.
-RANK = {
+RANK: dict[str, int] = {
     S.PENDING: 0,
     S.QUEUED: 1,
     S.SENDING: 2,

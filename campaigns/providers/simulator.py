@@ -50,10 +50,10 @@ class SimulatorProvider:
 
         delay = settings.CAMPAIGNS_SIMULATOR_CALLBACK_DELAY_SECONDS
         transaction.on_commit(
-            lambda: simulator_callback.apply_async(args=[sid, "sent"], countdown=delay)
+            lambda: simulator_callback.apply_async(args=(sid, "sent"), countdown=delay)
         )
         transaction.on_commit(
-            lambda: simulator_callback.apply_async(args=[sid, final_status], countdown=2 * delay)
+            lambda: simulator_callback.apply_async(args=(sid, final_status), countdown=2 * delay)
         )
         return ProviderReceipt(sid=sid, status="queued")
 
