@@ -357,6 +357,8 @@ CAMPAIGNS_START_CONFIRMATION = env.str(
     "CAMPAIGNS_START_CONFIRMATION",
     default="You are subscribed again. Reply HELP for help, STOP to unsubscribe.",
 )
+# Lets a test give its worker a queue of its own on a shared Redis broker.
+CELERY_TASK_DEFAULT_QUEUE = env.str("CELERY_TASK_DEFAULT_QUEUE", default="celery")
 CELERY_BEAT_SCHEDULE |= {
     "campaigns-dispatch": {"task": "campaigns.dispatch", "schedule": 1.0},
     "campaigns-reconcile": {"task": "campaigns.reconcile", "schedule": 30.0},
