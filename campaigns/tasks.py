@@ -4,6 +4,7 @@ from typing import Any
 
 from celery import shared_task
 
+import campaigns.providers.twilio  # noqa: F401 -- imported before the pool forks, not per child
 from campaigns import services
 from campaigns.providers import simulator
 

@@ -78,7 +78,7 @@ def status_webhook(request: HttpRequest) -> HttpResponse:
         message_ref=request.GET.get("message", ""),
     )
     _timed(webhook, started)
-    return HttpResponse(status=200, headers={"X-Webhook-Outcome": result.outcome})
+    return HttpResponse(status=200, headers={"X-Webhook-Outcome": str(result.outcome)})
 
 
 @csrf_exempt
@@ -100,7 +100,7 @@ def inbound_webhook(request: HttpRequest) -> HttpResponse:
         twiml.message(result.reply)
     _timed(webhook, started)
     return HttpResponse(
-        str(twiml), content_type="text/xml", headers={"X-Webhook-Outcome": result.outcome}
+        str(twiml), content_type="text/xml", headers={"X-Webhook-Outcome": str(result.outcome)}
     )
 
 

@@ -363,5 +363,7 @@ CELERY_BEAT_SCHEDULE |= {
     "campaigns-dispatch": {"task": "campaigns.dispatch", "schedule": 1.0},
     "campaigns-reconcile": {"task": "campaigns.reconcile", "schedule": 30.0},
 }
+# The twilio client logs every request and its headers at INFO.
+LOGGING["loggers"]["twilio.http_client"] = {"level": "WARNING"}
 DASHBOARD_PANELS += [("campaigns", "Campaigns", "campaigns:panel")]
 DEMO_SETUP_COMMANDS += ["load_demo_contacts"]

@@ -172,7 +172,7 @@ def celery_worker(transactional_db: Any, tmp_path: Path) -> Iterator[CeleryWorke
     try:
         yield worker
     finally:
-        worker.stop()
+        worker.kill()  # the test is over: no need to wait for a warm shutdown
         for key, value in saved.items():
             setattr(app.conf, key, value)
         app._pool = None

@@ -87,6 +87,7 @@ class FakeTwilio:
         self.hangs: dict[str, float] = {}
         self.final_statuses: dict[str, tuple[str, int | None]] = {}
         self.callback_orders: dict[str, list[str]] = {}
+        self.silent: set[str] = set()
         self.duplicate_callbacks = False
         self.send_callbacks = True
         self.callback_responses: list[int] = []
@@ -107,6 +108,10 @@ class FakeTwilio:
 
     def deliver_as(self, to: str, *, status: str, error_code: int | None = None) -> None:
         self.final_statuses[to] = (status, error_code)
+
+    def no_callbacks(self, to: str) -> None:
+        """Post no callbacks for `to`; its messages settle at once (fetch/list tell the truth)."""
+        self.silent.add(to)
 
     def callbacks_in_order(self, to: str, statuses: list[str]) -> None:
         """Post these statuses, in this order (e.g. ["delivered", "sent"] = out of order)."""
@@ -237,7 +242,11 @@ class FakeTwilio:
         )
         with self.lock:
             self.messages[message.sid] = message
-        if self.send_callbacks and message.status_callback:
+            if to in self.silent:
+                message.status, message.error_code = self.final_statuses.get(
+                    to, ("delivered", None)
+                )
+        if self.send_callbacks and message.status_callback and to not in self.silent:
             threading.Thread(target=self._post_callbacks, args=(message,), daemon=True).start()
         delay = self.hangs.get(to)
         if delay:
