@@ -364,6 +364,6 @@ CELERY_BEAT_SCHEDULE |= {
     "campaigns-reconcile": {"task": "campaigns.reconcile", "schedule": 30.0},
 }
 # The twilio client logs every request and its headers at INFO.
-LOGGING["loggers"]["twilio.http_client"] = {"level": "WARNING"}
+LOGGING["loggers"]["twilio.http_client"] = {"level": "WARNING"}  # type: ignore[index]
 DASHBOARD_PANELS += [("campaigns", "Campaigns", "campaigns:panel")]
 DEMO_SETUP_COMMANDS += ["load_demo_contacts"]
