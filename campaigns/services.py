@@ -432,56 +432,42 @@ def campaign_launch(*, campaign: Campaign, actor: Any = None) -> Campaign:
     return campaign
 
 
+_COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+
+
 def _messages_copy(*, campaign: Campaign, topic: str, now: datetime, audience: Any) -> None:
-    # COPY is the fastest way into PostgreSQL (100,000 rows in well under a second); the
-    # campaign row lock taken by the caller makes the (campaign, contact) rows new.
+    # COPY in text format, rows formatted here in bulk: the fastest way into PostgreSQL. The
+    # campaign row lock taken by the caller makes every (campaign, contact) pair new.
     columns = (
         "campaign_id, contact_id, topic, status, body, segments, send_after, attempts, "
         "provider, error_code, error_message, cancel_reason, created_at, updated_at"
     )
+    stamp = now.isoformat()
+    head = f"{campaign.pk}\t"
+    tail = f"\t0\t\t\t\t\t{stamp}\t{stamp}\n"
+    pending = f"\t{topic}\t{S.PENDING}\t"
+    iso: dict[datetime, str] = {}
+    lines = []
+    for recipient in audience.eligible:
+        send_after = iso.get(recipient.send_after) or iso.setdefault(
+            recipient.send_after, recipient.send_after.isoformat()
+        )
+        lines.append(
+            f"{head}{recipient.contact_id}{pending}{recipient.body.translate(_COPY_ESCAPES)}"
+            f"\t{recipient.segments}\t{send_after}{tail}"
+        )
+    for contact_id, reason in audience.excluded:
+        lines.append(
+            f"{head}{contact_id}\t{topic}\t{S.CANCELED}\t\t1\t{stamp}\t0\t\t\t\t"
+            f"{reason}\t{stamp}\t{stamp}\n"
+        )
     raw = connection.connection
     with (
         raw.cursor() as cursor,
         cursor.copy(f"COPY campaigns_message ({columns}) FROM STDIN") as copy,
     ):
-        for recipient in audience.eligible:
-            copy.write_row(
-                (
-                    campaign.pk,
-                    recipient.contact_id,
-                    topic,
-                    S.PENDING,
-                    recipient.body,
-                    recipient.segments,
-                    recipient.send_after,
-                    0,
-                    "",
-                    "",
-                    "",
-                    "",
-                    now,
-                    now,
-                )
-            )
-        for contact_id, reason in audience.excluded:
-            copy.write_row(
-                (
-                    campaign.pk,
-                    contact_id,
-                    topic,
-                    S.CANCELED,
-                    "",
-                    1,
-                    now,
-                    0,
-                    "",
-                    "",
-                    "",
-                    reason,
-                    now,
-                    now,
-                )
-            )
+        for start in range(0, len(lines), 20000):
+            copy.write("".join(lines[start : start + 20000]))
 
 
 def _campaign_transition(

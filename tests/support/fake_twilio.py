@@ -226,8 +226,12 @@ class FakeTwilio:
             status, code = refusal
             return handler._json(
                 status,
-                {"code": code, "message": ERROR_MESSAGES.get(code, "Error"), "status": status,
-                 "more_info": f"https://www.twilio.com/docs/errors/{code}"},
+                {
+                    "code": code,
+                    "message": ERROR_MESSAGES.get(code, "Error"),
+                    "status": status,
+                    "more_info": f"https://www.twilio.com/docs/errors/{code}",
+                },
             )
         if transient:
             return handler._json(
@@ -281,9 +285,7 @@ class FakeTwilio:
         }
         if error_code:
             params["ErrorCode"] = str(error_code)
-        return self.post_signed(
-            message.status_callback, params, token=f"{message.sid}-{status}"
-        )
+        return self.post_signed(message.status_callback, params, token=f"{message.sid}-{status}")
 
     def post_signed(self, url: str, params: dict[str, str], *, token: str = "") -> int:
         signature = RequestValidator(self.auth_token).compute_signature(url, params)
