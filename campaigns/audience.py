@@ -10,6 +10,7 @@ from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any
 
 from django.conf import settings
@@ -143,7 +144,7 @@ def audience_build(
             "time_zone": override,
             "attributes": attributes,
         }
-        matched = segment_memo.get(contact, lambda c=contact: _matches(segment, c))
+        matched = segment_memo.get(contact, partial(_matches, segment, contact))
         if matched is None:
             # A contact without the attribute the segment asks about is simply not in it.
             audience.segment_errors += 1
@@ -167,9 +168,7 @@ def audience_build(
         elif template is None:
             reason = "template_error"
         else:
-            body, length, problem = template_memo.get(
-                contact, lambda c=contact: _render(template, c)
-            )
+            body, length, problem = template_memo.get(contact, partial(_render, template, contact))
             if problem:
                 reason = "template_error"
                 if len(audience.template_errors) < sample_size:

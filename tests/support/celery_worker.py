@@ -13,6 +13,7 @@ set, Redis with a queue of its own). The test process's Celery app is pointed at
 Use the `celery_worker` fixture (import it in a conftest or the test module).
 """
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -147,10 +148,8 @@ class CeleryWorker:
         """SIGKILL the worker and its pool children at once: no cleanup, no acks."""
         if self.process is None:
             return
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(self.process.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
         self.process.wait(timeout=10)
         self.process = None
 
