@@ -232,3 +232,55 @@ def test_it_defers_for_quiet_hours_across_zones_and_applies_the_frequency_cap(
     capped_second = Message.objects.get(campaign=second, contact__phone=capped)
     assert capped_second.status == "canceled"
     assert capped_second.cancel_reason == "frequency_cap"
+
+
+def test_it_runs_a_campaign_end_to_end_from_the_api_on_the_simulator(
+    celery_worker: CeleryWorker, live_server, settings, api_key
+):
+    """Preview, launch, every message final, stats adding up: over HTTP, like an integrator."""
+    import requests
+
+    settings.SMS_PROVIDER = "simulator"
+    settings.PUBLIC_BASE_URL = live_server.url
+    celery_worker.concurrency = 4
+    celery_worker.start(
+        env={
+            "SMS_PROVIDER": "simulator",
+            "SIMULATOR_FAILURE_RATE": "0.1",
+            "CAMPAIGNS_SIMULATOR_CALLBACK_DELAY_SECONDS": "0.2",
+            "PUBLIC_BASE_URL": live_server.url,
+        }
+    )
+    make_contacts(200)
+    http = requests.Session()
+    http.headers["Authorization"] = f"Api-Key {api_key[1]}"
+    api = f"{live_server.url}/api/v1/campaigns/"
+    created = http.post(
+        api,
+        json={
+            "name": "Simulated",
+            "config": {
+                "segment": "contact.attributes.plan == 'gold'",
+                "template": "Hi {{ contact.attributes.first_name }}!",
+                "send_window": ALWAYS_OPEN,
+                "rate_per_second": 100,
+            },
+        },
+    )
+    assert created.status_code == 201, created.text
+    campaign_id = created.json()["id"]
+    preview = http.get(f"{api}{campaign_id}/preview/").json()
+    assert (preview["matched"], preview["eligible"]) == (200, 200)
+    assert http.post(f"{api}{campaign_id}/launch/").json()["status"] == "running"
+    campaign = Campaign.objects.get(pk=campaign_id)
+    drive(all_final(campaign), timeout=90)
+
+    stats = http.get(f"{api}{campaign_id}/stats/").json()
+    counts = stats["counts"]
+    assert stats["total"] == 200
+    assert stats["final"] == 200
+    assert counts["delivered"] + counts["undelivered"] + counts["failed"] == 200
+    assert 0 < counts["delivered"] < 200  # about 10 % fail on purpose
+    assert sum(stats["failures_by_error_code"].values()) == 200 - counts["delivered"]
+    assert stats["delivery_rate"] == round(counts["delivered"] / 200, 4)
+    assert WebhookRequest.objects.filter(outcome="rejected").count() == 0
