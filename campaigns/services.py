@@ -926,7 +926,15 @@ def message_send(*, message_id: int) -> str:
     ):
         _message_hold(message_id=message_id, hold=Hold(to=S.PENDING, reason="rate_limited"))
         return "held:rate_limited"
-    provider = provider_get()
+    try:
+        provider = provider_get()
+    except ProviderError as error:  # misconfigured: hold the message, do not burn attempts
+        later = timezone.now() + timedelta(seconds=60)
+        _message_hold(
+            message_id=message_id,
+            hold=Hold(to=S.PENDING, reason=f"provider_{error.code}", send_after=later),
+        )
+        return f"held:provider_{error.code}"
     claimed = _message_claim(message_id=message_id, provider=provider.name)
     if claimed is None:
         return "skipped"
@@ -1215,7 +1223,11 @@ def messages_reconcile(*, now: datetime | None = None, limit: int = 200) -> dict
         .order_by("updated_at")
         .values_list("id", flat=True)[:limit]
     )
-    provider = provider_get()
+    try:
+        provider = provider_get()
+    except ProviderError as error:
+        logger.warning("reconcile_skipped", reason=error.message)
+        return counts
     for message_id in candidates:
         try:
             counts[_message_reconcile(message_id=message_id, provider=provider, now=now)] += 1
@@ -1238,7 +1250,9 @@ def _message_reconcile(*, message_id: int, provider: Any, now: datetime) -> str:
     source = MessageTransition.Source.RECONCILE
     if message.provider_sid:
         status = provider.fetch(sid=message.provider_sid)
-        _status_apply(message, status, source)
+        if not _status_apply(message, status, source):
+            # Nothing new: step to the back of the queue so other messages get their turn.
+            message.save(update_fields=["updated_at"])
         return "updated"
     since = (message.claimed_at or message.created_at) - timedelta(minutes=1)
     found = provider.find_sent(to=message.contact.phone, since=since, body=message.body)
@@ -1250,6 +1264,7 @@ def _message_reconcile(*, message_id: int, provider: Any, now: datetime) -> str:
         return "updated"
     claimed_at = message.claimed_at or message.created_at
     if now - claimed_at < timedelta(seconds=settings.CAMPAIGNS_UNKNOWN_GIVE_UP_SECONDS):
+        message.save(update_fields=["updated_at"])
         return "updated"  # too early to conclude; the provider may still be processing it
     _transition(
         message,
