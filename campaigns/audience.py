@@ -17,7 +17,7 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import Count, Q
 
-from campaigns.config import CampaignConfig, compile_template, render_template_fast
+from campaigns.config import CampaignConfig, compile_template, render_template
 from campaigns.exceptions import TemplateRenderError
 from campaigns.models import Message, Subscription
 from campaigns.segments import Memo, segment_compile, segment_reads, template_reads
@@ -222,7 +222,7 @@ def _matches(segment: Any, contact: dict[str, Any]) -> bool | None:
 
 def _render(template: Any, contact: dict[str, Any]) -> tuple[str, Any, str]:
     try:
-        body = render_template_fast(template, {"contact": contact})
+        body = render_template(template, {"contact": contact})
     except TemplateRenderError as error:
         return "", None, error.detail
     if not body:

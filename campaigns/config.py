@@ -79,40 +79,27 @@ def compile_template(source: str) -> Any:
         ) from None
 
 
-def render_template(template: Any, context: dict[str, Any]) -> str:
-    """Render with StrictUndefined: a missing variable is an error, never an empty string."""
-    try:
-        return str(template.render(context)).strip()
-    except TemplateError as error:
-        raise TemplateRenderError(
-            f"Template error: {error}", errors={"template": [str(error)]}
-        ) from None
-    except (TypeError, ValueError, ArithmeticError) as error:
-        raise TemplateRenderError(
-            f"Template error: {type(error).__name__}: {error}", errors={"template": [str(error)]}
-        ) from None
-
-
 @lru_cache(maxsize=512)
 def _globals_of(template: Any) -> dict[str, Any]:
     return dict(template.globals)  # a ChainMap: slow to merge once per contact
 
 
-def render_template_fast(template: Any, context: dict[str, Any]) -> str:
-    """The same rendering without Jinja's per-call context merging (for bulk launches)."""
+def render_template(template: Any, context: dict[str, Any]) -> str:
+    """Render with StrictUndefined: a missing variable is an error, never an empty string.
+
+    Calls the compiled render function with one flat context instead of `template.render`,
+    which merges Jinja's globals again on every call (a third of a bulk launch's time).
+    """
     try:
         variables = {**_globals_of(template), **context}
         return "".join(
             template.root_render_func(template.new_context(variables, shared=True))
         ).strip()
     except TemplateError as error:
-        raise TemplateRenderError(
-            f"Template error: {error}", errors={"template": [str(error)]}
-        ) from None
+        detail = str(error)
     except (TypeError, ValueError, ArithmeticError) as error:
-        raise TemplateRenderError(
-            f"Template error: {type(error).__name__}: {error}", errors={"template": [str(error)]}
-        ) from None
+        detail = f"{type(error).__name__}: {error}"
+    raise TemplateRenderError(f"Template error: {detail}", errors={"template": [detail]})
 
 
 def compile_segment(source: str) -> cel.Program:

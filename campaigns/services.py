@@ -831,8 +831,11 @@ def _transition(
 @transaction.atomic
 def _message_hold(*, message_id: int, hold: Hold) -> None:
     message = Message.objects.select_for_update().filter(pk=message_id, status=S.QUEUED).first()
-    if message is None:
-        return
+    if message is not None:
+        _hold_apply(message, hold)
+
+
+def _hold_apply(message: Message, hold: Hold) -> None:
     fields: dict[str, Any] = {}
     if hold.to == S.CANCELED:
         fields["cancel_reason"] = hold.reason
@@ -869,18 +872,7 @@ def _message_claim(*, message_id: int, provider: str) -> Message | Hold | None:
     now = timezone.now()
     hold = _eligibility(message, contact, now)
     if hold is not None:
-        fields: dict[str, Any] = {}
-        if hold.to == S.CANCELED:
-            fields["cancel_reason"] = hold.reason
-        if hold.send_after is not None:
-            fields["send_after"] = hold.send_after
-        _transition(
-            message,
-            hold.to,
-            MessageTransition.Source.WORKER,
-            fields=fields,
-            detail={"reason": hold.reason},
-        )
+        _hold_apply(message, hold)
         return hold
     _transition(
         message,

@@ -1,5 +1,7 @@
 """The real provider: Twilio's official client, with a configurable API base URL."""
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from functools import lru_cache
 from typing import Any
@@ -94,32 +96,29 @@ class TwilioProvider:
         return ProviderReceipt(sid=str(message.sid), status=str(message.status))
 
     def fetch(self, *, sid: str) -> ProviderStatus:
-        try:
-            message = self.client.messages(sid).fetch()
-        except TwilioRestException as error:
-            raise ProviderError(
-                str(error.msg),
-                code=str(error.code or error.status),
-                transient=error.status >= 500,
-                http_status=error.status,
-            ) from error
-        except (requests.RequestException, TwilioException) as error:
-            raise ProviderError(str(error), code="connection", transient=True) from error
-        return _status(message)
+        with _reads():
+            return _status(self.client.messages(sid).fetch())
 
     def find_sent(self, *, to: str, since: datetime, body: str) -> list[ProviderStatus]:
-        try:
+        with _reads():
             messages = self.client.messages.list(to=to, date_sent_after=since, limit=50)
-        except TwilioRestException as error:
-            raise ProviderError(
-                str(error.msg),
-                code=str(error.code or error.status),
-                transient=True,
-                http_status=error.status,
-            ) from error
-        except (requests.RequestException, TwilioException) as error:
-            raise ProviderError(str(error), code="connection", transient=True) from error
         return [_status(message) for message in messages if (message.body or "") == body]
+
+
+@contextmanager
+def _reads() -> Iterator[None]:
+    """Errors of a read (fetch, list) as ProviderError: reads are always safe to repeat."""
+    try:
+        yield
+    except TwilioRestException as error:
+        raise ProviderError(
+            str(error.msg),
+            code=str(error.code or error.status),
+            transient=error.status >= 500 or error.status == 429,
+            http_status=error.status,
+        ) from error
+    except (requests.RequestException, TwilioException) as error:
+        raise ProviderError(str(error), code="connection", transient=True) from error
 
 
 def _status(message: Any) -> ProviderStatus:

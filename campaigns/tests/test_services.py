@@ -19,6 +19,7 @@ from campaigns.models import (
     MessageTransition,
     WebhookRequest,
 )
+from campaigns.providers import provider_get
 from campaigns.tests.factories import campaign_factory, contact_factory
 from campaigns.windows import SendWindow, next_allowed
 from core.errors import InvalidInput
@@ -331,36 +332,36 @@ def test_it_opts_the_contact_out_on_a_21610_receipt():
     assert contact.consent_events.filter(source=ConsentEvent.Source.PROVIDER).count() == 1
 
 
-def test_it_reconciles_an_unknown_message_by_asking_the_provider(settings):
+@pytest.fixture
+def fake_twilio(settings):
     with FakeTwilio(auth_token="t") as fake:
         settings.SMS_PROVIDER = "twilio"
         settings.TWILIO_ACCOUNT_SID = fake.account_sid
         settings.TWILIO_AUTH_TOKEN = "t"
         settings.TWILIO_API_BASE_URL = fake.url
         fake.send_callbacks = False
-        message = _sending_message()
-        fake.no_callbacks(message.contact.phone)
-        from campaigns.providers import provider_get
+        yield fake
 
-        provider_get().send(to=message.contact.phone, body=message.body, status_callback="")
-        Message.objects.filter(pk=message.pk).update(status="unknown")
-        counts = services.messages_reconcile()
+
+def test_it_reconciles_an_unknown_message_by_asking_the_provider(fake_twilio):
+    fake = fake_twilio
+    message = _sending_message()
+    fake.no_callbacks(message.contact.phone)
+    provider_get().send(to=message.contact.phone, body=message.body, status_callback="")
+    Message.objects.filter(pk=message.pk).update(status="unknown")
+    counts = services.messages_reconcile()
     message.refresh_from_db()
     assert counts["updated"] == 1
     assert message.status == "delivered"
     assert message.provider_sid == fake.accepted()[0].sid
 
 
-def test_it_requeues_an_unknown_message_the_provider_never_saw(settings):
-    with FakeTwilio(auth_token="t") as fake:
-        settings.SMS_PROVIDER = "twilio"
-        settings.TWILIO_ACCOUNT_SID = fake.account_sid
-        settings.TWILIO_AUTH_TOKEN = "t"
-        settings.TWILIO_API_BASE_URL = fake.url
-        settings.CAMPAIGNS_UNKNOWN_GIVE_UP_SECONDS = 0
-        message = _sending_message()
-        Message.objects.filter(pk=message.pk).update(status="unknown")
-        counts = services.messages_reconcile()
+def test_it_requeues_an_unknown_message_the_provider_never_saw(fake_twilio, settings):
+    settings.CAMPAIGNS_UNKNOWN_GIVE_UP_SECONDS = 0
+    message = _sending_message()
+    Message.objects.filter(pk=message.pk).update(status="unknown")
+    counts = services.messages_reconcile()
+    assert fake_twilio.create_calls == []
     message.refresh_from_db()
     assert counts["requeued"] == 1
     assert message.status == "pending"
