@@ -4,7 +4,7 @@ from collections.abc import Callable
 from typing import Any
 
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_POST
 
@@ -19,6 +19,13 @@ OPERATIONS: dict[str, Callable[..., Campaign]] = {
     "cancel": services.campaign_cancel,
 }
 LIVE_STATUSES = (Campaign.Status.RUNNING, Campaign.Status.SCHEDULED, Campaign.Status.PAUSED)
+
+
+def _campaign(campaign_id: int) -> Campaign:
+    try:
+        return selectors.campaign_get(campaign_id=campaign_id)
+    except NotFound as error:
+        raise Http404(error.detail) from None
 
 
 def _page(request: HttpRequest, partial: str, context: dict[str, Any]) -> HttpResponse:
@@ -36,14 +43,14 @@ def campaign_list_page(request: HttpRequest) -> HttpResponse:
 
 @login_required
 def campaign_detail_page(request: HttpRequest, campaign_id: int) -> HttpResponse:
-    campaign = selectors.campaign_get(campaign_id=campaign_id)
+    campaign = _campaign(campaign_id)
     stats = selectors.campaign_stats(campaign=campaign)
     return _page(request, "status", {"campaign": campaign, "stats": stats, "live": LIVE_STATUSES})
 
 
 @login_required
 def campaign_stats_part(request: HttpRequest, campaign_id: int) -> HttpResponse:
-    campaign = selectors.campaign_get(campaign_id=campaign_id)
+    campaign = _campaign(campaign_id)
     stats = selectors.campaign_stats(campaign=campaign)
     return render(
         request,
@@ -54,7 +61,7 @@ def campaign_stats_part(request: HttpRequest, campaign_id: int) -> HttpResponse:
 
 @login_required
 def campaign_preview_part(request: HttpRequest, campaign_id: int) -> HttpResponse:
-    campaign = selectors.campaign_get(campaign_id=campaign_id)
+    campaign = _campaign(campaign_id)
     try:
         preview, error = selectors.campaign_preview(campaign=campaign), None
     except DomainError as failure:
@@ -67,8 +74,8 @@ def campaign_preview_part(request: HttpRequest, campaign_id: int) -> HttpRespons
 def campaign_operate(request: HttpRequest, campaign_id: int, operation: str) -> HttpResponse:
     operate = OPERATIONS.get(operation)
     if operate is None:
-        raise NotFound(f"No operation {operation}.")
-    campaign = selectors.campaign_get(campaign_id=campaign_id)
+        raise Http404(f"No operation {operation}.")
+    campaign = _campaign(campaign_id)
     error = None
     try:
         campaign = operate(campaign=campaign, actor=request.user)
