@@ -10,6 +10,7 @@ Shape (JSON):
      "frequency_cap": {"max_messages": 3, "per_hours": 24} | null}
 """
 
+import json
 import re
 from dataclasses import dataclass
 from datetime import datetime, time
@@ -211,3 +212,13 @@ def config_parse(raw: Any) -> CampaignConfig:
         rate_per_second=int(rate),
         frequency_cap=cap,
     )
+
+
+@lru_cache(maxsize=256)
+def _config_from_json(text: str) -> CampaignConfig:
+    return config_parse(json.loads(text))
+
+
+def config_cached(raw: dict[str, Any]) -> CampaignConfig:
+    """config_parse for the send path: a launched config never changes, parse it once."""
+    return _config_from_json(json.dumps(raw, sort_keys=True))

@@ -22,7 +22,7 @@ from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
 from campaigns.audience import COUNTED_FOR_CAP, audience_build
-from campaigns.config import compile_template, config_parse, render_template
+from campaigns.config import compile_template, config_cached, config_parse, render_template
 from campaigns.exceptions import (
     CampaignStateConflict,
     InvalidPhone,
@@ -764,17 +764,22 @@ class Hold:
 def _window_for(message: Message) -> SendWindow:
     if message.campaign is None:
         return DEFAULT_WINDOW
-    return config_parse(message.campaign.config).send_window
+    return config_cached(message.campaign.config).send_window
 
 
-def _eligibility(message: Message, contact: Contact, now: datetime) -> Hold | None:
-    """Consent, campaign state, quiet hours and frequency cap, checked at send time."""
+def _eligibility(
+    message: Message, contact: Contact, now: datetime, *, look_up: bool = True
+) -> Hold | None:
+    """Campaign state, consent, quiet hours and frequency cap, checked at send time.
+
+    `look_up=False` skips the checks that need queries (consent, cap): a quick first look.
+    """
     campaign = message.campaign
     if campaign is not None and campaign.status != Campaign.Status.RUNNING:
         if campaign.status == Campaign.Status.CANCELED:
             return Hold(to=S.CANCELED, reason="campaign_canceled")
         return Hold(to=S.PENDING, reason=f"campaign_{campaign.status}")
-    refusal = _consent_refusal(contact=contact, topic=message.topic)
+    refusal = _consent_refusal(contact=contact, topic=message.topic) if look_up else ""
     if refusal:
         return Hold(to=S.CANCELED, reason=refusal)
     window = _window_for(message)
@@ -784,8 +789,8 @@ def _eligibility(message: Message, contact: Contact, now: datetime) -> Hold | No
         if later is None:
             return Hold(to=S.CANCELED, reason="no_send_window")
         return Hold(to=S.PENDING, reason="quiet_hours", send_after=later)
-    if campaign is not None:
-        cap = config_parse(campaign.config).frequency_cap
+    if campaign is not None and look_up:
+        cap = config_cached(campaign.config).frequency_cap
         if cap is not None:
             recent = (
                 Message.objects.filter(
@@ -851,15 +856,12 @@ def _hold_apply(message: Message, hold: Hold) -> None:
 
 
 @transaction.atomic
-def _message_claim(*, message_id: int, provider: str) -> Message | Hold | None:
+def _message_claim(*, message_id: int, contact_id: int, provider: str) -> Message | Hold | None:
     """The never-twice step: queued -> sending, committed before the provider is called.
 
     The contact row is locked first, so two campaigns cannot both pass the frequency cap for
     the same person at the same moment.
     """
-    contact_id = Message.objects.filter(pk=message_id).values_list("contact_id", flat=True).first()
-    if contact_id is None:
-        return None
     contact = Contact.objects.select_for_update().get(pk=contact_id)
     message = (
         Message.objects.select_for_update(of=("self",))
@@ -904,8 +906,8 @@ def message_send(*, message_id: int) -> str:
     message = Message.objects.select_related("campaign", "contact").filter(pk=message_id).first()
     if message is None or message.status != S.QUEUED:
         return "skipped"
-    # A cheap look before spending rate tokens; the claim below repeats it under locks.
-    hold = _eligibility(message, message.contact, timezone.now())
+    # A cheap look (no queries) before spending rate tokens; the claim repeats all checks.
+    hold = _eligibility(message, message.contact, timezone.now(), look_up=False)
     if hold is not None:
         _message_hold(message_id=message_id, hold=hold)
         return f"held:{hold.reason}"
@@ -927,7 +929,9 @@ def message_send(*, message_id: int) -> str:
             hold=Hold(to=S.PENDING, reason=f"provider_{error.code}", send_after=later),
         )
         return f"held:provider_{error.code}"
-    claimed = _message_claim(message_id=message_id, provider=provider.name)
+    claimed = _message_claim(
+        message_id=message_id, contact_id=message.contact_id, provider=provider.name
+    )
     if claimed is None:
         return "skipped"
     if isinstance(claimed, Hold):
