@@ -317,3 +317,11 @@ CSRF_FAILURE_VIEW = "core.problems.csrf_failure"
 DASHBOARD_PANELS: list[tuple[str, str, str]] = []
 # Idempotent set-up steps `make run` runs after migrating (train the demo model, load demo data).
 DEMO_SETUP_COMMANDS: list[str] = []
+
+# --- decisions ---
+# Backtests over at most this many events answer at once; larger windows run in Celery.
+DECISIONS_BACKTEST_INLINE_MAX_EVENTS = env.int("DECISIONS_BACKTEST_INLINE_MAX_EVENTS", default=1000)
+DECISIONS_BACKTEST_BATCH_SIZE = env.int("DECISIONS_BACKTEST_BATCH_SIZE", default=500)
+DECISIONS_BACKTEST_EXAMPLES = env.int("DECISIONS_BACKTEST_EXAMPLES", default=10)
+DASHBOARD_PANELS += [("decisions", "Decisions in the last 24 h", "decisions:panel")]
+DEMO_SETUP_COMMANDS += ["load_demo_rules"]
