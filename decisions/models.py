@@ -191,11 +191,11 @@ class Event(models.Model):
     """Something that happened and needs a decision; its payload is never changed."""
 
     type = models.CharField(max_length=64, validators=[identifier_validator])
-    payload = models.JSONField()
+    payload = models.JSONField(blank=True)
     # The optional scoring request: {"model_id": ..., "features": {...}}.
     risk_request = models.JSONField(null=True, blank=True)
     idempotency_key = models.CharField(max_length=255)
-    client_scope = models.CharField(max_length=100)
+    client_scope = models.CharField(max_length=200)
     fingerprint = models.CharField(max_length=64)
     received_at = models.DateTimeField()
 
