@@ -15,13 +15,7 @@ from typing import Any
 
 import cel
 
-from core.expressions import (
-    EvaluationError,
-    build_context,
-    compile_expression,
-    evaluate,
-    evaluate_boolean,
-)
+from core.expressions import EvaluationError, build_context, compile_expression, evaluate
 
 ALLOWED_VARIABLES = ("event", "event_type", "now", "lists", "risk")
 PUBLISHED = "published"
@@ -180,7 +174,19 @@ def decide(
     ordered = sorted(versions, key=lambda version: version.order)
     trace: list[dict[str, Any]] = []
     matching: list[CompiledVersion] = []
+    clock = time.perf_counter_ns
     for version in ordered:
+        # The hot loop: core.expressions.evaluate_boolean's checks, inlined (two calls less).
+        evaluation_started = clock()
+        error = None
+        try:
+            value = version.program.execute(context)
+        except Exception as failure:  # the CEL runtime raises KeyError, TypeError, ValueError
+            value = None
+            error = f"{type(failure).__name__}: {failure}"[:500]
+        elapsed = clock() - evaluation_started
+        if error is None and value is not True and value is not False:
+            error = f"The expression returned {type(value).__name__}, not a boolean."
         entry: dict[str, Any] = {
             "version_id": version.version_id,
             "rule": version.rule_key,
@@ -188,19 +194,14 @@ def decide(
             "status": version.status,
             "priority": version.priority,
             "outcome": version.outcome,
+            "result": "error" if error else ("true" if value else "false"),
+            "us": (elapsed // 10) / 100,
+            "decided": False,
         }
-        evaluation_started = time.perf_counter_ns()
-        try:
-            matched = evaluate_boolean(version.program, context)
-            entry["result"] = "true" if matched else "false"
-        except EvaluationError as error:
-            matched = False
-            entry["result"] = "error"
-            entry["error"] = str(error)[:500]
-        entry["us"] = round((time.perf_counter_ns() - evaluation_started) / 1000, 2)
-        entry["decided"] = False
+        if error:
+            entry["error"] = error
         trace.append(entry)
-        if matched:
+        if value is True:
             matching.append(version)
 
     live = [version for version in matching if version.status == PUBLISHED]

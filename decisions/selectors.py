@@ -56,15 +56,21 @@ def compiled_version(version: RuleVersion, *, status: str | None = None) -> engi
     )
 
 
-def live_versions_for(*, event_type: str, at: datetime) -> list[engine.CompiledVersion]:
+def live_rule_versions(*, event_type: str, at: datetime) -> list[RuleVersion]:
     """Published and shadow versions of the event type that are in effect at `at`."""
-    versions = (
+    return list(
         RuleVersion.objects.filter(rule__event_type=event_type, status__in=ACTIVE_STATUSES)
         .filter(Q(effective_from__isnull=True) | Q(effective_from__lte=at))
         .filter(Q(effective_until__isnull=True) | Q(effective_until__gt=at))
         .select_related("rule")
     )
-    return [compiled_version(version) for version in versions]
+
+
+def live_versions_for(*, event_type: str, at: datetime) -> list[engine.CompiledVersion]:
+    """The live versions as the engine sees them (programs cached per version)."""
+    return [
+        compiled_version(version) for version in live_rule_versions(event_type=event_type, at=at)
+    ]
 
 
 def versions_by_id(*, version_ids: Iterable[int]) -> dict[int, RuleVersion]:

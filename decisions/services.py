@@ -571,7 +571,11 @@ def _decide_and_store(
     *, event: Event, risk: engine.RiskInput | None, risk_record_id: int | None
 ) -> Decision:
     policy = selectors.policy_spec_for(event_type=event.type)
-    versions = selectors.live_versions_for(event_type=event.type, at=event.received_at)
+    rows = {
+        version.pk: version
+        for version in selectors.live_rule_versions(event_type=event.type, at=event.received_at)
+    }
+    versions = [selectors.compiled_version(version) for version in rows.values()]
     needed = {name for version in versions for name in version.list_names}
     snapshot = selectors.list_contents(names=needed)
     result = engine.decide(
@@ -587,7 +591,7 @@ def _decide_and_store(
         event=event,
         event_type=event.type,
         outcome=result.outcome,
-        matched_version_id=result.matched.version_id if result.matched else None,
+        matched_version=rows[result.matched.version_id] if result.matched else None,
         shadow_outcome=result.shadow_outcome,
         policy=policy.as_json(),
         trace=result.trace,
