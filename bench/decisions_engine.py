@@ -19,7 +19,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.harness import setup_django, summarize, time_calls, write_section  # noqa: E402
+from bench.harness import setup_django, summarize, time_calls, write_section
 
 EVENT_TYPE = "bench_event"
 RULES = 50
@@ -50,7 +50,7 @@ def rule_specs() -> list[dict[str, Any]]:
 def cel_condition(spec: dict[str, Any]) -> str:
     return (
         f'event.amount > {spec["amount"]} && event.country == "{spec["country"]}" '
-        f'&& event.age >= {spec["age"]}'
+        f"&& event.age >= {spec['age']}"
     )
 
 
@@ -240,8 +240,8 @@ on every outcome. Times per event in µs.
 
 - CEL engine per rule: {per_rule:.2f} µs (median / 50), including the context build (once per
   event), per-rule timing and the trace entry for each rule.
-- Ratio CEL engine / zen `first`: {cel["median_us"] / first["median_us"]:.2f}×;
-  CEL engine / zen `collect`: {cel["median_us"] / collect["median_us"]:.2f}×.
+- Ratio CEL engine / zen `first`: {cel["median_us"] / first["median_us"]:.2f} x;
+  CEL engine / zen `collect`: {cel["median_us"] / collect["median_us"]:.2f} x.
 - The end-to-end figure includes the idempotency claim (its own commit), the event and decision
   inserts, loading the policy and the 50 versions (programs cached per version id) and the JSON
   rendering; the engine is {100 * cel["median_us"] / http["median_us"]:.1f} % of it.
