@@ -322,3 +322,29 @@ def test_it_refuses_anonymous_callers(client):
         401,
         403,
     )
+
+
+def test_it_leaves_no_trace_when_registering_fails_and_accepts_the_retry(staff_user, monkeypatch):
+    from rest_framework.test import APIClient
+
+    from decisions import services
+
+    client = APIClient(raise_request_exception=False)
+    client.force_login(staff_user)
+    real_dispatch = services.decision_actions_dispatch
+
+    def explode(*, decision):
+        raise RuntimeError("the SMS provider is down")
+
+    monkeypatch.setattr(services, "decision_actions_dispatch", explode)
+    failed = post_event(client, EVENT)
+    monkeypatch.setattr(services, "decision_actions_dispatch", real_dispatch)
+
+    assert failed.status_code == 500
+    assert failed["Content-Type"] == "application/problem+json"
+    assert not Event.objects.exists()
+    assert not Decision.objects.exists()
+    assert not IdempotencyRecord.objects.exists()
+    retried = post_event(client, EVENT)
+    assert retried.status_code == 201
+    assert "Idempotent-Replayed" not in retried.headers
