@@ -296,6 +296,7 @@ class DecisionViewSet(viewsets.ReadOnlyModelViewSet):
     """Stored decisions; replay re-evaluates one and compares."""
 
     permission_classes = [permissions.IsAuthenticated]
+    lookup_value_regex = "[0-9]{1,18}"
     filterset_class = DecisionFilter
     ordering_fields = ["decided_at", "id"]
     ordering = ["-decided_at", "-id"]
@@ -569,7 +570,7 @@ class RuleViewSet(viewsets.GenericViewSet):
         "A draft or shadow version goes live; the previously published version retires in the "
         "same transaction. Publishing a retired version is a 409 (roll back instead).",
     )
-    @action(detail=True, methods=["post"], url_path=r"versions/(?P<number>[0-9]+)/publish")
+    @action(detail=True, methods=["post"], url_path=r"versions/(?P<number>[0-9]{1,9})/publish")
     def publish(self, request: Request, key: str, number: str) -> Response:
         version = selectors.rule_version_get(key=key, number=int(number))
         version = services.rule_version_publish(version=version, actor=request.user)
@@ -579,14 +580,14 @@ class RuleViewSet(viewsets.GenericViewSet):
         "Shadow a version",
         "A draft runs on live traffic and is recorded in traces without deciding.",
     )
-    @action(detail=True, methods=["post"], url_path=r"versions/(?P<number>[0-9]+)/shadow")
+    @action(detail=True, methods=["post"], url_path=r"versions/(?P<number>[0-9]{1,9})/shadow")
     def shadow(self, request: Request, key: str, number: str) -> Response:
         version = selectors.rule_version_get(key=key, number=int(number))
         version = services.rule_version_shadow(version=version, actor=request.user)
         return Response(RuleVersionSerializer(version).data)
 
     @_transition_schema("Retire a version", "The version stops running; this is final.")
-    @action(detail=True, methods=["post"], url_path=r"versions/(?P<number>[0-9]+)/retire")
+    @action(detail=True, methods=["post"], url_path=r"versions/(?P<number>[0-9]{1,9})/retire")
     def retire(self, request: Request, key: str, number: str) -> Response:
         version = selectors.rule_version_get(key=key, number=int(number))
         version = services.rule_version_retire(version=version, actor=request.user)
@@ -596,7 +597,7 @@ class RuleViewSet(viewsets.GenericViewSet):
         "Roll back to a version",
         "Publishes a copy of this version's content as a new version (answered).",
     )
-    @action(detail=True, methods=["post"], url_path=r"versions/(?P<number>[0-9]+)/rollback")
+    @action(detail=True, methods=["post"], url_path=r"versions/(?P<number>[0-9]{1,9})/rollback")
     def rollback(self, request: Request, key: str, number: str) -> Response:
         version = selectors.rule_version_get(key=key, number=int(number))
         version = services.rule_version_rollback(version=version, actor=request.user)
@@ -608,12 +609,12 @@ class RuleViewSet(viewsets.GenericViewSet):
 
 class CandidateSerializer(serializers.Serializer):
     rule_key = serializers.RegexField(RULE_KEY_PATTERN, max_length=64)
-    version = serializers.IntegerField(min_value=1)
+    version = serializers.IntegerField(min_value=1, max_value=2_000_000_000)
 
 
 class BacktestCreateSerializer(serializers.Serializer):
     rule_key = serializers.RegexField(RULE_KEY_PATTERN, max_length=64, required=False)
-    version = serializers.IntegerField(min_value=1, required=False)
+    version = serializers.IntegerField(min_value=1, max_value=2_000_000_000, required=False)
     candidates = CandidateSerializer(many=True, required=False)
     window_start = serializers.DateTimeField()
     window_end = serializers.DateTimeField()
@@ -731,6 +732,7 @@ class BacktestViewSet(viewsets.GenericViewSet):
     permission_classes = [permissions.IsAuthenticated]
     serializer_class = BacktestSerializer
     queryset = Backtest.objects.all()
+    lookup_value_regex = "[0-9]{1,18}"
     filter_backends: list = []
 
     def create(self, request: Request) -> Response:

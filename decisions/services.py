@@ -176,7 +176,7 @@ def validate_actions(actions: Any) -> list[dict[str, Any]]:
                     errors={f"{field}.{name}": ["Too long or not text."]},
                 )
         engine.compile_condition(action["to"], field=f"{field}.to")
-        cleaned.append(dict(action))
+        cleaned.append(_json_for_database(dict(action), field=field))
     return cleaned
 
 
@@ -500,9 +500,36 @@ def _validated_event_input(
                 "risk.features must be an object.", errors={"risk.features": ["Not an object."]}
             )
     # JSON round trip: the engine sees exactly what the database returns on a replay.
-    return json.loads(json.dumps(payload)), (
-        json.loads(json.dumps(risk_request)) if risk_request is not None else None
+    return _json_for_database(payload, field="payload"), (
+        _json_for_database(risk_request, field="risk") if risk_request is not None else None
     )
+
+
+def _json_for_database(value: Any, *, field: str) -> Any:
+    """A JSON round trip that refuses text PostgreSQL's JSONB cannot store."""
+    if _unstorable(value):
+        raise InvalidInput(
+            f"{field} contains a NUL character or an unpaired surrogate.",
+            errors={field: ["NUL characters and unpaired surrogates are not allowed."]},
+        )
+    return json.loads(json.dumps(value))
+
+
+def _unstorable(value: Any) -> bool:
+    """Text PostgreSQL cannot store: NUL (JSONB refuses it) or a lone surrogate (not UTF-8)."""
+    if isinstance(value, str):
+        if "\x00" in value:
+            return True
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return True
+        return False
+    if isinstance(value, dict):
+        return any(_unstorable(key) or _unstorable(item) for key, item in value.items())
+    if isinstance(value, list):
+        return any(_unstorable(item) for item in value)
+    return False
 
 
 def event_risk_score(*, event: Event) -> tuple[engine.RiskInput | None, int | None]:

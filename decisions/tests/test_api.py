@@ -348,3 +348,28 @@ def test_it_leaves_no_trace_when_registering_fails_and_accepts_the_retry(staff_u
     retried = post_event(client, EVENT)
     assert retried.status_code == 201
     assert "Idempotent-Replayed" not in retried.headers
+
+
+def test_it_refuses_nul_characters_that_postgresql_cannot_store(events_client):
+    response = post_event(events_client, {"type": "loan", "payload": {"name": "a\u0000b"}})
+
+    assert response.status_code == 400
+    assert "payload" in response.json()["errors"]
+    assert not Event.objects.exists()
+
+
+def test_it_answers_404_for_ids_that_are_not_numbers(api_client):
+    assert api_client.get("/api/v1/decisions/abc/").status_code == 404
+    assert api_client.post("/api/v1/decisions/abc/replay/").status_code == 404
+
+
+def test_it_refuses_unpaired_surrogates(events_client):
+    response = events_client.post(
+        "/api/v1/events/",
+        '{"type": "loan", "payload": {"name": "\\ud800"}}',
+        content_type="application/json",
+        HTTP_IDEMPOTENCY_KEY="s-1",
+    )
+
+    assert response.status_code == 400
+    assert not Event.objects.exists()
