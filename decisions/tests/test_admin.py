@@ -157,3 +157,25 @@ def test_it_shows_the_static_check_on_a_policy(staff_client):
     assert "share priority 1" in content
     assert "can never decide" in content
     assert AuditEntry.objects.filter(action="policy.create").exists()
+
+
+def test_it_renames_a_rule_through_the_service_keeping_key_and_event_type(staff_client):
+    rule = rule_with_version().rule
+
+    response = staff_client.post(
+        reverse("admin:decisions_rule_change", args=[rule.pk]),
+        {
+            "name": "Renamed",
+            "description": "Why it exists.",
+            "versions-TOTAL_FORMS": "1",
+            "versions-INITIAL_FORMS": "1",
+            "versions-0-id": str(rule.versions.get().pk),
+            "versions-0-rule": str(rule.pk),
+        },
+    )
+
+    assert response.status_code == 302
+    rule.refresh_from_db()
+    assert (rule.key, rule.name, rule.event_type) == ("high-amount", "Renamed", "loan_application")
+    entry = AuditEntry.objects.get(action="rule.update")
+    assert (entry.before["name"], entry.after["name"]) == ("High Amount", "Renamed")
