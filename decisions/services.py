@@ -658,10 +658,12 @@ def decision_replay(*, decision: Decision) -> dict[str, Any]:
         lists={name: content["values"] for name, content in decision.lists_snapshot.items()},
         risk=_stored_risk(decision),
     )
-    stored_actions = [
-        {key: value for key, value in action.items() if key != "status"}
-        for action in decision.actions
-    ]
+
+    # Compare what the engine decides about actions, not what dispatching added since.
+    def action_identity(action: Mapping[str, Any]) -> tuple[Any, ...]:
+        return (action.get("type"), action.get("rule"), action.get("version"), action.get("to"))
+
+    stored_actions = [action_identity(action) for action in decision.actions]
     differences = []
     if result.outcome != decision.outcome:
         differences.append(f"outcome {decision.outcome} became {result.outcome}")
@@ -684,7 +686,7 @@ def decision_replay(*, decision: Decision) -> dict[str, Any]:
             differences.append(
                 f"{len(stored_trace)} versions evaluated, {len(replayed_trace)} on replay"
             )
-    if result.actions != stored_actions:
+    if [action_identity(action) for action in result.actions] != stored_actions:
         differences.append("actions differ")
     return {
         "decision_id": decision.pk,

@@ -22,7 +22,7 @@ payloads = st.fixed_dictionaries(
         "country": st.sampled_from(["DE", "KP", "FR", ""]),
         "age": st.integers(0, 120),
         "tags": st.lists(st.sampled_from(["vip", "new", "fraud"]), max_size=3),
-        "phone": st.text(st.characters(exclude_characters="\x00"), max_size=12),
+        "phone": st.text(st.characters(codec="utf-8", exclude_characters="\x00"), max_size=12),
     },
 )
 
