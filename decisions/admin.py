@@ -418,10 +418,9 @@ class NamedListAdmin(admin.ModelAdmin):
 
     @admin.display(description="Audit trail")
     def audit_trail(self, named_list: NamedList) -> str:
-        from core.models import AuditEntry
-
-        entries = AuditEntry.objects.filter(target_type="named_list", target_id=named_list.name)
-        return _audit_table(entries[:50])
+        return _audit_table(
+            selectors.audit_entries_for(target_type="named_list", target_id=named_list.name)
+        )
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False  # rules may read it; empty it instead (audited)
@@ -495,10 +494,9 @@ class PolicyAdmin(admin.ModelAdmin):
 
     @admin.display(description="Audit trail")
     def audit_trail(self, policy: Policy) -> str:
-        from core.models import AuditEntry
-
-        entries = AuditEntry.objects.filter(target_type="policy", target_id=policy.event_type)
-        return _audit_table(entries[:50])
+        return _audit_table(
+            selectors.audit_entries_for(target_type="policy", target_id=policy.event_type)
+        )
 
     def change_view(
         self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: Any = None

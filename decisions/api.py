@@ -565,6 +565,10 @@ class RuleViewSet(viewsets.GenericViewSet):
         )
         return Response(RuleVersionSerializer(version).data, status=201)
 
+    def _transition(self, request: Request, key: str, number: str, change: Any) -> Response:
+        version = selectors.rule_version_get(key=key, number=int(number))
+        return Response(RuleVersionSerializer(change(version=version, actor=request.user)).data)
+
     @_transition_schema(
         "Publish a version",
         "A draft or shadow version goes live; the previously published version retires in the "
@@ -572,9 +576,7 @@ class RuleViewSet(viewsets.GenericViewSet):
     )
     @action(detail=True, methods=["post"], url_path=r"versions/(?P<number>[0-9]{1,9})/publish")
     def publish(self, request: Request, key: str, number: str) -> Response:
-        version = selectors.rule_version_get(key=key, number=int(number))
-        version = services.rule_version_publish(version=version, actor=request.user)
-        return Response(RuleVersionSerializer(version).data)
+        return self._transition(request, key, number, services.rule_version_publish)
 
     @_transition_schema(
         "Shadow a version",
@@ -582,16 +584,12 @@ class RuleViewSet(viewsets.GenericViewSet):
     )
     @action(detail=True, methods=["post"], url_path=r"versions/(?P<number>[0-9]{1,9})/shadow")
     def shadow(self, request: Request, key: str, number: str) -> Response:
-        version = selectors.rule_version_get(key=key, number=int(number))
-        version = services.rule_version_shadow(version=version, actor=request.user)
-        return Response(RuleVersionSerializer(version).data)
+        return self._transition(request, key, number, services.rule_version_shadow)
 
     @_transition_schema("Retire a version", "The version stops running; this is final.")
     @action(detail=True, methods=["post"], url_path=r"versions/(?P<number>[0-9]{1,9})/retire")
     def retire(self, request: Request, key: str, number: str) -> Response:
-        version = selectors.rule_version_get(key=key, number=int(number))
-        version = services.rule_version_retire(version=version, actor=request.user)
-        return Response(RuleVersionSerializer(version).data)
+        return self._transition(request, key, number, services.rule_version_retire)
 
     @_transition_schema(
         "Roll back to a version",
@@ -599,9 +597,7 @@ class RuleViewSet(viewsets.GenericViewSet):
     )
     @action(detail=True, methods=["post"], url_path=r"versions/(?P<number>[0-9]{1,9})/rollback")
     def rollback(self, request: Request, key: str, number: str) -> Response:
-        version = selectors.rule_version_get(key=key, number=int(number))
-        version = services.rule_version_rollback(version=version, actor=request.user)
-        return Response(RuleVersionSerializer(version).data)
+        return self._transition(request, key, number, services.rule_version_rollback)
 
 
 # --- Backtests ---------------------------------------------------------------------------------

@@ -205,6 +205,12 @@ def audit_entries_for_rule(*, rule: Rule, limit: int = 100) -> QuerySet[AuditEnt
     ).order_by("-occurred_at", "-id")[:limit]
 
 
+def audit_entries_for(*, target_type: str, target_id: str, limit: int = 50) -> QuerySet[AuditEntry]:
+    return AuditEntry.objects.filter(target_type=target_type, target_id=target_id).order_by(
+        "-occurred_at", "-id"
+    )[:limit]
+
+
 @dataclass(frozen=True)
 class StaticWarning:
     code: str

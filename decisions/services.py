@@ -14,7 +14,7 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
-from django.db.models import F, Q
+from django.db.models import F, Q, QuerySet
 from django.db.models.functions import Greatest
 from django.utils import timezone
 
@@ -258,23 +258,37 @@ def _set_status(version: RuleVersion, status: str, *, actor: Any, action: str) -
     )
 
 
+def _take_slot(
+    version: RuleVersion, *, status: str, allowed_from: tuple[str, ...], actor: Any
+) -> None:
+    """Move a locked version into a one-per-rule status, retiring its current holder."""
+    if version.status not in allowed_from:
+        raise RuleVersionStateConflict(
+            f"Version {version.number} of {version.rule.key} is {version.status}; only "
+            f"{' or '.join(allowed_from)} versions can become {status}"
+            + (" (roll back to republish an old one)." if status == "published" else "."),
+            errors={"status": [f"Is {version.status}."]},
+        )
+    holders = RuleVersion.objects.select_for_update().filter(rule_id=version.rule_id, status=status)
+    for holder in holders:
+        holder.rule = version.rule
+        _set_status(holder, RuleVersion.Status.RETIRED, actor=actor, action="rule_version.retire")
+    action = (
+        "rule_version.publish" if status == RuleVersion.Status.PUBLISHED else "rule_version.shadow"
+    )
+    _set_status(version, status, actor=actor, action=action)
+
+
 @transaction.atomic
 def rule_version_publish(*, version: RuleVersion, actor: Any = None) -> RuleVersion:
     """Publish a draft or shadow version; the previously published one retires with it."""
     version = _locked_version(version)
-    if version.status not in (RuleVersion.Status.DRAFT, RuleVersion.Status.SHADOW):
-        raise RuleVersionStateConflict(
-            f"Version {version.number} of {version.rule.key} is {version.status}; only a draft "
-            "or shadow version can be published (roll back to republish an old one).",
-            errors={"status": [f"Is {version.status}."]},
-        )
-    previous = RuleVersion.objects.select_for_update().filter(
-        rule_id=version.rule_id, status=RuleVersion.Status.PUBLISHED
+    _take_slot(
+        version,
+        status=RuleVersion.Status.PUBLISHED,
+        allowed_from=(RuleVersion.Status.DRAFT, RuleVersion.Status.SHADOW),
+        actor=actor,
     )
-    for old in previous:
-        old.rule = version.rule
-        _set_status(old, RuleVersion.Status.RETIRED, actor=actor, action="rule_version.retire")
-    _set_status(version, RuleVersion.Status.PUBLISHED, actor=actor, action="rule_version.publish")
     return version
 
 
@@ -282,19 +296,12 @@ def rule_version_publish(*, version: RuleVersion, actor: Any = None) -> RuleVers
 def rule_version_shadow(*, version: RuleVersion, actor: Any = None) -> RuleVersion:
     """Run a draft on live traffic without deciding; a previous shadow version retires."""
     version = _locked_version(version)
-    if version.status != RuleVersion.Status.DRAFT:
-        raise RuleVersionStateConflict(
-            f"Version {version.number} of {version.rule.key} is {version.status}; only a draft "
-            "can be shadowed.",
-            errors={"status": [f"Is {version.status}."]},
-        )
-    previous = RuleVersion.objects.select_for_update().filter(
-        rule_id=version.rule_id, status=RuleVersion.Status.SHADOW
+    _take_slot(
+        version,
+        status=RuleVersion.Status.SHADOW,
+        allowed_from=(RuleVersion.Status.DRAFT,),
+        actor=actor,
     )
-    for old in previous:
-        old.rule = version.rule
-        _set_status(old, RuleVersion.Status.RETIRED, actor=actor, action="rule_version.retire")
-    _set_status(version, RuleVersion.Status.SHADOW, actor=actor, action="rule_version.shadow")
     return version
 
 
@@ -759,14 +766,14 @@ def backtest_create(
     Backtest.objects.filter(pk=backtest.pk).update(total=total)
     backtest.total = total
     if total > settings.DECISIONS_BACKTEST_INLINE_MAX_EVENTS:
-        from decisions.tasks import backtest_run_task  # tasks import services, not vice versa
+        from decisions.tasks import backtest_run_task  # here: tasks.py imports this module
 
         transaction.on_commit(lambda: backtest_run_task.delay(backtest.pk))
         return backtest
     return backtest_run(backtest_id=backtest.pk) or backtest
 
 
-def _backtest_events(backtest: Backtest) -> Any:
+def _backtest_events(backtest: Backtest) -> QuerySet[Event]:
     return (
         Event.objects.filter(
             type__in=backtest.event_types,

@@ -96,25 +96,20 @@ class Command(BaseCommand):
             rule = services.rule_create(key=spec["key"], name=spec["name"], event_type=EVENT_TYPE)
         if rule.versions.exists():
             return
-        version = services.rule_version_create(
-            rule=rule,
-            condition=spec["condition"],
-            outcome=spec["outcome"],
-            priority=spec["priority"],
-            actions=spec.get("actions"),
-            change_note="Demo rule.",
-        )
-        services.rule_version_publish(version=version)
+        versions = [(spec["condition"], "Demo rule.", services.rule_version_publish)]
         if spec.get("shadow"):
-            shadow = services.rule_version_create(
+            note = "Demo: try a lower threshold on live traffic."
+            versions.append((spec["shadow"], note, services.rule_version_shadow))
+        for condition, note, put_live in versions:
+            version = services.rule_version_create(
                 rule=rule,
-                condition=spec["shadow"],
+                condition=condition,
                 outcome=spec["outcome"],
                 priority=spec["priority"],
                 actions=spec.get("actions"),
-                change_note="Demo: try a lower threshold on live traffic.",
+                change_note=note,
             )
-            services.rule_version_shadow(version=shadow)
+            put_live(version=version)
         self.stdout.write(f"Rule {rule.key} published.")
 
     def _register_events(self, count: int) -> None:
