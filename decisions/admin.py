@@ -2,6 +2,7 @@
 
 import difflib
 import json
+from datetime import timedelta
 from typing import Any
 
 from django import forms
@@ -10,6 +11,7 @@ from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, render
 from django.urls import path, reverse
+from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
 from core.errors import DomainError
@@ -23,6 +25,7 @@ from decisions.models import (
     Rule,
     RuleVersion,
 )
+from decisions.views import HtmxHttpRequest
 
 TRANSITIONS = {
     "publish": services.rule_version_publish,
@@ -93,8 +96,15 @@ class RuleVersionInline(admin.TabularInline):
             RuleVersion.Status.PUBLISHED: ["retire"],
             RuleVersion.Status.RETIRED: ["rollback"],
         }[RuleVersion.Status(version.status)]
+        backtest = ""
+        if version.status != RuleVersion.Status.RETIRED:
+            backtest = format_html(
+                ' <a class="button" href="{}" data-testid="backtest-{}">Backtest</a>',
+                reverse("admin:decisions_rule_backtest", args=[version.rule_id, version.number]),
+                version.number,
+            )
         # Buttons of the surrounding change form, posting (with its CSRF token) elsewhere.
-        return format_html_join(
+        buttons = format_html_join(
             " ",
             '<button type="submit" class="button" formaction="{}" formmethod="post" '
             'data-testid="{}-{}">{}</button>',
@@ -111,12 +121,18 @@ class RuleVersionInline(admin.TabularInline):
                 for transition in allowed
             ),
         )
+        return format_html("{}{}", buttons, backtest)
 
 
 class RuleForm(forms.ModelForm):
     class Meta:
         model = Rule
         fields = ["key", "name", "event_type", "description"]
+
+
+class BacktestForm(forms.Form):
+    window_start = forms.DateTimeField()
+    window_end = forms.DateTimeField()
 
 
 class RuleVersionDraftForm(forms.Form):
@@ -212,6 +228,11 @@ class RuleAdmin(admin.ModelAdmin):
                 name="decisions_rule_new_version",
             ),
             path(
+                "<int:rule_id>/versions/<int:number>/backtest/",
+                self.admin_site.admin_view(self.backtest_view),
+                name="decisions_rule_backtest",
+            ),
+            path(
                 "<int:rule_id>/versions/<int:number>/<str:transition>/",
                 self.admin_site.admin_view(self.transition_view),
                 name="decisions_rule_transition",
@@ -289,6 +310,41 @@ class RuleAdmin(admin.ModelAdmin):
                 request, f"{transition.title()}: version {result.number} is now {result.status}."
             )
         return HttpResponseRedirect(self._change_url(rule))
+
+    def backtest_view(self, request: HttpRequest, rule_id: int, number: int) -> HttpResponse:
+        rule = get_object_or_404(Rule, pk=rule_id)
+        version = get_object_or_404(RuleVersion, rule=rule, number=number)
+        now = timezone.now()
+        form = BacktestForm(
+            request.POST or None,
+            initial={"window_start": now - timedelta(days=7), "window_end": now},
+        )
+        if request.method == "POST" and form.is_valid():
+            try:
+                backtest = services.backtest_create(
+                    candidates=[{"rule_key": rule.key, "version": version.number}],
+                    **form.cleaned_data,
+                    actor=request.user,
+                )
+            except DomainError as error:
+                form.add_error(None, error.detail)
+            else:
+                return HttpResponseRedirect(
+                    reverse("admin:decisions_backtest_progress", args=[backtest.pk])
+                )
+        return render(
+            request,
+            "decisions/admin/backtest_form.html",
+            {
+                **self.admin_site.each_context(request),
+                "title": f"Backtest {rule.key} version {version.number}",
+                "rule": rule,
+                "version": version,
+                "form": form,
+                "opts": self.model._meta,
+                "change_url": self._change_url(rule),
+            },
+        )
 
     def diff_view(self, request: HttpRequest, rule_id: int) -> HttpResponse:
         rule = get_object_or_404(Rule, pk=rule_id)
@@ -541,3 +597,27 @@ class DecisionAdmin(ReadOnlyAdmin):
 class BacktestAdmin(ReadOnlyAdmin):
     list_display = ["id", "status", "event_types", "window_start", "window_end", "processed"]
     list_filter = ["status"]
+
+    def get_urls(self) -> list:
+        return [
+            path(
+                "<int:backtest_id>/progress/",
+                self.admin_site.admin_view(self.progress_view),
+                name="decisions_backtest_progress",
+            ),
+            *super().get_urls(),
+        ]
+
+    def progress_view(self, request: HtmxHttpRequest, backtest_id: int) -> HttpResponse:
+        """Results, or progress that refreshes itself over HTMX while a worker runs it."""
+        backtest = get_object_or_404(Backtest, pk=backtest_id)
+        template = "decisions/admin/backtest_progress.html"
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"Backtest {backtest.pk}",
+            "backtest": backtest,
+            "running": backtest.status in (Backtest.Status.QUEUED, Backtest.Status.RUNNING),
+            "percent": round(100 * backtest.progress),
+            "opts": self.model._meta,
+        }
+        return render(request, f"{template}#progress" if request.htmx else template, context)

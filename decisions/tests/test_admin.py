@@ -99,6 +99,7 @@ def test_it_shows_version_history_buttons_and_audit_on_the_rule_page(staff_clien
     content = page.content.decode()
     assert page.status_code == 200
     assert 'data-testid="retire-1"' in content
+    assert 'data-testid="backtest-1"' in content
     assert "rule_version.publish" in content
     assert "New draft version" in content
 
@@ -179,3 +180,56 @@ def test_it_renames_a_rule_through_the_service_keeping_key_and_event_type(staff_
     assert (rule.key, rule.name, rule.event_type) == ("high-amount", "Renamed", "loan_application")
     entry = AuditEntry.objects.get(action="rule.update")
     assert (entry.before["name"], entry.after["name"]) == ("High Amount", "Renamed")
+
+
+def test_it_backtests_a_draft_from_the_admin_and_shows_results(staff_client):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from decisions.tests.factories import register_event
+
+    rule = rule_with_version(condition="event.amount > 1000", outcome="review").rule
+    for amount in (10, 500, 5000):
+        register_event({"amount": amount})
+    rule_with_version(condition="event.amount > 100", outcome="review", status="draft")
+    url = reverse("admin:decisions_rule_backtest", args=[rule.pk, 2])
+    window = {
+        "window_start": (timezone.now() - timedelta(hours=1)).strftime("%Y-%m-%d %H:%M:%S"),
+        "window_end": (timezone.now() + timedelta(hours=1)).strftime("%Y-%m-%d %H:%M:%S"),
+    }
+
+    assert "Run backtest" in staff_client.get(url).content.decode()
+    response = staff_client.post(url, window, follow=True)
+
+    content = response.content.decode()
+    assert 'data-status="completed"' in content
+    assert "<strong>1</strong> of 3 decisions would change" in content
+    assert "hx-trigger" not in content
+
+
+def test_it_polls_a_queued_backtest_over_htmx(staff_client, settings):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from decisions import services
+    from decisions.tests.factories import register_event
+
+    settings.DECISIONS_BACKTEST_INLINE_MAX_EVENTS = 0
+    rule_with_version(status="draft")
+    register_event({"amount": 1})
+    backtest = services.backtest_create(
+        candidates=[{"rule_key": "high-amount", "version": 1}],
+        window_start=timezone.now() - timedelta(hours=1),
+        window_end=timezone.now() + timedelta(hours=1),
+    )
+
+    partial = staff_client.get(
+        reverse("admin:decisions_backtest_progress", args=[backtest.pk]), HTTP_HX_REQUEST="true"
+    )
+
+    content = partial.content.decode()
+    assert 'hx-trigger="every 1s"' in content
+    assert "0 of 1 events" in content
+    assert "<html" not in content
