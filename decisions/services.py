@@ -196,6 +196,15 @@ def rule_version_create(
     """Add a draft version; its CEL condition is compiled now and rejected with its position."""
     rule = Rule.objects.select_for_update().get(pk=rule.pk)  # numbers versions one at a time
     engine.compile_condition(condition)
+    list_names = engine.referenced_lists(condition)
+    known_lists = set(NamedList.objects.filter(name__in=list_names).values_list("name", flat=True))
+    unknown_lists = sorted(set(list_names) - known_lists)
+    if unknown_lists:
+        # Caught now rather than as an evaluation error on every event.
+        raise InvalidInput(
+            f"The condition reads unknown list {', '.join(unknown_lists)}; create it first.",
+            errors={"condition": [f"Unknown list: {', '.join(unknown_lists)}."]},
+        )
     cleaned_actions = validate_actions(actions)
     last = rule.versions.order_by("-number").values_list("number", flat=True).first()
     version = RuleVersion(
@@ -207,7 +216,7 @@ def rule_version_create(
         actions=cleaned_actions,
         effective_from=effective_from,
         effective_until=effective_until,
-        list_names=engine.referenced_lists(condition),
+        list_names=list_names,
         author=_user(actor),
         author_label=actor_label_for(actor),
         change_note=(change_note or "").strip(),

@@ -176,3 +176,18 @@ def test_it_refuses_actions_that_are_not_a_list():
         services.rule_version_create(
             rule=rule, condition="true", outcome="review", priority=1, actions="sms"
         )
+
+
+def test_it_refuses_a_condition_reading_a_list_that_does_not_exist():
+    rule = services.rule_create(key="lists", name="Lists", event_type="loan_application")
+
+    with pytest.raises(InvalidInput, match="unknown list vip"):
+        services.rule_version_create(
+            rule=rule, condition="event.id in lists.vip", outcome="approve", priority=1
+        )
+
+    services.named_list_save(name="vip", values=["1"])
+    version = services.rule_version_create(
+        rule=rule, condition="event.id in lists.vip", outcome="approve", priority=1
+    )
+    assert version.list_names == ["vip"]
