@@ -35,6 +35,14 @@ TRANSITIONS = {
 }
 
 
+def _changes(before: Any, after: Any) -> tuple[Any, Any]:
+    """Only the keys an update changed, so a status flip does not repeat the whole version."""
+    if isinstance(before, dict) and isinstance(after, dict):
+        keys = sorted(key for key in {*before, *after} if before.get(key) != after.get(key))
+        return {key: before.get(key) for key in keys}, {key: after.get(key) for key in keys}
+    return before, after
+
+
 def _audit_table(entries: Any) -> str:
     rows = format_html_join(
         "",
@@ -46,10 +54,11 @@ def _audit_table(entries: Any) -> str:
                 entry.actor_label,
                 entry.action,
                 entry.target_id,
-                json.dumps(entry.before, sort_keys=True) if entry.before else "",
-                json.dumps(entry.after, sort_keys=True) if entry.after else "",
+                json.dumps(before, sort_keys=True) if before else "",
+                json.dumps(after, sort_keys=True) if after else "",
             )
             for entry in entries
+            for before, after in [_changes(entry.before, entry.after)]
         ),
     )
     return format_html(
@@ -173,10 +182,13 @@ class RuleAdmin(admin.ModelAdmin):
             return []
         return ["key", "event_type", "version_tools", "audit_trail"]
 
-    def get_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+    def get_fieldsets(self, request: HttpRequest, obj: Any = None) -> Any:
         if obj is None:
-            return ["key", "name", "event_type", "description"]
-        return ["key", "event_type", "name", "description", "version_tools", "audit_trail"]
+            return [(None, {"fields": ["key", "name", "event_type", "description"]})]
+        return [
+            (None, {"fields": ["key", "event_type", "name", "description", "version_tools"]}),
+            ("Audit trail", {"classes": ["collapse"], "fields": ["audit_trail"]}),
+        ]
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False  # versions are history: retire instead
