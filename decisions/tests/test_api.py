@@ -373,3 +373,18 @@ def test_it_refuses_unpaired_surrogates(events_client):
 
     assert response.status_code == 400
     assert not Event.objects.exists()
+
+
+def test_it_lists_rules_with_versions_in_a_fixed_number_of_queries(
+    api_client, django_assert_num_queries
+):
+    for index in range(4):
+        rule_with_version(key=f"rule-{index}", condition="true", outcome="review")
+        rule_with_version(key=f"rule-{index}", condition="false", outcome="review", status="draft")
+
+    with django_assert_num_queries(4):  # API key, count, rules, versions
+        response = api_client.get("/api/v1/rules/")
+
+    results = response.json()["results"]
+    assert [rule["published_version"] for rule in results] == [1, 1, 1, 1]
+    assert all(len(rule["versions"]) == 2 for rule in results)
