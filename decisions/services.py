@@ -19,7 +19,7 @@ from django.db.models.functions import Greatest
 from django.utils import timezone
 
 from core.audit import actor_label_for, audit_record
-from core.errors import InvalidInput
+from core.errors import Conflict, InvalidInput
 from decisions import engine, selectors
 from decisions.exceptions import (
     DuplicateEvent,
@@ -51,6 +51,15 @@ def _raise_validation(error: ValidationError, *, prefix: str = "") -> None:
     errors = {f"{prefix}{name}": list(messages) for name, messages in error.message_dict.items()}
     first = next(iter(errors.items()))
     raise InvalidInput(f"{first[0]}: {first[1][0]}", errors=errors) from None
+
+
+def _insert_once(row: Any, *, what: str) -> None:
+    """Insert a row whose natural key a concurrent request may have just taken: 409, not 500."""
+    try:
+        with transaction.atomic():
+            row.save()
+    except IntegrityError:
+        raise Conflict(f"The {what} was created concurrently; retry.") from None
 
 
 def _user(actor: Any) -> Any:
@@ -404,7 +413,7 @@ def named_list_save(
             named_list.full_clean()
         except ValidationError as error:
             _raise_validation(error)
-        named_list.save()
+        _insert_once(named_list, what=f"list {name}")
         action = "named_list.create"
     else:
         old_values = list(named_list.items.values_list("value", flat=True))
@@ -478,7 +487,7 @@ def policy_save(
     except ValidationError as error:
         _raise_validation(error)
     if before is None:
-        policy.save()
+        _insert_once(policy, what=f"policy for {event_type}")
     else:
         policy.save(
             update_fields=["strategy", "default_outcome", "outcome_precedence", "updated_at"]
