@@ -593,7 +593,7 @@ class RuleViewSet(viewsets.GenericViewSet):
 
     @_transition_schema(
         "Roll back to a version",
-        "Publishes a copy of this version's content as a new version (answered).",
+        "Publishes a copy of this version's content as a new version and answers that version.",
     )
     @action(detail=True, methods=["post"], url_path=r"versions/(?P<number>[0-9]{1,9})/rollback")
     def rollback(self, request: Request, key: str, number: str) -> Response:
