@@ -381,3 +381,11 @@ CELERY_BEAT_SCHEDULE |= {
 LOGGING["loggers"]["twilio.http_client"] = {"level": "WARNING"}  # type: ignore[index]
 DASHBOARD_PANELS += [("campaigns", "Campaigns", "campaigns:panel")]
 DEMO_SETUP_COMMANDS += ["load_demo_contacts"]
+
+# --- decisions ---
+# Backtests over at most this many events answer at once; larger windows run in Celery.
+DECISIONS_BACKTEST_INLINE_MAX_EVENTS = env.int("DECISIONS_BACKTEST_INLINE_MAX_EVENTS", default=1000)
+DECISIONS_BACKTEST_BATCH_SIZE = env.int("DECISIONS_BACKTEST_BATCH_SIZE", default=500)
+DECISIONS_BACKTEST_EXAMPLES = env.int("DECISIONS_BACKTEST_EXAMPLES", default=10)
+DASHBOARD_PANELS += [("decisions", "Decisions in the last 24 h", "decisions:panel")]
+DEMO_SETUP_COMMANDS += ["load_demo_rules"]
