@@ -122,6 +122,20 @@ def message_list() -> QuerySet[Message]:
     return Message.objects.select_related("contact").order_by("-id")
 
 
+def messages_with_references(*, references: list[str]) -> list[Message]:
+    """Messages created under these references (e.g. a decision's actions), with transitions."""
+    return list(
+        Message.objects.filter(reference__in=references)
+        .select_related("contact")
+        .prefetch_related(
+            Prefetch(
+                "transitions", queryset=MessageTransition.objects.order_by("occurred_at", "id")
+            )
+        )
+        .order_by("reference")
+    )
+
+
 def message_get(*, message_id: int) -> Message:
     message = (
         Message.objects.select_related("contact", "campaign")

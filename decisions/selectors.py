@@ -8,6 +8,7 @@ from typing import Any
 from django.contrib.postgres.aggregates import ArrayAgg
 from django.db.models import Count, Q, QuerySet
 
+from campaigns import selectors as campaigns_selectors
 from core.models import AuditEntry
 from decisions import engine
 from decisions.exceptions import (
@@ -271,3 +272,11 @@ def policy_static_check(*, event_type: str) -> list[StaticWarning]:
 
 def event_types_with_rules() -> list[str]:
     return sorted(set(Rule.objects.values_list("event_type", flat=True)))
+
+
+def decision_messages(*, decision: Decision) -> list[Any]:
+    """The SMS messages the decision's actions created, with their delivery transitions."""
+    references = [f"decision:{decision.pk}:{index}" for index in range(len(decision.actions))]
+    if not references:
+        return []
+    return campaigns_selectors.messages_with_references(references=references)

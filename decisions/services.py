@@ -1,8 +1,8 @@
 """Writes of the decisions app: rules and versions, lists, policies, events, backtests.
 
-Every write is one transaction and writes its audit entry inside it. The seams the lead wires to
-other apps are `event_risk_score` (scoring through records) and `decision_actions_dispatch`
-(sending through campaigns).
+Every write is one transaction and writes its audit entry inside it. Other apps are reached
+only here: `event_risk_score` scores through records, `decision_actions_dispatch` sends through
+campaigns.
 """
 
 import json
@@ -18,8 +18,9 @@ from django.db.models import F, Q, QuerySet
 from django.db.models.functions import Greatest
 from django.utils import timezone
 
+from campaigns import services as campaigns_services
 from core.audit import actor_label_for, audit_record
-from core.errors import Conflict, InvalidInput
+from core.errors import Conflict, DomainError, InvalidInput
 from decisions import engine, selectors
 from decisions.exceptions import (
     DuplicateEvent,
@@ -38,6 +39,7 @@ from decisions.models import (
     Rule,
     RuleVersion,
 )
+from records import services as records_services
 
 MAX_ACTIONS = 10
 MAX_ACTION_TEMPLATE = 1600
@@ -560,22 +562,62 @@ def _unstorable(value: Any) -> bool:
 def event_risk_score(*, event: Event) -> tuple[engine.RiskInput | None, int | None]:
     """Score the event when it names a risk model: (risk for the rules, scoring record id).
 
-    The seam for the records app: the lead wires `records.services` here (inside
-    event_register's transaction, so the record rolls back with the event). Until then events
-    are decided without a score and rules reading `risk` evaluate to `error`.
+    Runs inside event_register's transaction, so the prediction record rolls back with the
+    event. Bad features or an unknown model reject the event with the fields named under
+    `risk.` (nothing is stored); an event without `risk` is decided without a score.
     """
-    return None, None
+    if not event.risk_request:
+        return None, None
+    try:
+        record = records_services.record_predict(
+            model_id=event.risk_request["model_id"],
+            features=event.risk_request.get("features", {}),
+            version=event.risk_request.get("version"),
+            source="decision",
+            event_id=event.pk,
+        )
+    except DomainError as error:
+        errors = {f"risk.{field}": messages for field, messages in error.errors.items()}
+        raise InvalidInput(f"The event cannot be scored: {error.detail}", errors=errors) from error
+    return engine.RiskInput(score=record.risk_score, label=record.risk_label), record.pk
 
 
 def decision_actions_dispatch(*, decision: Decision) -> None:
-    """Perform the decision's actions (e.g. send an SMS template through campaigns).
+    """Send the decision's SMS actions through campaigns, recording each outcome on the decision.
 
-    Called inside event_register's transaction, after the decision row exists: the campaigns
-    service it calls must create its message rows here and enqueue sending with
-    `transaction.on_commit`, so a rollback leaves no message and no task. Actions whose `to`
-    failed to resolve carry an `error` and must be skipped. The seam the lead wires; a no-op now.
+    Inside event_register's transaction: campaigns creates the message rows now and enqueues the
+    sends on commit, so a rollback leaves no message and no task. Each action's reference is
+    `decision:<id>:<n>`, so a message is never created twice for the same decision. A recipient
+    who opted out gets a canceled message (recorded as such); an action that cannot be sent
+    (bad number, template error) is recorded as failed and never fails the decision.
     """
-    return None
+    if not decision.actions:
+        return
+    context = {
+        "event": decision.event.payload,
+        "event_type": decision.event.type,
+        "outcome": decision.outcome,
+        "risk": {"score": decision.risk_score, "label": decision.risk_label},
+    }
+    for index, action in enumerate(decision.actions):
+        if action.get("error") or action.get("type") != "sms":
+            continue
+        try:
+            with transaction.atomic():
+                message = campaigns_services.transactional_message_send(
+                    phone=str(action["to"]),
+                    template=action["template"],
+                    context=context,
+                    topic=action.get("topic") or "transactional",
+                    reference=f"decision:{decision.pk}:{index}",
+                )
+        except DomainError as error:
+            action.update(status="failed", error=error.detail)
+            continue
+        action.update(status=message.status, message_id=message.pk)
+        if message.cancel_reason:
+            action["reason"] = message.cancel_reason
+    decision.save(update_fields=["actions"])
 
 
 @transaction.atomic

@@ -66,6 +66,7 @@ def decision_detail_page(request: HttpRequest, decision_id: int) -> HttpResponse
         if decision.event.risk_request
         else "",
         "trace_total_us": round(sum(entry.get("us", 0) for entry in decision.trace), 2),
+        "sms_messages": selectors.decision_messages(decision=decision),
     }
     return render(request, "decisions/detail.html", context)
 

@@ -14,7 +14,6 @@ from django.db.models import Count
 from campaigns import selectors, services
 from campaigns.models import Campaign, Contact, Message, WebhookRequest
 from campaigns.ratelimit import rate_limit_reset
-from tests.support import celery_worker as celery_support
 from tests.support.celery_worker import CeleryWorker
 from tests.support.fake_twilio import FakeTwilio
 
@@ -22,7 +21,6 @@ pytestmark = pytest.mark.django_db(transaction=True)
 AUTH_TOKEN = "integration-auth-token"
 ACCOUNT_SID = "AC" + "2" * 32
 ALWAYS_OPEN = {"start": "00:00", "end": "23:59"}
-celery_worker = celery_support.celery_worker  # the fixture
 
 
 @pytest.fixture

@@ -18,11 +18,11 @@ def test_it_loads_demo_rules_once_and_every_demo_decision_replays():
 
     assert Policy.objects.filter(event_type="loan_application").count() == 1
     assert NamedList.objects.count() == 2
-    assert Rule.objects.count() == 5
-    assert RuleVersion.objects.filter(status="published").count() == 5
+    assert Rule.objects.count() == 6
+    assert RuleVersion.objects.filter(status="published").count() == 6
     assert RuleVersion.objects.filter(status="shadow").count() == 1
     assert Decision.objects.count() == 15
-    assert "5 published rules, 15 new events" in first.getvalue()
+    assert "6 published rules, 15 new events" in first.getvalue()
     assert len({decision.outcome for decision in Decision.objects.all()}) > 1
     assert all(
         services.decision_replay(decision=decision)["matches"]

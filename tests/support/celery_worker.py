@@ -88,7 +88,7 @@ class CeleryWorker:
         app.amqp._producer_pool = None
 
     # --- the process ---------------------------------------------------------------------------
-    def start(self, env: dict[str, str] | None = None, timeout: float = 60) -> "CeleryWorker":
+    def start(self, env: dict[str, str] | None = None, timeout: float = 120) -> "CeleryWorker":
         if env is not None:
             self.env = env
         assert self.process is None, "already running"

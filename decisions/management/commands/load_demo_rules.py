@@ -1,4 +1,4 @@
-"""Demo data for loan applications: a policy, two lists, five published rules, a shadow, events.
+"""Demo data for loan applications: a policy, two lists, six published rules, a shadow, events.
 
 Idempotent: what exists already (even if staff changed it since) is left alone.
 """
@@ -11,8 +11,10 @@ from tqdm import tqdm
 
 from decisions import services
 from decisions.models import Event, NamedList, Policy, Rule, RuleVersion
+from records import selectors as records_selectors
 
 EVENT_TYPE = "loan_application"
+RISK_MODEL = "credit-default"
 DEMO_SCOPE = "demo"
 LISTS = {
     "blocked_countries": ("Countries we may not lend to.", ["CU", "IR", "KP", "SY"]),
@@ -34,6 +36,13 @@ RULES: list[dict[str, Any]] = [
         "priority": 20,
     },
     {
+        "key": "high-risk",
+        "name": "High default risk (credit-default model)",
+        "condition": 'has(risk.label) && risk.label == "high"',
+        "outcome": "decline",
+        "priority": 25,
+    },
+    {
         "key": "trusted-customer",
         "name": "Trusted customer",
         "condition": "event.customer_id in lists.trusted_customers",
@@ -49,7 +58,10 @@ RULES: list[dict[str, Any]] = [
         "actions": [
             {
                 "type": "sms",
-                "template": "Thanks {{ name }}, we are reviewing your application.",
+                "template": (
+                    "We are reviewing your loan application for {{ event.amount }} EUR "
+                    "and will reply within two days. Reply STOP to opt out."
+                ),
                 "to": "event.phone",
             }
         ],
@@ -130,10 +142,22 @@ class Command(BaseCommand):
             }
             for index in range(count)
         }
+        # Scored with the demo model when it is trained (make run trains it first).
+        applicants = (
+            records_selectors.demo_applicants()
+            if records_selectors.scoring_available(model_id=RISK_MODEL)
+            else []
+        )
         for index in tqdm(missing, desc="demo events", file=self.stdout, disable=not missing):
+            risk = (
+                {"model_id": RISK_MODEL, "features": applicants[index % len(applicants)]}
+                if applicants
+                else None
+            )
             services.event_register(
                 event_type=EVENT_TYPE,
                 payload=payloads[index],
+                risk_request=risk,
                 idempotency_key=f"demo-{index}",
                 client_scope=DEMO_SCOPE,
                 fingerprint="demo",
