@@ -20,14 +20,14 @@ STAGING_FOLDER = ".staging"  # its name has no ".<queue>.msg" suffix, so consume
 
 
 class AtomicFilesystemChannel(filesystem.Channel):
-    def _put(self, queue: str, payload: Any, **kwargs: Any) -> None:
+    def _put(self, queue: str, message: Any) -> None:
         name = f"{round(monotonic() * 1000)}_{uuid.uuid4()}.{queue}.msg"
         folder = Path(self.data_folder_out)
         staging = folder / STAGING_FOLDER
         staging.mkdir(exist_ok=True)
         staged = staging / name
         try:
-            staged.write_bytes(str_to_bytes(dumps(payload)))
+            staged.write_bytes(str_to_bytes(dumps(message)))
             os.replace(staged, folder / name)
         except OSError as error:
             raise filesystem.ChannelError(f"Cannot add {name!r} to {folder}") from error
