@@ -24,6 +24,9 @@ def test_it_loads_demo_rules_once_and_every_demo_decision_replays():
     assert Decision.objects.count() == 15
     assert "6 published rules, 15 new events" in first.getvalue()
     assert len({decision.outcome for decision in Decision.objects.all()}) > 1
+    actions = [action for decision in Decision.objects.all() for action in decision.actions]
+    assert actions
+    assert {action["status"] for action in actions} == {"queued"}  # demo numbers are valid
     assert all(
         services.decision_replay(decision=decision)["matches"]
         for decision in Decision.objects.all()

@@ -138,7 +138,7 @@ class Command(BaseCommand):
                 "income": generator.choice([12000, 30000, 55000, 90000]),
                 "age": generator.randint(16, 75),
                 "country": generator.choice(countries),
-                "phone": f"+4915{generator.randint(10_000_000, 99_999_999)}",
+                "phone": f"+491512{generator.randint(1_000_000, 9_999_999)}",
             }
             for index in range(count)
         }
