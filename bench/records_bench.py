@@ -140,7 +140,7 @@ def load_records(model_version, rng):
     now = timezone.now()
     columns = (
         "created_at, model_id, model_version, features, embedding, risk_score, risk_label, "
-        "drivers, source"
+        "drivers, base_logit, source"
     )
     types = [
         "timestamptz",
@@ -151,6 +151,7 @@ def load_records(model_version, rng):
         "float8",
         "varchar",
         "jsonb",
+        "float8",
         "varchar",
     ]
     query_rows = synthetic_rows(QUERIES, rng)
@@ -175,6 +176,7 @@ def load_records(model_version, rng):
                         scoring.score,
                         scoring.label,
                         Jsonb(scoring.drivers_as_json()),
+                        scoring.base_logit,
                         "backfill",
                     )
                 )
