@@ -44,6 +44,14 @@ def api_client(api_key):
 
 
 @pytest.fixture
+def credit_model(db):
+    """The shipped credit-default model, trained on German Credit and promoted."""
+    from risk.tests.factories import credit_model_register
+
+    return credit_model_register()
+
+
+@pytest.fixture
 def staff_user(django_user_model):
     return django_user_model.objects.create_superuser(username="staff", password="staff-pass-123")
 

@@ -1,0 +1,39 @@
+"""Domain errors of the campaigns app."""
+
+from core.errors import Conflict, InvalidInput, NotFound
+
+
+class InvalidPhone(InvalidInput):
+    code = "invalid_phone"
+    title = "Invalid phone number"
+
+    def __init__(self, detail: str, *, field: str = "phone"):
+        super().__init__(detail, errors={field: [detail]})
+
+
+class InvalidCampaignConfig(InvalidInput):
+    code = "invalid_campaign_config"
+    title = "Invalid campaign configuration"
+
+
+class TemplateRenderError(InvalidInput):
+    code = "template_error"
+    title = "The template cannot be rendered"
+
+
+class ContactNotFound(NotFound):
+    code = "contact_not_found"
+
+
+class CampaignNotFound(NotFound):
+    code = "campaign_not_found"
+
+
+class CampaignStateConflict(Conflict):
+    code = "campaign_state_conflict"
+    title = "The campaign is not in a state that allows this"
+
+
+class ReferenceConflict(Conflict):
+    code = "reference_conflict"
+    title = "This reference was already used for a different message"

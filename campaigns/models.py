@@ -1,0 +1,322 @@
+"""Contacts, their consent ledger, campaigns, messages with their transitions, raw webhooks."""
+
+from django.db import models
+from django.db.models import Q
+
+
+class Contact(models.Model):
+    """A recipient keyed by the E.164 form of their phone number."""
+
+    phone = models.CharField(max_length=16, unique=True, help_text="E.164, e.g. +14155552671.")
+    attributes = models.JSONField(default=dict, blank=True, help_text="Free-form, for segments.")
+    region = models.CharField(max_length=2, blank=True, default="", help_text="ISO country.")
+    number_time_zones = models.CharField(
+        max_length=1000, blank=True, default="", help_text="Zones of the number (libphonenumber)."
+    )
+    time_zone = models.CharField(
+        max_length=64, blank=True, default="", help_text="Override; empty = derived from number."
+    )
+    opted_out = models.BooleanField(default=False, help_text="Global opt-out (STOP and co.).")
+    number_invalid = models.BooleanField(
+        default=False, help_text="The provider refused the number (21211 / 21614)."
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["phone"]
+
+    def __str__(self) -> str:
+        return self.phone
+
+    @property
+    def zones(self) -> tuple[str, ...]:
+        """The zones quiet hours are checked in: the override, else the number's zones."""
+        if self.time_zone:
+            return (self.time_zone,)
+        return tuple(zone for zone in self.number_time_zones.split(",") if zone) or ("UTC",)
+
+
+class Subscription(models.Model):
+    """The current consent of a contact for a topic; derived from the ledger, kept for joins."""
+
+    class Status(models.TextChoices):
+        OPTED_IN = "opted_in"
+        OPTED_OUT = "opted_out"
+
+    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="subscriptions")
+    topic = models.CharField(max_length=64)
+    status = models.CharField(max_length=16, choices=Status.choices)
+    source = models.CharField(max_length=16)
+    updated_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["contact_id", "topic"]
+        constraints = [
+            models.UniqueConstraint(fields=["contact", "topic"], name="subscription_unique_topic"),
+            models.CheckConstraint(
+                condition=Q(status__in=["opted_in", "opted_out"]), name="subscription_status_valid"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.contact_id}:{self.topic}={self.status}"
+
+
+class ConsentEvent(models.Model):
+    """Append-only ledger: one opt-in or opt-out, its source, time and evidence."""
+
+    ALL_TOPICS = "*"
+
+    class Action(models.TextChoices):
+        OPT_IN = "opt_in"
+        OPT_OUT = "opt_out"
+
+    class Source(models.TextChoices):
+        API = "api"
+        IMPORT = "import"
+        SMS_KEYWORD = "sms_keyword"
+        ADMIN = "admin"
+        PROVIDER = "provider"
+
+    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="consent_events")
+    topic = models.CharField(max_length=64, help_text="'*' is every topic (a global STOP).")
+    action = models.CharField(max_length=8, choices=Action.choices)
+    source = models.CharField(max_length=16, choices=Source.choices)
+    evidence = models.JSONField(default=dict, blank=True)
+    occurred_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-occurred_at", "-id"]
+        indexes = [models.Index(fields=["contact", "topic", "-occurred_at"], name="consent_idx")]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(action__in=["opt_in", "opt_out"]), name="consent_action_valid"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.contact_id} {self.action} {self.topic} ({self.source})"
+
+
+class Campaign(models.Model):
+    """A bulk SMS send: a segment, a template, a window and a rate, in a validated config."""
+
+    class Status(models.TextChoices):
+        DRAFT = "draft"
+        SCHEDULED = "scheduled"
+        RUNNING = "running"
+        PAUSED = "paused"
+        COMPLETED = "completed"
+        CANCELED = "canceled"
+
+    name = models.CharField(max_length=200)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.DRAFT)
+    config = models.JSONField(default=dict)
+    created_by = models.CharField(max_length=150, blank=True, default="")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    launched_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    launch_summary = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(
+                    status__in=["draft", "scheduled", "running", "paused", "completed", "canceled"]
+                ),
+                name="campaign_status_valid",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def topic(self) -> str:
+        return str(self.config.get("topic") or "marketing")
+
+
+class Message(models.Model):
+    """One SMS to one contact; the row is the ledger that makes sending at most once."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending"
+        QUEUED = "queued"
+        SENDING = "sending"
+        UNKNOWN = "unknown"
+        SENT = "sent"
+        DELIVERED = "delivered"
+        UNDELIVERED = "undelivered"
+        FAILED = "failed"
+        CANCELED = "canceled"
+
+    campaign = models.ForeignKey(
+        Campaign, null=True, blank=True, on_delete=models.PROTECT, related_name="messages"
+    )
+    contact = models.ForeignKey(Contact, on_delete=models.PROTECT, related_name="messages")
+    # NULL, not "", for "none": the partial unique constraints below skip NULLs.
+    reference = models.CharField(  # noqa: DJ001
+        max_length=200, null=True, blank=True, help_text="Caller's id (transactional)."
+    )
+    topic = models.CharField(max_length=64)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    body = models.TextField()
+    segments = models.PositiveSmallIntegerField(default=1)
+    send_after = models.DateTimeField()
+    queued_at = models.DateTimeField(null=True, blank=True)
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    provider = models.CharField(max_length=16, blank=True, default="")
+    provider_sid = models.CharField(max_length=64, null=True, blank=True)  # noqa: DJ001
+    error_code = models.CharField(max_length=16, blank=True, default="")
+    error_message = models.CharField(max_length=500, blank=True, default="")
+    cancel_reason = models.CharField(max_length=32, blank=True, default="")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-id"]
+        constraints = [
+            # NULL campaigns (transactional messages) are distinct, so only campaign rows collide.
+            models.UniqueConstraint(
+                fields=["campaign", "contact"],
+                condition=Q(campaign__isnull=False),
+                name="message_unique_campaign_contact",
+            ),
+            models.CheckConstraint(
+                condition=Q(
+                    status__in=[
+                        "pending",
+                        "queued",
+                        "sending",
+                        "unknown",
+                        "sent",
+                        "delivered",
+                        "undelivered",
+                        "failed",
+                        "canceled",
+                    ]
+                ),
+                name="message_status_valid",
+            ),
+            models.CheckConstraint(condition=Q(segments__gte=1), name="message_segments_positive"),
+            # Partial: the 100,000 rows of a launch carry neither, and pay for no index entry.
+            models.UniqueConstraint(
+                fields=["reference"],
+                condition=Q(reference__isnull=False),
+                name="message_unique_reference",
+            ),
+            models.UniqueConstraint(
+                fields=["provider_sid"],
+                condition=Q(provider_sid__isnull=False),
+                name="message_unique_provider_sid",
+            ),
+        ]
+        indexes = [
+            models.Index(
+                fields=["send_after", "id"],
+                condition=Q(status="pending"),
+                name="message_due_idx",
+            ),
+            models.Index(
+                fields=["status", "updated_at"],
+                condition=Q(status__in=["queued", "sending", "unknown", "sent"]),
+                name="message_inflight_idx",
+            ),
+            models.Index(
+                fields=["contact", "claimed_at"],
+                condition=Q(claimed_at__isnull=False),
+                name="message_contact_claimed_idx",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"message {self.pk} to {self.contact_id} ({self.status})"
+
+
+class MessageTransition(models.Model):
+    """One move of a message's state, with when and who moved it."""
+
+    class Source(models.TextChoices):
+        DISPATCHER = "dispatcher"
+        WORKER = "worker"
+        CALLBACK = "callback"
+        RECONCILE = "reconcile"
+        OPERATOR = "operator"
+
+    message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="transitions")
+    from_status = models.CharField(max_length=16)
+    to_status = models.CharField(max_length=16)
+    source = models.CharField(max_length=16, choices=Source.choices)
+    detail = models.JSONField(default=dict, blank=True)
+    occurred_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["occurred_at", "id"]
+        indexes = [models.Index(fields=["message", "occurred_at"], name="transition_message_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.message_id}: {self.from_status} -> {self.to_status}"
+
+
+class WebhookRequest(models.Model):
+    """A raw provider webhook as received, stored before anything else looks at it."""
+
+    class Kind(models.TextChoices):
+        INBOUND = "inbound"
+        STATUS = "status"
+
+    class Outcome(models.TextChoices):
+        RECEIVED = "received"
+        REJECTED = "rejected"
+        PROCESSED = "processed"
+        DUPLICATE = "duplicate"
+        IGNORED = "ignored"
+
+    kind = models.CharField(max_length=8, choices=Kind.choices)
+    url = models.CharField(max_length=2000)
+    headers = models.JSONField(default=dict)
+    body = models.TextField()
+    dedup_key = models.CharField(max_length=200, blank=True, default="")
+    outcome = models.CharField(max_length=12, choices=Outcome.choices, default=Outcome.RECEIVED)
+    note = models.CharField(max_length=500, blank=True, default="")
+    received_at = models.DateTimeField(auto_now_add=True)
+    processing_ms = models.FloatField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-received_at", "-id"]
+        constraints = [
+            # The database decides which copy of a repeated webhook is the one processed.
+            models.UniqueConstraint(
+                fields=["kind", "dedup_key"],
+                condition=Q(outcome="processed"),
+                name="webhook_processed_once",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} webhook {self.pk} ({self.outcome})"
+
+
+class SimulatedMessage(models.Model):
+    """The simulator provider's own record of what it accepted (its side of the world)."""
+
+    sid = models.CharField(max_length=64, unique=True)
+    to = models.CharField(max_length=16, db_index=True)
+    body = models.TextField()
+    status = models.CharField(max_length=16)
+    final_status = models.CharField(max_length=16)
+    error_code = models.CharField(max_length=16, blank=True, default="")
+    status_callback = models.CharField(max_length=2000)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-id"]
+
+    def __str__(self) -> str:
+        return f"{self.sid} to {self.to} ({self.status})"

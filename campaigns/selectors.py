@@ -1,0 +1,175 @@
+"""Reads shared by the API, the pages and the admin."""
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.db.models import Count, Prefetch, QuerySet
+from django.db.models.functions import TruncMinute
+from django.utils import timezone
+
+from campaigns.audience import EXCLUSION_REASONS, audience_build
+from campaigns.config import config_parse
+from campaigns.exceptions import CampaignNotFound, ContactNotFound
+from campaigns.models import Campaign, ConsentEvent, Contact, Message, MessageTransition
+from campaigns.phones import phone_normalize
+
+FINAL_STATUSES = ("delivered", "undelivered", "failed", "canceled")
+
+
+def contact_get(*, phone: str) -> Contact:
+    """A contact by any form of its number."""
+    contact = Contact.objects.filter(phone=phone_normalize(phone)).first()
+    if contact is None:
+        raise ContactNotFound(f"No contact with phone {phone}.")
+    return contact
+
+
+def contact_list() -> QuerySet[Contact]:
+    return Contact.objects.order_by("phone")
+
+
+def consent_state(*, contact: Contact) -> dict[str, Any]:
+    """Current consent per topic plus the ledger, newest first."""
+    return {
+        "phone": contact.phone,
+        "opted_out": contact.opted_out,
+        "topics": {
+            subscription.topic: subscription.status
+            for subscription in contact.subscriptions.order_by("topic")
+        },
+        "ledger": list(
+            ConsentEvent.objects.filter(contact=contact)
+            .order_by("-occurred_at", "-id")
+            .values("topic", "action", "source", "evidence", "occurred_at")[:200]
+        ),
+    }
+
+
+def campaign_get(*, campaign_id: int) -> Campaign:
+    campaign = Campaign.objects.filter(pk=campaign_id).first()
+    if campaign is None:
+        raise CampaignNotFound(f"No campaign {campaign_id}.")
+    return campaign
+
+
+def campaign_list() -> QuerySet[Campaign]:
+    return Campaign.objects.order_by("-created_at", "-id")
+
+
+def campaign_preview(*, campaign: Campaign, sample_size: int = 5) -> dict[str, Any]:
+    """What a launch would do now: matched, eligible, exclusions by reason, first messages."""
+    config = config_parse(campaign.config)
+    audience = audience_build(
+        config=config, now=timezone.now(), sample_size=sample_size, collect=False
+    )
+    return {
+        "contacts": audience.contacts,
+        "matched": audience.matched,
+        "eligible": audience.eligible_count,
+        "excluded": {reason: audience.exclusions.get(reason, 0) for reason in EXCLUSION_REASONS},
+        "segment_errors": audience.segment_errors,
+        "samples": audience.samples,
+        "template_errors": audience.template_errors,
+    }
+
+
+def campaign_stats(*, campaign: Campaign) -> dict[str, Any]:
+    """Counts by status, delivery rate, failures by error code, sends per minute."""
+    messages = Message.objects.filter(campaign=campaign)
+    by_status = dict(
+        messages.values_list("status").annotate(n=Count("id")).values_list("status", "n")
+    )
+    counts = {status: by_status.get(status, 0) for status in Message.Status.values}
+    total = sum(counts.values())
+    reported = counts["delivered"] + counts["undelivered"] + counts["failed"]
+    failures = dict(
+        messages.filter(status__in=["failed", "undelivered"])
+        .values_list("error_code")
+        .annotate(n=Count("id"))
+        .order_by("-n")
+        .values_list("error_code", "n")
+    )
+    canceled = dict(
+        messages.filter(status="canceled")
+        .values_list("cancel_reason")
+        .annotate(n=Count("id"))
+        .values_list("cancel_reason", "n")
+    )
+    per_minute = [
+        {"minute": minute, "sent": n}
+        for minute, n in messages.filter(sent_at__isnull=False)
+        .annotate(minute=TruncMinute("sent_at"))
+        .values_list("minute")
+        .annotate(n=Count("id"))
+        .order_by("minute")
+        .values_list("minute", "n")
+    ][-120:]
+    return {
+        "campaign": campaign.pk,
+        "status": campaign.status,
+        "total": total,
+        "counts": counts,
+        "in_flight": sum(counts[s] for s in ("pending", "queued", "sending", "unknown")),
+        "final": sum(counts[s] for s in FINAL_STATUSES),
+        "delivery_rate": round(counts["delivered"] / reported, 4) if reported else None,
+        "failures_by_error_code": {code or "none": n for code, n in failures.items()},
+        "canceled_by_reason": {reason or "none": n for reason, n in canceled.items()},
+        "sent_per_minute": per_minute,
+    }
+
+
+def message_list() -> QuerySet[Message]:
+    return Message.objects.select_related("contact").order_by("-id")
+
+
+def messages_with_references(*, references: list[str]) -> list[Message]:
+    """Messages created under these references (e.g. a decision's actions), with transitions."""
+    return list(
+        Message.objects.filter(reference__in=references)
+        .select_related("contact")
+        .prefetch_related(
+            Prefetch(
+                "transitions", queryset=MessageTransition.objects.order_by("occurred_at", "id")
+            )
+        )
+        .order_by("reference")
+    )
+
+
+def message_get(*, message_id: int) -> Message:
+    message = (
+        Message.objects.select_related("contact", "campaign")
+        .prefetch_related(
+            Prefetch(
+                "transitions", queryset=MessageTransition.objects.order_by("occurred_at", "id")
+            )
+        )
+        .filter(pk=message_id)
+        .first()
+    )
+    if message is None:
+        from core.errors import NotFound
+
+        raise NotFound(f"No message {message_id}.")
+    return message
+
+
+def campaigns_overview() -> dict[str, Any]:
+    """For the dashboard panel: campaigns by status and the last day's message outcomes."""
+    since: datetime = timezone.now() - timedelta(hours=24)
+    by_status = dict(
+        Campaign.objects.values_list("status").annotate(n=Count("id")).values_list("status", "n")
+    )
+    outcomes = dict(
+        Message.objects.filter(updated_at__gte=since)
+        .values_list("status")
+        .annotate(n=Count("id"))
+        .values_list("status", "n")
+    )
+    return {
+        "campaigns": by_status,
+        "messages_24h": outcomes,
+        "running": list(
+            Campaign.objects.filter(status=Campaign.Status.RUNNING).order_by("-launched_at")[:5]
+        ),
+    }

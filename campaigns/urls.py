@@ -1,5 +1,22 @@
-"""HTMX pages of this app."""
+"""HTMX pages and the Twilio webhooks of this app."""
+
+from django.urls import path
+
+from campaigns import views, webhooks
 
 app_name = "campaigns"
 
-urlpatterns: list = []
+urlpatterns = [
+    path("campaigns/", views.campaign_list_page, name="list"),
+    path("campaigns/panel/", views.dashboard_panel, name="panel"),
+    path("campaigns/<int:campaign_id>/", views.campaign_detail_page, name="detail"),
+    path("campaigns/<int:campaign_id>/preview/", views.campaign_preview_part, name="preview"),
+    path("campaigns/<int:campaign_id>/stats/", views.campaign_stats_part, name="stats"),
+    path(
+        "campaigns/<int:campaign_id>/<str:operation>/",
+        views.campaign_operate,
+        name="operate",
+    ),
+    path("webhooks/twilio/inbound/", webhooks.inbound_webhook, name="webhook-inbound"),
+    path("webhooks/twilio/status/", webhooks.status_webhook, name="webhook-status"),
+]

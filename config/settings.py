@@ -331,3 +331,61 @@ RECORDS_HNSW_EF_SEARCH = env.int("RECORDS_HNSW_EF_SEARCH", default=100)
 RECORDS_NEAREST_MAX_K = env.int("RECORDS_NEAREST_MAX_K", default=100)
 DASHBOARD_PANELS += [("records", "Risk predictions", "records:panel")]
 DEMO_SETUP_COMMANDS += ["train_model credit-default --promote --if-missing", "load_demo_records"]
+
+# --- campaigns ---
+# Numbers written without a leading + are read as numbers of this region.
+CAMPAIGNS_DEFAULT_REGION = env.str("CAMPAIGNS_DEFAULT_REGION", default="US")
+# Quiet hours for a number libphonenumber cannot place in any zone.
+CAMPAIGNS_FALLBACK_TIME_ZONE = env.str("CAMPAIGNS_FALLBACK_TIME_ZONE", default="UTC")
+# Topics that need no explicit opt-in (a STOP still silences them).
+CAMPAIGNS_IMPLICIT_CONSENT_TOPICS = env.list(
+    "CAMPAIGNS_IMPLICIT_CONSENT_TOPICS", default=["transactional"]
+)
+CAMPAIGNS_TRANSACTIONAL_RATE_PER_SECOND = env.int(
+    "CAMPAIGNS_TRANSACTIONAL_RATE_PER_SECOND", default=10
+)
+CAMPAIGNS_PROVIDER_TIMEOUT_SECONDS = env.float("CAMPAIGNS_PROVIDER_TIMEOUT_SECONDS", default=10.0)
+CAMPAIGNS_MAX_ATTEMPTS = env.int("CAMPAIGNS_MAX_ATTEMPTS", default=5)
+CAMPAIGNS_RETRY_BASE_SECONDS = env.float("CAMPAIGNS_RETRY_BASE_SECONDS", default=2.0)
+CAMPAIGNS_RETRY_MAX_SECONDS = env.float("CAMPAIGNS_RETRY_MAX_SECONDS", default=300.0)
+# How far ahead of the rate the dispatcher fills the queue (seconds of sending).
+CAMPAIGNS_DISPATCH_AHEAD_SECONDS = env.float("CAMPAIGNS_DISPATCH_AHEAD_SECONDS", default=3.0)
+# A queued message whose task vanished (a killed worker) is enqueued again after this.
+CAMPAIGNS_REQUEUE_AFTER_SECONDS = env.float("CAMPAIGNS_REQUEUE_AFTER_SECONDS", default=60.0)
+# A message still `sending` after this had its worker die mid-send: its outcome is unknown.
+CAMPAIGNS_SENDING_TIMEOUT_SECONDS = env.float("CAMPAIGNS_SENDING_TIMEOUT_SECONDS", default=60.0)
+# `sent` without a delivery receipt for this long: ask the provider.
+CAMPAIGNS_RECONCILE_AFTER_SECONDS = env.float("CAMPAIGNS_RECONCILE_AFTER_SECONDS", default=900.0)
+# An `unknown` message the provider still does not know after this was never sent.
+CAMPAIGNS_UNKNOWN_GIVE_UP_SECONDS = env.float("CAMPAIGNS_UNKNOWN_GIVE_UP_SECONDS", default=300.0)
+CAMPAIGNS_RATE_WAIT_MAX_SECONDS = env.float("CAMPAIGNS_RATE_WAIT_MAX_SECONDS", default=10.0)
+CAMPAIGNS_SIMULATOR_CALLBACK_DELAY_SECONDS = env.float(
+    "CAMPAIGNS_SIMULATOR_CALLBACK_DELAY_SECONDS", default=1.0
+)
+CAMPAIGNS_IMPORT_MAX_ROWS = env.int("CAMPAIGNS_IMPORT_MAX_ROWS", default=100_000)
+CAMPAIGNS_STOP_CONFIRMATION = env.str(
+    "CAMPAIGNS_STOP_CONFIRMATION",
+    default="You are unsubscribed and will receive no more messages. Reply START to resubscribe.",
+)
+CAMPAIGNS_START_CONFIRMATION = env.str(
+    "CAMPAIGNS_START_CONFIRMATION",
+    default="You are subscribed again. Reply HELP for help, STOP to unsubscribe.",
+)
+# Lets a test give its worker a queue of its own on a shared Redis broker.
+CELERY_TASK_DEFAULT_QUEUE = env.str("CELERY_TASK_DEFAULT_QUEUE", default="celery")
+CELERY_BEAT_SCHEDULE |= {
+    "campaigns-dispatch": {"task": "campaigns.dispatch", "schedule": 1.0},
+    "campaigns-reconcile": {"task": "campaigns.reconcile", "schedule": 30.0},
+}
+# The twilio client logs every request and its headers at INFO.
+LOGGING["loggers"]["twilio.http_client"] = {"level": "WARNING"}  # type: ignore[index]
+DASHBOARD_PANELS += [("campaigns", "Campaigns", "campaigns:panel")]
+DEMO_SETUP_COMMANDS += ["load_demo_contacts"]
+
+# --- decisions ---
+# Backtests over at most this many events answer at once; larger windows run in Celery.
+DECISIONS_BACKTEST_INLINE_MAX_EVENTS = env.int("DECISIONS_BACKTEST_INLINE_MAX_EVENTS", default=1000)
+DECISIONS_BACKTEST_BATCH_SIZE = env.int("DECISIONS_BACKTEST_BATCH_SIZE", default=500)
+DECISIONS_BACKTEST_EXAMPLES = env.int("DECISIONS_BACKTEST_EXAMPLES", default=10)
+DASHBOARD_PANELS += [("decisions", "Decisions in the last 24 h", "decisions:panel")]
+DEMO_SETUP_COMMANDS += ["load_demo_rules"]

@@ -1,0 +1,45 @@
+"""Errors of the decisions app, mapped to HTTP statuses by core.problems."""
+
+from core.errors import Conflict, InvalidInput, NotFound
+
+
+class RuleNotFound(NotFound):
+    code = "rule_not_found"
+    title = "Rule not found"
+
+
+class RuleVersionNotFound(NotFound):
+    code = "rule_version_not_found"
+    title = "Rule version not found"
+
+
+class DecisionNotFound(NotFound):
+    code = "decision_not_found"
+    title = "Decision not found"
+
+
+class BacktestNotFound(NotFound):
+    code = "backtest_not_found"
+    title = "Backtest not found"
+
+
+class RuleVersionStateConflict(Conflict):
+    """The version's status does not allow the transition (e.g. publishing a retired version)."""
+
+    code = "rule_version_state_conflict"
+    title = "Rule version state conflict"
+
+
+class DuplicateRule(Conflict):
+    code = "rule_exists"
+    title = "Rule already exists"
+
+
+class DuplicateEvent(Conflict):
+    code = "event_exists"
+    title = "Event already registered"
+
+
+class InvalidActions(InvalidInput):
+    code = "invalid_actions"
+    title = "Invalid rule actions"

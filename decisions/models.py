@@ -1,0 +1,296 @@
+"""Rules and their immutable versions, named lists, policies, events, decisions and backtests."""
+
+from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
+from django.db import models
+from django.db.models import Q
+
+IDENTIFIER_PATTERN = r"^[a-z][a-z0-9_]*$"
+identifier_validator = RegexValidator(
+    IDENTIFIER_PATTERN, "Use lower-case letters, digits and underscores, starting with a letter."
+)
+RULE_KEY_PATTERN = r"^[a-z][a-z0-9_-]*$"
+rule_key_validator = RegexValidator(
+    RULE_KEY_PATTERN, "Use lower-case letters, digits, '-' and '_', starting with a letter."
+)
+PRIORITY_LIMIT = 1_000_000
+
+
+class Rule(models.Model):
+    """A rule's stable identity; what it does lives in its immutable versions."""
+
+    key = models.CharField(max_length=64, unique=True, validators=[rule_key_validator])
+    name = models.CharField(max_length=200)
+    description = models.TextField(blank=True, max_length=4000)
+    event_type = models.CharField(max_length=64, validators=[identifier_validator])
+    created_at = models.DateTimeField(auto_now_add=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["event_type", "key"]
+        indexes = [models.Index(fields=["event_type", "key"], name="rule_event_type_key_idx")]
+
+    def __str__(self) -> str:
+        return self.key
+
+
+class RuleVersion(models.Model):
+    """One immutable version of a rule; only its status moves (draft/shadow/published/retired)."""
+
+    class Status(models.TextChoices):
+        DRAFT = "draft"
+        PUBLISHED = "published"
+        SHADOW = "shadow"
+        RETIRED = "retired"
+
+    rule = models.ForeignKey(Rule, on_delete=models.PROTECT, related_name="versions")
+    number = models.PositiveIntegerField()
+    condition = models.TextField(help_text="CEL over event, event_type, now, lists and risk.")
+    outcome = models.CharField(max_length=32, validators=[identifier_validator])
+    priority = models.IntegerField(
+        validators=[MinValueValidator(-PRIORITY_LIMIT), MaxValueValidator(PRIORITY_LIMIT)],
+        help_text="Lower runs first; ties are broken by rule key.",
+    )
+    actions = models.JSONField(default=list, blank=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.DRAFT)
+    effective_from = models.DateTimeField(null=True, blank=True)
+    effective_until = models.DateTimeField(null=True, blank=True)
+    # Names of the lists the condition reads, derived when the version is compiled, so the
+    # engine loads (and a decision snapshots) exactly those.
+    list_names = models.JSONField(default=list, blank=True)
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    author_label = models.CharField(max_length=150, blank=True)
+    change_note = models.TextField(blank=True, max_length=2000)
+    created_at = models.DateTimeField(auto_now_add=True)
+    status_changed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["rule__key", "-number"]
+        constraints = [
+            models.UniqueConstraint(fields=["rule", "number"], name="rule_version_unique_number"),
+            models.UniqueConstraint(
+                fields=["rule"],
+                condition=Q(status="published"),
+                name="rule_version_one_published",
+            ),
+            models.UniqueConstraint(
+                fields=["rule"], condition=Q(status="shadow"), name="rule_version_one_shadow"
+            ),
+            models.CheckConstraint(
+                condition=Q(status__in=["draft", "published", "shadow", "retired"]),
+                name="rule_version_status_valid",
+            ),
+            models.CheckConstraint(condition=Q(number__gte=1), name="rule_version_number_positive"),
+            models.CheckConstraint(
+                condition=Q(priority__gte=-PRIORITY_LIMIT) & Q(priority__lte=PRIORITY_LIMIT),
+                name="rule_version_priority_bounded",
+            ),
+            models.CheckConstraint(
+                condition=Q(effective_from__isnull=True)
+                | Q(effective_until__isnull=True)
+                | Q(effective_from__lt=models.F("effective_until")),
+                name="rule_version_window_ordered",
+            ),
+        ]
+        indexes = [models.Index(fields=["status", "rule"], name="rule_version_status_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.rule.key} v{self.number} ({self.status})"
+
+    @property
+    def content(self) -> dict:
+        """The fields that define what the version does (compared by diffs and rollbacks)."""
+        return {
+            "condition": self.condition,
+            "outcome": self.outcome,
+            "priority": self.priority,
+            "actions": self.actions,
+            "effective_from": self.effective_from.isoformat() if self.effective_from else None,
+            "effective_until": self.effective_until.isoformat() if self.effective_until else None,
+        }
+
+
+class NamedList(models.Model):
+    """A list staff maintain (e.g. blocked countries) that rules read as `lists.<name>`."""
+
+    class ValueType(models.TextChoices):
+        STRING = "string"
+        INTEGER = "integer"
+        DOUBLE = "double"
+
+    name = models.CharField(max_length=64, unique=True, validators=[identifier_validator])
+    description = models.TextField(blank=True, max_length=2000)
+    value_type = models.CharField(
+        max_length=16, choices=ValueType.choices, default=ValueType.STRING
+    )
+    # Bumped by every change, so a decision can record which contents it saw.
+    version = models.PositiveIntegerField(default=1)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class NamedListItem(models.Model):
+    """One value of a named list, stored as text and typed by the list's value type."""
+
+    named_list = models.ForeignKey(NamedList, on_delete=models.CASCADE, related_name="items")
+    value = models.CharField(max_length=200)
+
+    class Meta:
+        ordering = ["named_list", "value"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["named_list", "value"], name="named_list_item_unique_value"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.value
+
+
+class Policy(models.Model):
+    """How an event type is decided: strategy, default outcome and outcome precedence."""
+
+    class Strategy(models.TextChoices):
+        FIRST_MATCH = "first_match", "First match by priority"
+        COLLECT = "collect", "Collect, highest precedence wins"
+
+    event_type = models.CharField(max_length=64, unique=True, validators=[identifier_validator])
+    strategy = models.CharField(
+        max_length=16, choices=Strategy.choices, default=Strategy.FIRST_MATCH
+    )
+    default_outcome = models.CharField(
+        max_length=32, default="approve", validators=[identifier_validator]
+    )
+    # Most severe first, e.g. ["decline", "review", "approve"]; outcomes not listed rank last.
+    outcome_precedence = models.JSONField(default=list, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["event_type"]
+        verbose_name_plural = "policies"
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(strategy__in=["first_match", "collect"]), name="policy_strategy_valid"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.event_type} ({self.strategy})"
+
+
+class Event(models.Model):
+    """Something that happened and needs a decision; its payload is never changed."""
+
+    type = models.CharField(max_length=64, validators=[identifier_validator])
+    payload = models.JSONField(blank=True)
+    # The optional scoring request: {"model_id": ..., "features": {...}}.
+    risk_request = models.JSONField(null=True, blank=True)
+    idempotency_key = models.CharField(max_length=255)
+    client_scope = models.CharField(max_length=200)
+    fingerprint = models.CharField(max_length=64)
+    received_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-received_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["client_scope", "idempotency_key"], name="event_unique_idempotency_key"
+            ),
+            models.CheckConstraint(
+                condition=~Q(idempotency_key=""), name="event_idempotency_key_present"
+            ),
+        ]
+        indexes = [models.Index(fields=["type", "received_at"], name="event_type_received_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.type} #{self.pk}"
+
+
+class Decision(models.Model):
+    """The one decision made for an event, with everything needed to replay it exactly."""
+
+    event = models.OneToOneField(Event, on_delete=models.PROTECT, related_name="decision")
+    event_type = models.CharField(max_length=64)
+    outcome = models.CharField(max_length=32)
+    matched_version = models.ForeignKey(
+        RuleVersion, null=True, blank=True, on_delete=models.PROTECT, related_name="decisions"
+    )
+    # What the shadow versions would have decided (equal to outcome when they agree).
+    shadow_outcome = models.CharField(max_length=32, blank=True)
+    # The policy as it was applied: {"event_type", "strategy", "default_outcome", "precedence"}.
+    policy = models.JSONField()
+    trace = models.JSONField(default=list)
+    # {name: {"version": n, "values": [...]}} of every list the evaluated rules read.
+    lists_snapshot = models.JSONField(default=dict, blank=True)
+    # Actions of the deciding rule(s), to be performed: [{"type", ..., "rule", "version"}].
+    actions = models.JSONField(default=list, blank=True)
+    engine_us = models.FloatField(help_text="Engine time: context build plus every evaluation.")
+    risk_score = models.FloatField(null=True, blank=True)
+    risk_label = models.CharField(max_length=32, blank=True)
+    # The scoring record behind risk_score; the lead may turn it into a FK to records.
+    risk_record_id = models.BigIntegerField(null=True, blank=True)
+    decided_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-decided_at", "-id"]
+        indexes = [
+            models.Index(fields=["-decided_at", "-id"], name="decision_decided_idx"),
+            models.Index(fields=["outcome", "-decided_at"], name="decision_outcome_idx"),
+            models.Index(fields=["event_type", "-decided_at"], name="decision_event_type_idx"),
+            models.Index(fields=["matched_version", "-decided_at"], name="decision_matched_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"decision #{self.pk}: {self.outcome}"
+
+
+class Backtest(models.Model):
+    """A candidate rule set replayed over stored events; it never touches a stored decision."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued"
+        RUNNING = "running"
+        COMPLETED = "completed"
+        FAILED = "failed"
+
+    # [{"rule_key": ..., "version": n}, ...]: each replaces its rule's live version.
+    candidates = models.JSONField()
+    event_types = models.JSONField(default=list)
+    window_start = models.DateTimeField()
+    window_end = models.DateTimeField()
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
+    total = models.PositiveIntegerField(default=0)
+    processed = models.PositiveIntegerField(default=0)
+    results = models.JSONField(default=dict, blank=True)
+    error = models.TextField(blank=True)
+    created_by_label = models.CharField(max_length=150, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(window_start__lt=models.F("window_end")),
+                name="backtest_window_ordered",
+            ),
+            models.CheckConstraint(
+                condition=Q(processed__lte=models.F("total")), name="backtest_progress_bounded"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"backtest #{self.pk} ({self.status})"
+
+    @property
+    def progress(self) -> float:
+        return 1.0 if not self.total else self.processed / self.total

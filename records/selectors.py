@@ -12,7 +12,7 @@ from pgvector.django import CosineDistance
 from core.errors import InvalidInput
 from records.exceptions import RecordNotFound
 from records.models import PredictionRecord
-from risk.selectors import model_score
+from risk.selectors import german_credit_applicants, model_has_production_version, model_score
 
 LIST_FIELDS = (
     "id",
@@ -141,3 +141,13 @@ def records_summary(*, latest: int = 5) -> RecordsSummary:
         for label, count in counts
     ]
     return RecordsSummary(total=total, by_label=by_label, latest=list(record_list()[:latest]))
+
+
+def scoring_available(*, model_id: str) -> bool:
+    """True when `model_id` has a production version that predictions can use."""
+    return model_has_production_version(key=model_id)
+
+
+def demo_applicants() -> list[dict[str, Any]]:
+    """Applicants' features from the shipped German Credit data, for demo events."""
+    return [features for _line, features in german_credit_applicants()]

@@ -1,0 +1,379 @@
+"""Campaigns, measured in one run:
+
+1. launch: materialising 100,000 messages (segment in CEL, consent, cap, template, quiet
+   hours, COPY) against the floor of a bare COPY of the same rows;
+2. sustained send rate against the fake Twilio server with 2 real Celery workers sharing one
+   Redis token bucket, versus the configured limit (target: within 1 %);
+3. webhook processing latency (status callbacks through the full Django stack, signature
+   verified, stored raw, deduplicated, applied): median and p99 (target: p99 < 100 ms).
+"""
+
+import contextlib
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from bench.harness import setup_django, summarize, write_section
+
+CONTACTS = 100_000
+SEND_RATE = int(os.environ.get("BENCH_SEND_RATE", "20"))
+SEND_SECONDS = int(os.environ.get("BENCH_SEND_SECONDS", "60"))
+WEBHOOK_CALLS = 1000
+AREA_CODES = [201, 202, 203, 205, 206, 207, 208, 209, 210, 212, 213, 214, 215, 216, 217]
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def reset_tables() -> None:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "TRUNCATE campaigns_messagetransition, campaigns_message, campaigns_campaign, "
+            "campaigns_subscription, campaigns_consentevent, campaigns_webhookrequest, "
+            "campaigns_contact, campaigns_simulatedmessage RESTART IDENTITY CASCADE"
+        )
+
+
+def load_contacts(count: int) -> None:
+    """Bulk-load contacts opted in to `marketing` (set-up, not measured)."""
+    from django.db import connection
+    from django.utils import timezone
+
+    from campaigns.phones import candidate_zones
+
+    now = timezone.now()
+    raw = connection.connection
+    zones = {code: ",".join(candidate_zones(f"+1{code}5550000")) for code in AREA_CODES}
+    with raw.cursor() as cursor:
+        with cursor.copy(
+            "COPY campaigns_contact (phone, attributes, region, number_time_zones, time_zone, "
+            "opted_out, number_invalid, created_at, updated_at) FROM STDIN"
+        ) as copy:
+            for index in range(count):
+                code = AREA_CODES[index // 10000]
+                phone = f"+1{code}555{index % 10000:04d}"
+                # 500 distinct first names, as in a real population (names repeat).
+                name = f"Name{(index * 7919) % 500}"
+                attributes = f'{{"first_name": "{name}", "plan": "gold", "orders": {index % 40}}}'
+                copy.write_row(
+                    (phone, attributes, "US", zones[code], "UTC", False, False, now, now)
+                )
+        cursor.execute(
+            "INSERT INTO campaigns_subscription (contact_id, topic, status, source, updated_at) "
+            "SELECT id, 'marketing', 'opted_in', 'import', now() FROM campaigns_contact"
+        )
+    # Fresh statistics, as a long-lived table would have: the planner needs them.
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE campaigns_contact")
+        cursor.execute("ANALYZE campaigns_subscription")
+
+
+def bench_launch() -> dict:
+    from django.db import connection, transaction
+    from django.utils import timezone
+
+    from campaigns import services
+
+    reset_tables()
+    load_contacts(CONTACTS)
+    campaign = services.campaign_create(
+        name="Bench launch",
+        config={
+            "segment": "contact.attributes.plan == 'gold' && contact.attributes.orders >= 0",
+            "template": "Hi {{ contact.attributes.first_name }}, your gold offer is waiting.",
+            "send_window": {"start": "00:00", "end": "23:59"},
+            "rate_per_second": 100,
+        },
+    )
+    started = time.perf_counter()
+    services.campaign_launch(campaign=campaign)
+    launch_seconds = time.perf_counter() - started
+    materialised = campaign.messages.count()
+
+    # The floor: the same number of rows COPYed with nothing evaluated, then rolled back.
+    now = timezone.now()
+    contact_ids = list(campaign.messages.values_list("contact_id", flat=True))
+    other = services.campaign_create(name="Floor", config=campaign.config)
+    started = time.perf_counter()
+    with transaction.atomic():
+        with (
+            connection.connection.cursor() as cursor,
+            cursor.copy(
+                "COPY campaigns_message (campaign_id, contact_id, topic, status, body, segments, "
+                "send_after, attempts, provider, error_code, error_message, cancel_reason, "
+                "created_at, updated_at) FROM STDIN"
+            ) as copy,
+        ):
+            for contact_id in contact_ids:
+                copy.write_row(
+                    (
+                        other.pk,
+                        contact_id,
+                        "marketing",
+                        "pending",
+                        "Hi, your offer.",
+                        1,
+                        now,
+                        0,
+                        "",
+                        "",
+                        "",
+                        "",
+                        now,
+                        now,
+                    )
+                )
+        floor_seconds = time.perf_counter() - started
+        transaction.set_rollback(True)
+    return {
+        "contacts": CONTACTS,
+        "messages": materialised,
+        "launch_seconds": launch_seconds,
+        "copy_floor_seconds": floor_seconds,
+    }
+
+
+def bench_webhooks() -> dict:
+    from django.conf import settings
+    from django.test import Client
+    from twilio.request_validator import RequestValidator
+
+    from campaigns.models import Message
+
+    settings.ALLOWED_HOSTS = ["*"]
+    settings.SMS_PROVIDER = "twilio"
+    settings.TWILIO_AUTH_TOKEN = "bench-token"
+    settings.PUBLIC_BASE_URL = "http://testserver"
+    ids = list(Message.objects.order_by("id").values_list("id", flat=True)[:WEBHOOK_CALLS])
+    Message.objects.filter(id__in=ids).update(status="sending")
+    validator = RequestValidator("bench-token")
+    client = Client()
+    samples = []
+    for number, message_id in enumerate(ids):
+        status = "sent" if number % 2 == 0 else "delivered"
+        url = f"http://testserver/webhooks/twilio/status/?message={message_id}"
+        params = {
+            "MessageSid": f"SM{message_id:032d}",
+            "MessageStatus": status,
+            "To": "+12015550000",
+            "AccountSid": "AC" + "0" * 32,
+        }
+        headers = {
+            "HTTP_X_TWILIO_SIGNATURE": validator.compute_signature(url, params),
+            "HTTP_I_TWILIO_IDEMPOTENCY_TOKEN": f"bench-{message_id}-{status}",
+        }
+        started = time.perf_counter()
+        response = client.post(f"/webhooks/twilio/status/?message={message_id}", params, **headers)
+        samples.append(time.perf_counter() - started)
+        assert response.status_code == 200, response.content
+    return summarize(samples[50:])  # the first calls warm caches and connections
+
+
+def start_redis(directory: Path) -> tuple[subprocess.Popen, str]:
+    port = 6391
+    process = subprocess.Popen(
+        [
+            shutil.which("redis-server") or "redis-server",
+            "--port",
+            str(port),
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(directory),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    import redis
+
+    client = redis.Redis(port=port)
+    for _ in range(100):
+        try:
+            client.ping()
+            break
+        except redis.ConnectionError:
+            time.sleep(0.05)
+    return process, f"redis://127.0.0.1:{port}/0"
+
+
+def bench_send_rate() -> dict:
+    """2 worker processes, one Redis bucket, the fake Twilio server; measure the steady rate."""
+    from django.conf import settings
+
+    from campaigns import services
+    from campaigns.ratelimit import rate_limit_reset
+    from tests.support.celery_worker import database_url
+    from tests.support.fake_twilio import FakeTwilio
+
+    total = SEND_RATE * SEND_SECONDS
+    workdir = Path(tempfile.mkdtemp(prefix="bench-campaigns-"))
+    redis_process, redis_url = start_redis(workdir)
+    fake = FakeTwilio(auth_token="bench-token", callback_delay=0.05)
+    fake.send_callbacks = False  # measure sending, not receipts
+    fake.start()
+    workers: list[subprocess.Popen] = []
+    try:
+        reset_tables()
+        load_contacts(total)
+        broker = {"CELERY_BROKER_URL": redis_url}
+        env = {
+            **os.environ,
+            "DJANGO_SETTINGS_MODULE": "config.settings",
+            "DATABASE_URL": database_url(),
+            "DATA_DIR": str(workdir),
+            "RATE_LIMIT_STORAGE_URL": redis_url,
+            "SMS_PROVIDER": "twilio",
+            "TWILIO_ACCOUNT_SID": fake.account_sid,
+            "TWILIO_AUTH_TOKEN": "bench-token",
+            "TWILIO_API_BASE_URL": fake.url,
+            "TWILIO_FROM_NUMBER": "+15005550006",
+            "LOG_LEVEL": "WARNING",
+            "CONN_MAX_AGE": "600",
+            **broker,
+        }
+        for number in range(2):
+            workers.append(
+                subprocess.Popen(
+                    [
+                        sys.executable,
+                        "-m",
+                        "celery",
+                        "-A",
+                        "config",
+                        "worker",
+                        "--pool",
+                        "threads",
+                        "--concurrency",
+                        "8",
+                        "--hostname",
+                        f"bench{number}@%h",
+                        "--without-gossip",
+                        "--without-mingle",
+                        "--without-heartbeat",
+                        "--loglevel",
+                        "WARNING",
+                    ],
+                    cwd=ROOT,
+                    env=env,
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                    start_new_session=True,
+                )
+            )
+        from config.celery import app
+
+        settings.RATE_LIMIT_STORAGE_URL = redis_url
+        app.conf.broker_url = redis_url
+        app.conf.broker_transport_options = {}
+        app._pool = None
+        app.amqp._producer_pool = None
+        time.sleep(8)  # both workers up (their first tasks would otherwise wait anyway)
+        campaign = services.campaign_create(
+            name="Bench rate",
+            config={
+                "segment": "true",
+                "template": "Hi {{ contact.attributes.first_name }}, your offer is waiting.",
+                "send_window": {"start": "00:00", "end": "23:59"},
+                "rate_per_second": SEND_RATE,
+            },
+        )
+        rate_limit_reset(key=f"campaign:{campaign.pk}", rate=SEND_RATE)
+        services.campaign_launch(campaign=campaign)
+        deadline = time.monotonic() + SEND_SECONDS * 3 + 60
+        while time.monotonic() < deadline:
+            services.messages_dispatch()
+            if len(fake.create_calls) >= total:
+                break
+            time.sleep(0.25)
+        # When each request reached the provider, by the provider's own clock.
+        sent_times = sorted(message.created_at for message in fake.accepted())
+    finally:
+        for worker in workers:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(worker.pid, signal.SIGKILL)
+        fake.stop()
+        redis_process.terminate()
+        redis_process.wait()
+        shutil.rmtree(workdir, ignore_errors=True)
+    creates = len(fake.create_calls)
+    distinct = len({call["To"] for call in fake.create_calls})
+    # The steady state: drop the first and last 5 seconds (start-up burst and tail).
+    start = sent_times[0].timestamp() + 5
+    end = sent_times[-1].timestamp() - 5
+    steady = [t for t in sent_times if start <= t.timestamp() < end]
+    rate = len(steady) / (end - start) if end > start else 0.0
+    return {
+        "limit_per_second": SEND_RATE,
+        "messages": total,
+        "provider_calls": creates,
+        "distinct_recipients": distinct,
+        "steady_rate": rate,
+        "error_percent": (rate - SEND_RATE) / SEND_RATE * 100,
+        "wall_seconds": sent_times[-1].timestamp() - sent_times[0].timestamp(),
+    }
+
+
+def main() -> None:
+    setup_django()
+    import logging
+
+    for name in ("django_structlog", "django.request", "campaigns"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    launch = bench_launch()
+    webhooks = bench_webhooks()
+    send = bench_send_rate()
+    rows = [
+        (
+            f"launch: {launch['messages']:,} messages from {launch['contacts']:,} contacts",
+            f"**{launch['launch_seconds']:.2f} s**",
+            f"< 5 s; bare COPY of the same rows: {launch['copy_floor_seconds']:.2f} s",
+        ),
+        (
+            "send rate, 2 workers (8 threads each), one Redis bucket",
+            f"**{send['steady_rate']:.2f} msg/s** ({send['error_percent']:+.2f} %)",
+            f"limit {send['limit_per_second']} msg/s, within 1 %",
+        ),
+        (
+            "provider calls / messages / distinct recipients",
+            f"{send['provider_calls']} / {send['messages']} / {send['distinct_recipients']}",
+            "all equal (never twice)",
+        ),
+        (
+            "webhook processing, median",
+            f"**{webhooks['median_us'] / 1000:.2f} ms**",
+            "",
+        ),
+        ("webhook processing, p99", f"**{webhooks['p99_us'] / 1000:.2f} ms**", "< 100 ms"),
+    ]
+    table = "\n".join(f"| {a} | {b} | {c} |" for a, b, c in rows)
+    markdown = f"""
+| measurement | result | target / baseline |
+| --- | --- | --- |
+{table}
+
+The send rate is measured on the steady state (first and last 5 s dropped) from the provider's
+arrival times of {send["messages"]} messages sent over {send["wall_seconds"]:.1f} s; the bucket
+is the `limits` moving window in Redis, counted in SMS segments (every message here is one
+segment). Webhook latency: {webhooks["n"]} signed status callbacks through Django's test client
+(middleware, signature check, raw store, dedup, rank-ordered transition). Measured at
+{datetime.now(UTC):%H:%M} UTC on a 2-core machine shared with other work.
+"""
+    write_section(
+        "campaigns_sending",
+        title="Campaigns: launch, send rate, webhooks",
+        markdown=markdown,
+        raw={"launch": launch, "send": send, "webhooks": webhooks},
+    )
+
+
+if __name__ == "__main__":
+    main()

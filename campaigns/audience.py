@@ -1,0 +1,230 @@
+"""Who a campaign reaches: segment match, then exclusions, then the rendered message.
+
+Shared by the preview (counts and samples) and the launch (materialisation), so the preview
+says exactly what the launch will do. Built for 100,000 contacts in a few seconds: one pass
+over narrow tuples, CEL programs and templates compiled once, zones precomputed per contact.
+"""
+
+import json
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from functools import partial
+from typing import Any
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.models import Count, Q
+
+from campaigns.config import CampaignConfig, compile_template, render_template
+from campaigns.exceptions import TemplateRenderError
+from campaigns.models import Message, Subscription
+from campaigns.segments import Memo, segment_compile, segment_reads, template_reads
+from campaigns.sms import sms_length
+from campaigns.windows import next_allowed
+from core.expressions import EvaluationError
+
+# Why a matched contact gets no message, in the order the checks run.
+EXCLUSION_REASONS = (
+    "invalid_number",
+    "opted_out",
+    "no_consent",
+    "frequency_cap",
+    "template_error",
+    "no_send_window",
+)
+COUNTED_FOR_CAP = Q(status__in=["sending", "unknown"]) | Q(provider_sid__isnull=False)
+
+
+@dataclass
+class Recipient:
+    contact_id: int
+    phone: str
+    body: str
+    segments: int
+    send_after: datetime
+
+
+@dataclass
+class Audience:
+    contacts: int = 0
+    matched: int = 0
+    eligible_count: int = 0
+    segment_errors: int = 0
+    eligible: list[Recipient] = field(default_factory=list)
+    excluded: list[tuple[int, str]] = field(default_factory=list)
+    exclusions: Counter[str] = field(default_factory=Counter)
+    samples: list[dict[str, Any]] = field(default_factory=list)
+    template_errors: list[str] = field(default_factory=list)
+
+
+def contact_context(*, phone: str, attributes: Any, region: str, time_zone: str) -> dict[str, Any]:
+    """What segments and templates see: `contact.phone`, `.country`, `.attributes`, ..."""
+    return {
+        "contact": {
+            "phone": phone,
+            "country": region,
+            "time_zone": time_zone,
+            "attributes": attributes if isinstance(attributes, dict) else {},
+        }
+    }
+
+
+def recent_message_counts(*, since: datetime, contact_ids: list[int] | None = None) -> dict:
+    """Messages that went (or may have gone) out per contact since `since`, across campaigns."""
+    rows = Message.objects.filter(COUNTED_FOR_CAP, claimed_at__gte=since)
+    if contact_ids is not None:
+        rows = rows.filter(contact_id__in=contact_ids)
+    return dict(
+        rows.values_list("contact_id").annotate(n=Count("id")).values_list("contact_id", "n")
+    )
+
+
+def _contacts() -> Iterator[tuple]:
+    # A plain server-side cursor: Django's per-row converters cost more than the query.
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(
+            "DECLARE audience_contacts NO SCROLL CURSOR FOR "
+            "SELECT id, phone, attributes::text, region, time_zone, number_time_zones, "
+            "opted_out, number_invalid FROM campaigns_contact ORDER BY id"
+        )
+        while True:
+            cursor.execute("FETCH 20000 FROM audience_contacts")
+            rows = cursor.fetchall()
+            if not rows:
+                break
+            for row in rows:
+                yield (row[0], row[1], json.loads(row[2]), *row[3:])
+        cursor.execute("CLOSE audience_contacts")
+
+
+def audience_build(
+    *, config: CampaignConfig, now: datetime, sample_size: int = 5, collect: bool = True
+) -> Audience:
+    """Evaluate the whole audience; `collect=False` keeps only counts and samples (preview)."""
+    segment = segment_compile(config.segment)
+    segment_memo = Memo(segment_reads(config.segment))
+    template_memo = Memo(template_reads(config.template))
+    try:
+        template = compile_template(config.template)
+    except TemplateRenderError:
+        template = None
+    topic = config.topic
+    implicit = topic in settings.CAMPAIGNS_IMPLICIT_CONSENT_TOPICS
+    subscriptions = dict(
+        Subscription.objects.filter(topic=topic).values_list("contact_id", "status")
+    )
+    cap_counts: dict[int, int] = {}
+    if config.frequency_cap:
+        cap_counts = recent_message_counts(
+            since=now - timedelta(hours=config.frequency_cap.per_hours)
+        )
+    start = max(now, config.start_at) if config.start_at else now
+    window = config.send_window
+    send_after_by_zones: dict[str, datetime | None] = {}
+    audience = Audience()
+
+    for (
+        contact_id,
+        phone,
+        attributes,
+        region,
+        override,
+        number_zones,
+        opted_out,
+        invalid,
+    ) in _contacts():
+        audience.contacts += 1
+        if not isinstance(attributes, dict):
+            attributes = {}
+        contact = {
+            "phone": phone,
+            "country": region,
+            "time_zone": override,
+            "attributes": attributes,
+        }
+        matched = segment_memo.get(contact, partial(_matches, segment, contact))
+        if matched is None:
+            # A contact without the attribute the segment asks about is simply not in it.
+            audience.segment_errors += 1
+            continue
+        if not matched:
+            continue
+        audience.matched += 1
+        reason = ""
+        body = ""
+        zones_key = override or number_zones or settings.CAMPAIGNS_FALLBACK_TIME_ZONE
+        if invalid:
+            reason = "invalid_number"
+        elif opted_out or subscriptions.get(contact_id) == Subscription.Status.OPTED_OUT:
+            reason = "opted_out"
+        elif not implicit and subscriptions.get(contact_id) != Subscription.Status.OPTED_IN:
+            reason = "no_consent"
+        elif config.frequency_cap and (
+            cap_counts.get(contact_id, 0) >= config.frequency_cap.max_messages
+        ):
+            reason = "frequency_cap"
+        elif template is None:
+            reason = "template_error"
+        else:
+            body, length, problem = template_memo.get(contact, partial(_render, template, contact))
+            if problem:
+                reason = "template_error"
+                if len(audience.template_errors) < sample_size:
+                    audience.template_errors.append(f"{phone}: {problem}")
+        send_after = None
+        if not reason:
+            if zones_key not in send_after_by_zones:
+                send_after_by_zones[zones_key] = next_allowed(
+                    start, tuple(zones_key.split(",")), window
+                )
+            send_after = send_after_by_zones[zones_key]
+            if send_after is None:
+                reason = "no_send_window"
+        if reason:
+            audience.exclusions[reason] += 1
+            if collect:
+                audience.excluded.append((contact_id, reason))
+            continue
+        assert send_after is not None
+        audience.eligible_count += 1
+        if len(audience.samples) < sample_size:
+            audience.samples.append(
+                {
+                    "phone": phone,
+                    "body": body,
+                    "characters": len(body),
+                    "encoding": length.encoding,
+                    "segments": length.segments,
+                    "send_after": send_after.isoformat(),
+                }
+            )
+        if collect:
+            audience.eligible.append(
+                Recipient(
+                    contact_id=contact_id,
+                    phone=phone,
+                    body=body,
+                    segments=length.segments,
+                    send_after=send_after,
+                )
+            )
+    return audience
+
+
+def _matches(segment: Any, contact: dict[str, Any]) -> bool | None:
+    try:
+        return bool(segment.matches(**contact))
+    except EvaluationError:
+        return None
+
+
+def _render(template: Any, contact: dict[str, Any]) -> tuple[str, Any, str]:
+    try:
+        body = render_template(template, {"contact": contact})
+    except TemplateRenderError as error:
+        return "", None, error.detail
+    if not body:
+        return "", None, "The template renders an empty message."
+    return body, sms_length(body), ""

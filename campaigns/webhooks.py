@@ -1,0 +1,109 @@
+"""Twilio webhooks: stored raw first, signature verified, processed once, answered fast."""
+
+import time
+from urllib.parse import urlsplit
+
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_POST
+from twilio.request_validator import RequestValidator
+from twilio.twiml.messaging_response import MessagingResponse
+
+from campaigns import services
+from campaigns.models import WebhookRequest
+from campaigns.providers import webhook_auth_tokens
+from core.problems import problem_response
+
+SIGNATURE_HEADER = "X-Twilio-Signature"
+IDEMPOTENCY_HEADER = "I-Twilio-Idempotency-Token"
+
+
+def candidate_urls(request: HttpRequest) -> list[str]:
+    """The URL as Twilio saw it: behind a proxy that is PUBLIC_BASE_URL + path, else the URL
+    this server received (the validator itself tries each with and without the default port)."""
+    path = request.get_full_path()
+    public = urlsplit(settings.PUBLIC_BASE_URL)
+    urls = [f"{public.scheme}://{public.netloc}{path}", request.build_absolute_uri(path)]
+    return list(dict.fromkeys(urls))
+
+
+def signature_valid(request: HttpRequest) -> bool:
+    signature = request.headers.get(SIGNATURE_HEADER, "")
+    if not signature:
+        return False
+    params = request.POST
+    return any(
+        RequestValidator(token).validate(url, params, signature)
+        for token in webhook_auth_tokens()
+        for url in candidate_urls(request)
+    )
+
+
+def _receive(request: HttpRequest, kind: str) -> tuple[WebhookRequest, HttpResponse | None]:
+    headers = {name: value for name, value in request.headers.items() if name != "Cookie"}
+    webhook = services.webhook_store(
+        kind=kind,
+        url=request.build_absolute_uri(),
+        headers=headers,
+        body=request.body.decode("utf-8", errors="replace"),
+    )
+    if not signature_valid(request):
+        services.webhook_reject(webhook=webhook, note="invalid X-Twilio-Signature")
+        return webhook, problem_response(
+            status=403, code="invalid_signature", detail="The X-Twilio-Signature is not valid."
+        )
+    return webhook, None
+
+
+def _dedup_key(request: HttpRequest, fallback: str) -> str:
+    return request.headers.get(IDEMPOTENCY_HEADER) or fallback
+
+
+@csrf_exempt
+@require_POST
+def status_webhook(request: HttpRequest) -> HttpResponse:
+    """A delivery receipt: moves the message forward by rank, never backwards."""
+    started = time.perf_counter()
+    webhook, refusal = _receive(request, WebhookRequest.Kind.STATUS)
+    if refusal is not None:
+        return refusal
+    params = {key: request.POST.get(key, "") for key in request.POST}
+    sid = params.get("MessageSid", "")
+    status = params.get("MessageStatus") or params.get("SmsStatus", "")
+    result = services.webhook_process(
+        webhook=webhook,
+        params=params,
+        dedup_key=_dedup_key(request, f"{sid}:{status}"),
+        message_ref=request.GET.get("message", ""),
+    )
+    _timed(webhook, started)
+    return HttpResponse(status=200, headers={"X-Webhook-Outcome": str(result.outcome)})
+
+
+@csrf_exempt
+@require_POST
+def inbound_webhook(request: HttpRequest) -> HttpResponse:
+    """An incoming SMS: STOP / START / HELP keywords change consent and are answered in TwiML."""
+    started = time.perf_counter()
+    webhook, refusal = _receive(request, WebhookRequest.Kind.INBOUND)
+    if refusal is not None:
+        return refusal
+    params = {key: request.POST.get(key, "") for key in request.POST}
+    result = services.webhook_process(
+        webhook=webhook,
+        params=params,
+        dedup_key=_dedup_key(request, f"{params.get('MessageSid', '')}:inbound"),
+    )
+    twiml = MessagingResponse()
+    if result.reply:
+        twiml.message(result.reply)
+    _timed(webhook, started)
+    return HttpResponse(
+        str(twiml), content_type="text/xml", headers={"X-Webhook-Outcome": str(result.outcome)}
+    )
+
+
+def _timed(webhook: WebhookRequest, started: float) -> None:
+    elapsed_ms = (time.perf_counter() - started) * 1000
+    WebhookRequest.objects.filter(pk=webhook.pk).update(processing_ms=elapsed_ms)

@@ -1,0 +1,30 @@
+"""The demo data command."""
+
+from io import StringIO
+
+import pytest
+from django.core.management import call_command
+
+from decisions import services
+from decisions.models import Decision, NamedList, Policy, Rule, RuleVersion
+
+pytestmark = pytest.mark.django_db
+
+
+def test_it_loads_demo_rules_once_and_every_demo_decision_replays():
+    first = StringIO()
+    call_command("load_demo_rules", "--events", "15", stdout=first)
+    call_command("load_demo_rules", "--events", "15", stdout=StringIO())
+
+    assert Policy.objects.filter(event_type="loan_application").count() == 1
+    assert NamedList.objects.count() == 2
+    assert Rule.objects.count() == 6
+    assert RuleVersion.objects.filter(status="published").count() == 6
+    assert RuleVersion.objects.filter(status="shadow").count() == 1
+    assert Decision.objects.count() == 15
+    assert "6 published rules, 15 new events" in first.getvalue()
+    assert len({decision.outcome for decision in Decision.objects.all()}) > 1
+    assert all(
+        services.decision_replay(decision=decision)["matches"]
+        for decision in Decision.objects.all()
+    )
