@@ -138,6 +138,10 @@ CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, Any] = (
     if CELERY_BROKER_URL.startswith("filesystem")
     else {}
 )
+# kombu's own filesystem transport can hand a worker a half-written message (see core/broker.py).
+CELERY_BROKER_TRANSPORT = (
+    "core.broker:AtomicFilesystemTransport" if CELERY_BROKER_URL.startswith("filesystem") else None
+)
 for broker_folder in ("data_folder_in", "control_folder"):
     if broker_folder in CELERY_BROKER_TRANSPORT_OPTIONS:
         Path(CELERY_BROKER_TRANSPORT_OPTIONS[broker_folder]).mkdir(parents=True, exist_ok=True)

@@ -23,6 +23,7 @@ class Broker(HealthCheck):
         try:
             with Connection(
                 settings.CELERY_BROKER_URL,
+                transport=settings.CELERY_BROKER_TRANSPORT,
                 transport_options=settings.CELERY_BROKER_TRANSPORT_OPTIONS,
                 connect_timeout=2,
             ) as connection:

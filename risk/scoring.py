@@ -22,7 +22,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import skops.io
 from django.conf import settings
 from sklearn.compose import ColumnTransformer
 from sklearn.pipeline import Pipeline
@@ -64,6 +63,10 @@ class Scoring:
 
 def artifact_load(artifact: bytes) -> Pipeline:
     """Load a skops artifact, refusing any type outside skops' defaults and our allowlist."""
+    # Deferred: skops.io imports every scikit-learn module to build its trusted-type list,
+    # seconds that every web and worker process would otherwise pay at start-up.
+    import skops.io
+
     try:
         untrusted = skops.io.get_untrusted_types(data=artifact)
     except Exception as error:

@@ -13,7 +13,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import skops.io
 from sklearn.compose import ColumnTransformer
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import brier_score_loss, roc_auc_score
@@ -250,6 +249,8 @@ def credit_default_train(
         "positive_rate": round(float(target.mean()), 4),
     }
     buffer = io.BytesIO()
+    import skops.io  # deferred: importing it loads all of scikit-learn (see risk.scoring)
+
     skops.io.dump(pipeline, buffer)
     return TrainedModel(
         artifact=buffer.getvalue(),

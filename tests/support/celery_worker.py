@@ -59,13 +59,18 @@ class CeleryWorker:
     # --- the broker, shared with the test process --------------------------------------------
     def broker_settings(self) -> dict[str, Any]:
         if self.redis_url:
-            return {"broker_url": self.redis_url, "broker_transport_options": {}}
+            return {
+                "broker_url": self.redis_url,
+                "broker_transport": None,
+                "broker_transport_options": {},
+            }
         queue = self.data_dir / "broker" / "queue"
         control = self.data_dir / "broker" / "control"
         queue.mkdir(parents=True, exist_ok=True)
         control.mkdir(parents=True, exist_ok=True)
         return {
             "broker_url": "filesystem://",
+            "broker_transport": "core.broker:AtomicFilesystemTransport",
             "broker_transport_options": {
                 "data_folder_in": str(queue),
                 "data_folder_out": str(queue),
@@ -81,6 +86,7 @@ class CeleryWorker:
 
         broker = self.broker_settings()
         app.conf.broker_url = broker["broker_url"]
+        app.conf.broker_transport = broker["broker_transport"]
         app.conf.broker_transport_options = broker["broker_transport_options"]
         app.conf.task_default_queue = self.queue
         app.conf.task_always_eager = False
@@ -174,6 +180,7 @@ def celery_worker(transactional_db: Any, tmp_path: Path) -> Iterator[CeleryWorke
 
     saved = {
         "broker_url": app.conf.broker_url,
+        "broker_transport": app.conf.broker_transport,
         "broker_transport_options": app.conf.broker_transport_options,
         "task_default_queue": app.conf.task_default_queue,
     }
