@@ -12,6 +12,7 @@ from pathlib import Path
 from time import monotonic
 from typing import Any
 
+from kombu.exceptions import ChannelError
 from kombu.transport import filesystem
 from kombu.utils.encoding import str_to_bytes
 from kombu.utils.json import dumps
@@ -20,17 +21,17 @@ STAGING_FOLDER = ".staging"  # its name has no ".<queue>.msg" suffix, so consume
 
 
 class AtomicFilesystemChannel(filesystem.Channel):
-    def _put(self, queue: str, message: Any) -> None:
+    def _put(self, queue: str, payload: Any, **kwargs: Any) -> None:  # type: ignore[override]
         name = f"{round(monotonic() * 1000)}_{uuid.uuid4()}.{queue}.msg"
         folder = Path(self.data_folder_out)
         staging = folder / STAGING_FOLDER
         staging.mkdir(exist_ok=True)
         staged = staging / name
         try:
-            staged.write_bytes(str_to_bytes(dumps(message)))
+            staged.write_bytes(str_to_bytes(dumps(payload)))
             os.replace(staged, folder / name)
         except OSError as error:
-            raise filesystem.ChannelError(f"Cannot add {name!r} to {folder}") from error
+            raise ChannelError(f"Cannot add {name!r} to {folder}") from error
 
 
 class AtomicFilesystemTransport(filesystem.Transport):
