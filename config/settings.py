@@ -335,6 +335,10 @@ RECORDS_HNSW_EF_SEARCH = env.int("RECORDS_HNSW_EF_SEARCH", default=100)
 RECORDS_NEAREST_MAX_K = env.int("RECORDS_NEAREST_MAX_K", default=100)
 DASHBOARD_PANELS += [("records", "Risk predictions", "records:panel")]
 DEMO_SETUP_COMMANDS += ["train_model credit-default --promote --if-missing", "load_demo_records"]
+# OpenAPI: name the record source enum apart from other apps' `source` fields.
+SPECTACULAR_SETTINGS.setdefault("ENUM_NAME_OVERRIDES", {})[  # type: ignore[index]
+    "PredictionSourceEnum"
+] = "records.models.PredictionRecord.Source"
 
 # --- campaigns ---
 # Numbers written without a leading + are read as numbers of this region.

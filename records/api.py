@@ -102,6 +102,7 @@ class PredictionSerializer(serializers.ModelSerializer):
             "risk_score",
             "risk_label",
             "drivers",
+            "base_logit",
             "created_at",
         ]
 
@@ -127,6 +128,7 @@ class RecordDetailSerializer(serializers.ModelSerializer):
             "risk_score",
             "risk_label",
             "drivers",
+            "base_logit",
             "embedding",
             "source",
             "event_id",
@@ -196,6 +198,7 @@ _prediction_example = OpenApiExample(
         "risk_score": 0.138,
         "risk_label": "low",
         "drivers": EXAMPLE_DRIVERS,
+        "base_logit": -1.061,
         "created_at": "2026-11-23T15:30:00Z",
     },
     response_only=True,
@@ -252,6 +255,8 @@ class PredictView(APIView):
         description=(
             "Validates the features against the model's schema, scores them, stores a record "
             "and answers its score, label and drivers (sorted by absolute contribution). "
+            "Drivers are exact: `base_logit` (the average applicant's log-odds) plus the "
+            "contributions is the logit, and `risk_score` = 1 / (1 + e^-logit). "
             "Optional `Idempotency-Key` header: a retry with the same key and body gets the "
             "stored response again. A rejected request stores nothing."
         ),
@@ -311,6 +316,7 @@ class PredictView(APIView):
                     **_record_example,
                     "features": EXAMPLE_FEATURES,
                     "drivers": EXAMPLE_DRIVERS,
+                    "base_logit": -1.061,
                     "embedding": [0.12, -0.03, 0.0],
                     "external_id": None,
                 },

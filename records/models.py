@@ -24,6 +24,11 @@ class PredictionRecord(models.Model):
     risk_score = models.FloatField()
     risk_label = models.CharField(max_length=32)
     drivers = models.JSONField(help_text="[{feature, value, contribution}] by |contribution|.")
+    base_logit = models.FloatField(
+        null=True,
+        blank=True,
+        help_text="Log-odds of the average applicant; plus the contributions: the record's logit.",
+    )
     source = models.CharField(max_length=16, choices=Source.choices)
     # A plain id, not a foreign key: records must not depend on the decisions app.
     event_id = models.BigIntegerField(null=True, blank=True, db_index=True)

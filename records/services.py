@@ -28,6 +28,7 @@ def _record_from(
         risk_score=scoring.score,
         risk_label=scoring.label,
         drivers=scoring.drivers_as_json(),
+        base_logit=scoring.base_logit,
         source=source,
         event_id=event_id,
         external_id=external_id,

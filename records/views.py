@@ -32,10 +32,18 @@ ORDERINGS = {
 }
 
 
-def driver_rows(drivers: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Drivers with a bar width relative to the largest one (for the bar chart)."""
+def explanation(record: PredictionRecord) -> dict[str, Any]:
+    """Drivers with bar widths relative to the largest one, and the logit they add up to."""
+    drivers = record.drivers
     largest = max((abs(d["contribution"]) for d in drivers), default=0.0) or 1.0
-    return [{**d, "width": round(100 * abs(d["contribution"]) / largest, 1)} for d in drivers]
+    total = sum(d["contribution"] for d in drivers)
+    return {
+        "drivers": [
+            {**d, "width": round(100 * abs(d["contribution"]) / largest, 1)} for d in drivers
+        ],
+        "base_logit": record.base_logit,
+        "logit": None if record.base_logit is None else record.base_logit + total,
+    }
 
 
 def _form_fields(
@@ -74,8 +82,7 @@ def predict(request: HtmxHttpRequest) -> HttpResponse:
             record = record_predict(
                 model_id=key, features=values, source=PredictionRecord.Source.FORM
             )
-            context["record"] = record
-            context["drivers"] = driver_rows(record.drivers)
+            context.update(record=record, **explanation(record))
         except DomainError as error:
             context["error"] = error
             errors = error.errors
@@ -124,7 +131,7 @@ def record_detail(request: HttpRequest, record_id: int) -> HttpResponse:
         return render(
             request, "records/detail.html", {"error": error, "nav": "records"}, status=404
         )
-    context = {"record": record, "drivers": driver_rows(record.drivers), "nav": "records"}
+    context = {"record": record, "nav": "records", **explanation(record)}
     return render(request, "records/detail.html", context)
 
 

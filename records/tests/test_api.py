@@ -31,6 +31,7 @@ def test_predict_answers_201_with_score_label_and_sorted_drivers(credit_model, a
     magnitudes = [abs(d["contribution"]) for d in body["drivers"]]
     assert magnitudes == sorted(magnitudes, reverse=True)
     assert len(body["drivers"]) == 20
+    assert body["base_logit"] == record.base_logit
     assert record.source == "api"
 
 

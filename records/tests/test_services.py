@@ -1,3 +1,5 @@
+import math
+
 import pytest
 
 from core.errors import InvalidInput
@@ -21,6 +23,9 @@ def test_it_scores_and_stores_a_prediction(credit_model):
     assert stored.risk_score == pytest.approx(expected.score, abs=1e-12)
     assert stored.risk_label == expected.label
     assert stored.drivers == expected.drivers_as_json()
+    assert stored.base_logit == pytest.approx(expected.base_logit, abs=1e-12)
+    logit = stored.base_logit + sum(d["contribution"] for d in stored.drivers)
+    assert 1 / (1 + math.exp(-logit)) == pytest.approx(stored.risk_score, abs=1e-12)
     assert (stored.model_id, stored.model_version, stored.source, stored.event_id) == (
         "credit-default",
         1,

@@ -28,6 +28,7 @@ def test_a_form_prediction_shows_score_drivers_and_similar_cases(credit_model, s
     assert record.source == "form"
     assert f"{record.risk_score:.3f}" in html
     assert html.count('class="bar ') == 20
+    assert f'data-testid="base-logit">{record.base_logit:.3f}<' in html
     assert f'hx-get="/records/{record.pk}/similar/"' in html
     assert "<h1>" not in html  # a partial, not the page
 
