@@ -8,9 +8,7 @@ from campaigns.tests.factories import campaign_factory, contact_factory
 pytestmark = pytest.mark.django_db
 
 
-def test_it_lists_campaigns_in_a_fixed_number_of_queries(
-    staff_client, django_assert_num_queries
-):
+def test_it_lists_campaigns_in_a_fixed_number_of_queries(staff_client, django_assert_num_queries):
     for index in range(5):
         campaign_factory(name=f"Campaign {index}")
     with django_assert_num_queries(3):  # session, user, campaigns
