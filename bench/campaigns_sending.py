@@ -97,46 +97,48 @@ def bench_launch() -> dict:
     launch_seconds = time.perf_counter() - started
     materialised = campaign.messages.count()
 
-    # The floor: the same number of rows COPYed with nothing evaluated, then rolled back.
+    # The floor: the same rows COPYed with nothing evaluated, committed (so the foreign-key
+    # checks PostgreSQL runs at commit count too), then removed again.
     now = timezone.now()
     contact_ids = list(campaign.messages.values_list("contact_id", flat=True))
     other = services.campaign_create(name="Floor", config=campaign.config)
     started = time.perf_counter()
-    with transaction.atomic():
-        with (
-            connection.connection.cursor() as cursor,
-            cursor.copy(
-                "COPY campaigns_message (campaign_id, contact_id, topic, status, body, segments, "
-                "send_after, attempts, provider, error_code, error_message, cancel_reason, "
-                "created_at, updated_at) FROM STDIN"
-            ) as copy,
-        ):
-            for contact_id in contact_ids:
-                copy.write_row(
-                    (
-                        other.pk,
-                        contact_id,
-                        "marketing",
-                        "pending",
-                        "Hi, your offer.",
-                        1,
-                        now,
-                        0,
-                        "",
-                        "",
-                        "",
-                        "",
-                        now,
-                        now,
-                    )
+    with (
+        transaction.atomic(),
+        connection.connection.cursor() as cursor,
+        cursor.copy(
+            "COPY campaigns_message (campaign_id, contact_id, topic, status, body, segments, "
+            "send_after, attempts, provider, error_code, error_message, cancel_reason, "
+            "created_at, updated_at) FROM STDIN"
+        ) as copy,
+    ):
+        for contact_id in contact_ids:
+            copy.write_row(
+                (
+                    other.pk,
+                    contact_id,
+                    "marketing",
+                    "pending",
+                    "Hi, your offer.",
+                    1,
+                    now,
+                    0,
+                    "",
+                    "",
+                    "",
+                    "",
+                    now,
+                    now,
                 )
-        floor_seconds = time.perf_counter() - started
-        transaction.set_rollback(True)
+            )
+    floor_seconds = time.perf_counter() - started
+    other.messages.all().delete()
     return {
         "contacts": CONTACTS,
         "messages": materialised,
         "launch_seconds": launch_seconds,
         "copy_floor_seconds": floor_seconds,
+        "load_average": os.getloadavg()[0],
     }
 
 
@@ -335,7 +337,8 @@ def main() -> None:
         (
             f"launch: {launch['messages']:,} messages from {launch['contacts']:,} contacts",
             f"**{launch['launch_seconds']:.2f} s**",
-            f"< 5 s; bare COPY of the same rows: {launch['copy_floor_seconds']:.2f} s",
+            f"< 5 s; bare COPY of the same rows, committed: {launch['copy_floor_seconds']:.2f} s; "
+            f"load average then {launch['load_average']:.1f} on 2 cores",
         ),
         (
             "send rate, 2 workers (8 threads each), one Redis bucket",
@@ -359,6 +362,13 @@ def main() -> None:
 | measurement | result | target / baseline |
 | --- | --- | --- |
 {table}
+
+The launch evaluates the CEL segment, consent, frequency cap, the Jinja template, SMS segments
+and quiet hours for every contact, then COPYs the rows in one transaction; the floor is the
+database's own cost for the same rows at that moment (heap, three indexes, foreign-key checks,
+commit), so the difference ({launch["launch_seconds"] - launch["copy_floor_seconds"]:.2f} s) is
+what the evaluation adds. On this shared machine the floor alone varies several-fold with the
+other work running; the 5 s target holds only when the disk is quiet.
 
 The send rate is measured on the steady state (first and last 5 s dropped) from the provider's
 arrival times of {send["messages"]} messages sent over {send["wall_seconds"]:.1f} s; the bucket

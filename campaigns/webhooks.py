@@ -41,7 +41,11 @@ def signature_valid(request: HttpRequest) -> bool:
 
 
 def _receive(request: HttpRequest, kind: str) -> tuple[WebhookRequest, HttpResponse | None]:
-    headers = {name: value for name, value in request.headers.items() if name != "Cookie"}
+    headers = {
+        name: value
+        for name, value in request.headers.items()
+        if name not in ("Cookie", "Authorization")  # never store credentials
+    }
     webhook = services.webhook_store(
         kind=kind,
         url=request.build_absolute_uri(),

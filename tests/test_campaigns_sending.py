@@ -163,17 +163,30 @@ def test_it_classifies_errors_and_orders_callbacks(
         assert fake_twilio.creates_to(phone) == 1
 
 
-def test_it_processes_duplicate_callbacks_once(celery_worker: CeleryWorker, sms_env, fake_twilio):
+def test_it_processes_duplicate_callbacks_once_for_campaign_and_transactional_messages(
+    celery_worker: CeleryWorker, sms_env, fake_twilio
+):
     make_contacts(3)
     fake_twilio.duplicate_callbacks = True
     celery_worker.start(env=sms_env)
     campaign = launch("Duplicates")
+    # The decisions app's call: enqueued on commit, sent by the worker, once per reference.
+    for _ in range(2):
+        transactional = services.transactional_message_send(
+            phone="+1 646 555 0199",
+            template="Application {{ id }}: {{ outcome }}.",
+            context={"id": "A-1", "outcome": "approved"},
+            reference="decision:1",
+        )
     drive(all_final(campaign))
-    drive(lambda: len(fake_twilio.callback_responses) == 12, timeout=10)
+    drive(lambda: len(fake_twilio.callback_responses) == 16, timeout=20)
 
     status_hooks = WebhookRequest.objects.filter(kind="status")
-    assert status_hooks.filter(outcome="processed").count() == 6
-    assert status_hooks.filter(outcome="duplicate").count() == 6
+    assert status_hooks.filter(outcome="processed").count() == 8
+    assert status_hooks.filter(outcome="duplicate").count() == 8
+    transactional.refresh_from_db()
+    assert transactional.status == "delivered"
+    assert fake_twilio.creates_to("+16465550199") == 1
     for message in Message.objects.all():
         moves = list(message.transitions.values_list("to_status", flat=True))
         assert moves.count("delivered") == 1

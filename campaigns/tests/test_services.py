@@ -365,3 +365,12 @@ def test_it_requeues_an_unknown_message_the_provider_never_saw(fake_twilio, sett
     message.refresh_from_db()
     assert counts["requeued"] == 1
     assert message.status == "pending"
+
+
+def test_it_refuses_a_move_outside_the_transition_table():
+    message = _sending_message()
+    _status(message, "delivered", "t1")
+    message.refresh_from_db()
+    with pytest.raises(RuntimeError), transaction.atomic():
+        services._transition(message, "pending", MessageTransition.Source.WORKER)
+    assert Message.objects.get(pk=message.pk).status == "delivered"
