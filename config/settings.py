@@ -15,7 +15,6 @@ environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
 
 DJANGO_ENV = env.str("DJANGO_ENV", default="development")
 PRODUCTION = DJANGO_ENV == "production"
-TESTING = env.bool("DJANGO_TESTING", default=False)
 
 if PRODUCTION:
     missing = [
