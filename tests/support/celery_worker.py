@@ -7,6 +7,7 @@
         celery_worker.kill()      # SIGKILL, the whole process group, mid-task
         celery_worker.start()     # the same broker and database
 
+The worker runs with kombu's filesystem transport made atomic (see atomic_filesystem_broker).
 Each test gets its own broker: a `filesystem://` folder under tmp_path (or, when REDIS_URL is
 set, Redis with a queue of its own). The test process's Celery app is pointed at the same broker
 (and its producer pool reset), so `task.delay()` from a test or a service reaches the worker.
@@ -25,6 +26,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+from tests.support.atomic_filesystem_broker import patch as patch_filesystem_broker
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -79,6 +82,7 @@ class CeleryWorker:
         """Make the test process publish to this worker's broker."""
         from config.celery import app
 
+        patch_filesystem_broker()
         broker = self.broker_settings()
         app.conf.broker_url = broker["broker_url"]
         app.conf.broker_transport_options = broker["broker_transport_options"]
@@ -111,7 +115,7 @@ class CeleryWorker:
             [
                 sys.executable,
                 "-m",
-                "celery",
+                "tests.support.atomic_filesystem_broker",
                 "-A",
                 "config",
                 "worker",
