@@ -196,6 +196,14 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    # Several models have a `status`; each choice set gets its own, stable schema name.
+    "ENUM_NAME_OVERRIDES": {
+        "RuleVersionStatusEnum": "decisions.models.RuleVersion.Status",
+        "BacktestStatusEnum": "decisions.models.Backtest.Status",
+        "SubscriptionStatusEnum": "campaigns.models.Subscription.Status",
+        "CampaignStatusEnum": "campaigns.models.Campaign.Status",
+        "MessageStatusEnum": "campaigns.models.Message.Status",
+    },
 }
 API_KEY_CUSTOM_HEADER = "HTTP_AUTHORIZATION"
 
@@ -335,9 +343,9 @@ RECORDS_NEAREST_MAX_K = env.int("RECORDS_NEAREST_MAX_K", default=100)
 DASHBOARD_PANELS += [("records", "Risk predictions", "records:panel")]
 DEMO_SETUP_COMMANDS += ["train_model credit-default --promote --if-missing", "load_demo_records"]
 # OpenAPI: name the record source enum apart from other apps' `source` fields.
-SPECTACULAR_SETTINGS.setdefault("ENUM_NAME_OVERRIDES", {})[  # type: ignore[index]
-    "PredictionSourceEnum"
-] = "records.models.PredictionRecord.Source"
+SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"]["PredictionSourceEnum"] = (  # type: ignore[index]
+    "records.models.PredictionRecord.Source"
+)
 
 # --- campaigns ---
 # Numbers written without a leading + are read as numbers of this region.

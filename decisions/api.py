@@ -86,6 +86,31 @@ IDEMPOTENCY_PARAMETER = OpenApiParameter(
 # --- Events and decisions ----------------------------------------------------------------------
 
 
+# A real applicant of the German Credit data (row 1), as the credit-default model expects it.
+EXAMPLE_APPLICANT = {
+    "checking_account": "... < 0 DM",
+    "duration_months": 6,
+    "credit_history": "critical account/ other credits existing (not at this bank)",
+    "purpose": "radio/television",
+    "credit_amount": 1169,
+    "savings": "unknown/ no savings account",
+    "employment_since": "... >= 7 years",
+    "installment_rate": 4,
+    "personal_status_sex": "male : divorced/separated",
+    "other_debtors": "none",
+    "residence_since": 4,
+    "property": "real estate",
+    "age": 67,
+    "other_installment_plans": "none",
+    "housing": "own",
+    "existing_credits": 2,
+    "job": "skilled employee / official",
+    "dependents": 1,
+    "telephone": True,
+    "foreign_worker": True,
+}
+
+
 class RiskRequestSerializer(serializers.Serializer):
     model_id = serializers.CharField(max_length=64)
     features = serializers.DictField(required=False, default=dict)
@@ -194,12 +219,12 @@ class ReplaySerializer(serializers.Serializer):
                 },
             ),
             OpenApiExample(
-                "With a risk model (scored when wired)",
+                "Scored with a risk model (rules read risk.score, risk.label)",
                 request_only=True,
                 value={
                     "type": "loan_application",
-                    "payload": {"amount": 25000, "country": "DE"},
-                    "risk": {"model_id": "credit-default", "features": {"duration": 24}},
+                    "payload": {"amount": 25000, "country": "DE", "phone": "+4915123456789"},
+                    "risk": {"model_id": "credit-default", "features": EXAMPLE_APPLICANT},
                 },
             ),
             OpenApiExample(

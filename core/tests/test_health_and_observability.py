@@ -19,6 +19,7 @@ def test_it_reports_every_part_healthy(client):
 @pytest.mark.django_db
 def test_it_names_the_broker_when_it_is_unreachable(client, settings):
     settings.CELERY_BROKER_URL = "redis://127.0.0.1:1/0"  # nothing listens on port 1
+    settings.CELERY_BROKER_TRANSPORT = None
     settings.CELERY_BROKER_TRANSPORT_OPTIONS = {}
 
     response = client.get("/healthz")

@@ -8,6 +8,7 @@ from django.utils import timezone
 from core.models import IdempotencyRecord
 from decisions.models import Backtest, Decision, Event, RuleVersion
 from decisions.tests.factories import register_event, rule_with_version
+from risk.tests.factories import applicant
 
 pytestmark = pytest.mark.django_db
 
@@ -107,17 +108,17 @@ def test_it_rejects_bad_events_naming_the_field_and_storing_nothing(events_clien
     assert not IdempotencyRecord.objects.exists()
 
 
-def test_it_stores_the_risk_request_for_scoring(events_client):
-    body = {**EVENT, "risk": {"model_id": "credit-default", "features": {"duration": 24}}}
+def test_it_stores_the_risk_request_and_the_score(events_client, credit_model):
+    features = applicant(2)
+    body = {**EVENT, "risk": {"model_id": "credit-default", "features": features}}
 
     response = post_event(events_client, body)
 
     assert response.status_code == 201
-    assert Event.objects.get().risk_request == {
-        "model_id": "credit-default",
-        "features": {"duration": 24},
-    }
-    assert response.json()["decision"]["risk"] is None
+    assert Event.objects.get().risk_request == {"model_id": "credit-default", "features": features}
+    risk = response.json()["decision"]["risk"]
+    assert 0 <= risk["score"] <= 1
+    assert risk["label"] in ("low", "medium", "high")
 
 
 def test_it_lists_decisions_with_filters_in_a_fixed_number_of_queries(

@@ -2,6 +2,7 @@
 
 import pytest
 
+from campaigns.models import Message
 from core.expressions import ExpressionError
 from decisions import engine, services
 from decisions.models import Decision, Event, RuleVersion
@@ -196,6 +197,7 @@ def test_it_resolves_actions_of_the_deciding_rule_only():
 
     decision = register_event({"amount": 50, "phone": "+4915112345678"})
 
+    message = Message.objects.get()
     assert decision.actions == [
         {
             "type": "sms",
@@ -204,9 +206,11 @@ def test_it_resolves_actions_of_the_deciding_rule_only():
             "to_expression": "event.phone",
             "rule": "sms-review",
             "version": 1,
-            "status": "pending",
+            "status": "queued",
+            "message_id": message.pk,
         }
     ]
+    assert message.body == "We are reviewing."
 
 
 def test_it_rejects_bad_cel_with_its_position_and_stores_nothing():
