@@ -81,7 +81,7 @@ def record_nearest(
     with transaction.atomic():
         # The settings are SET LOCAL inside a savepoint that is rolled back after the read, so
         # they never leak into the caller's transaction (e.g. a test's, or the exact variant's).
-        savepoint = transaction.savepoint()
+        savepoint = transaction.savepoint_create()
         try:
             with connection.cursor() as cursor:
                 if exact:

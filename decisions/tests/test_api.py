@@ -8,7 +8,7 @@ from django.utils import timezone
 from core.models import IdempotencyRecord
 from decisions.models import Backtest, Decision, Event, RuleVersion
 from decisions.tests.factories import register_event, rule_with_version
-from risk.tests.factories import applicant
+from records.selectors import demo_applicants
 
 pytestmark = pytest.mark.django_db
 
@@ -109,7 +109,7 @@ def test_it_rejects_bad_events_naming_the_field_and_storing_nothing(events_clien
 
 
 def test_it_stores_the_risk_request_and_the_score(events_client, credit_model):
-    features = applicant(2)
+    features = demo_applicants()[2]
     body = {**EVENT, "risk": {"model_id": "credit-default", "features": features}}
 
     response = post_event(events_client, body)
