@@ -275,6 +275,7 @@ def bench_send_rate() -> dict:
 
         settings.RATE_LIMIT_STORAGE_URL = redis_url
         app.conf.broker_url = redis_url
+        app.conf.broker_transport = None  # settings chose the filesystem transport
         app.conf.broker_transport_options = {}
         app._pool = None
         app.amqp._producer_pool = None
