@@ -12,6 +12,7 @@ import contextlib
 import os
 import shutil
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -309,11 +310,13 @@ def bench_send_rate() -> dict:
         shutil.rmtree(workdir, ignore_errors=True)
     creates = len(fake.create_calls)
     distinct = len({call["To"] for call in fake.create_calls})
-    # The steady state: drop the first and last 5 seconds (start-up burst and tail).
-    start = sent_times[0].timestamp() + 5
-    end = sent_times[-1].timestamp() - 5
-    steady = [t for t in sent_times if start <= t.timestamp() < end]
-    rate = len(steady) / (end - start) if end > start else 0.0
+    # The steady state: drop the first and last 5 seconds (start-up burst and tail). The
+    # sustained rate is the slope of messages sent against time (least squares), which, unlike
+    # a count divided by a span, does not depend on where the span cuts the bucket's bursts.
+    moments = [t.timestamp() for t in sent_times]
+    start, end = moments[0] + 5, moments[-1] - 5
+    steady = [t for t in moments if start <= t < end]
+    rate = statistics.linear_regression(steady, range(len(steady))).slope
     return {
         "limit_per_second": SEND_RATE,
         "messages": total,
@@ -321,8 +324,19 @@ def bench_send_rate() -> dict:
         "distinct_recipients": distinct,
         "steady_rate": rate,
         "error_percent": (rate - SEND_RATE) / SEND_RATE * 100,
+        "busiest_second": busiest_second(moments),
         "wall_seconds": sent_times[-1].timestamp() - sent_times[0].timestamp(),
     }
+
+
+def busiest_second(moments: list[float]) -> int:
+    """The most messages that reached the provider within any one-second span."""
+    busiest, first = 0, 0
+    for last, moment in enumerate(moments):
+        while moment - moments[first] >= 1.0:
+            first += 1
+        busiest = max(busiest, last - first + 1)
+    return busiest
 
 
 def main() -> None:
@@ -347,6 +361,11 @@ def main() -> None:
             f"limit {send['limit_per_second']} msg/s, within 1 %",
         ),
         (
+            "busiest one-second span at the provider",
+            f"{send['busiest_second']} messages",
+            f"limit {send['limit_per_second']}, plus network jitter between bucket and provider",
+        ),
+        (
             "provider calls / messages / distinct recipients",
             f"{send['provider_calls']} / {send['messages']} / {send['distinct_recipients']}",
             "all equal (never twice)",
@@ -365,14 +384,16 @@ def main() -> None:
 {table}
 
 The launch evaluates the CEL segment, consent, frequency cap, the Jinja template, SMS segments
-and quiet hours for every contact, then COPYs the rows in one transaction; the floor is the
-database's own cost for the same rows at that moment (heap, three indexes, foreign-key checks,
-commit), so the difference ({launch["launch_seconds"] - launch["copy_floor_seconds"]:.2f} s) is
-what the evaluation adds. On this shared machine the floor alone varies several-fold with the
+and quiet hours for every contact and streams each outcome into one COPY as it is decided, so
+the database inserts on the other core while Python evaluates; the floor is the database's own
+cost for the same rows at that moment (heap, four indexes, foreign-key checks, commit), so the
+difference ({launch["launch_seconds"] - launch["copy_floor_seconds"]:.2f} s) is what reading the
+contacts and the evaluation add. On this shared machine the floor alone varies several-fold with the
 other work running; the 5 s target holds only when the disk is quiet.
 
-The send rate is measured on the steady state (first and last 5 s dropped) from the provider's
-arrival times of {send["messages"]} messages sent over {send["wall_seconds"]:.1f} s; the bucket
+The send rate is the least-squares slope of messages sent against time in the steady state
+(first and last 5 s dropped), by the provider's arrival times of {send["messages"]} messages
+sent over {send["wall_seconds"]:.1f} s; the bucket
 is the `limits` moving window in Redis, counted in SMS segments (every message here is one
 segment). Webhook latency: {webhooks["n"]} signed status callbacks through Django's test client
 (middleware, signature check, raw store, dedup, rank-ordered transition). Measured at

@@ -2,12 +2,14 @@
 
 Shared by the preview (counts and samples) and the launch (materialisation), so the preview
 says exactly what the launch will do. Built for 100,000 contacts in a few seconds: one pass
-over narrow tuples, CEL programs and templates compiled once, zones precomputed per contact.
+over narrow tuples, CEL programs and templates compiled once, zones precomputed per contact,
+and every outcome handed to the caller as it is decided, so the launch streams it into COPY
+while the next contacts are still being evaluated (the database works on the other core).
 """
 
 import json
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import partial
@@ -37,13 +39,10 @@ EXCLUSION_REASONS = (
 COUNTED_FOR_CAP = Q(status__in=["sending", "unknown"]) | Q(provider_sid__isnull=False)
 
 
-@dataclass
-class Recipient:
-    contact_id: int
-    phone: str
-    body: str
-    segments: int
-    send_after: datetime
+# Called once per matched contact, in contact order: (contact_id, body, segments, send_after,
+# reason). An eligible contact has a body and a send time and an empty reason; an excluded one
+# has the reason and neither. Positional, because it runs 100,000 times per launch.
+OutcomeSink = Callable[[int, str, int, datetime | None, str], None]
 
 
 @dataclass
@@ -52,8 +51,6 @@ class Audience:
     matched: int = 0
     eligible_count: int = 0
     segment_errors: int = 0
-    eligible: list[Recipient] = field(default_factory=list)
-    excluded: list[tuple[int, str]] = field(default_factory=list)
     exclusions: Counter[str] = field(default_factory=Counter)
     samples: list[dict[str, Any]] = field(default_factory=list)
     template_errors: list[str] = field(default_factory=list)
@@ -81,7 +78,8 @@ def recent_message_counts(*, since: datetime, contact_ids: list[int] | None = No
     )
 
 
-def _contacts() -> Iterator[tuple]:
+def audience_contacts() -> Iterator[tuple]:
+    """Every contact as the narrow tuple `audience_build` reads, streamed from the database."""
     # A plain server-side cursor: Django's per-row converters cost more than the query.
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(
@@ -99,10 +97,46 @@ def _contacts() -> Iterator[tuple]:
         cursor.execute("CLOSE audience_contacts")
 
 
+@dataclass
+class AudienceInputs:
+    """Everything the evaluation reads from the database, read before it starts."""
+
+    contacts: Iterable[tuple]
+    subscriptions: dict[int, str]
+    cap_counts: dict[int, int]
+
+
+def audience_inputs(
+    *, config: CampaignConfig, now: datetime, stream_contacts: bool = True
+) -> AudienceInputs:
+    """Read consent and recent sends; contacts are streamed, or read whole with
+    `stream_contacts=False` (the launch: one connection cannot fetch and COPY at once)."""
+    subscriptions = dict(
+        Subscription.objects.filter(topic=config.topic).values_list("contact_id", "status")
+    )
+    cap_counts: dict[int, int] = {}
+    if config.frequency_cap:
+        cap_counts = recent_message_counts(
+            since=now - timedelta(hours=config.frequency_cap.per_hours)
+        )
+    contacts = audience_contacts()
+    return AudienceInputs(
+        contacts=contacts if stream_contacts else list(contacts),
+        subscriptions=subscriptions,
+        cap_counts=cap_counts,
+    )
+
+
 def audience_build(
-    *, config: CampaignConfig, now: datetime, sample_size: int = 5, collect: bool = True
+    *,
+    config: CampaignConfig,
+    now: datetime,
+    sample_size: int = 5,
+    inputs: AudienceInputs | None = None,
+    on_outcome: OutcomeSink | None = None,
 ) -> Audience:
-    """Evaluate the whole audience; `collect=False` keeps only counts and samples (preview)."""
+    """Evaluate the audience: counts, samples, and each matched contact's outcome handed to
+    `on_outcome` when given (the launch writes them). With `inputs`, no query runs here."""
     segment = segment_compile(config.segment)
     segment_memo = Memo(segment_reads(config.segment))
     template_memo = Memo(template_reads(config.template))
@@ -110,16 +144,11 @@ def audience_build(
         template = compile_template(config.template)
     except TemplateRenderError:
         template = None
-    topic = config.topic
-    implicit = topic in settings.CAMPAIGNS_IMPLICIT_CONSENT_TOPICS
-    subscriptions = dict(
-        Subscription.objects.filter(topic=topic).values_list("contact_id", "status")
-    )
-    cap_counts: dict[int, int] = {}
-    if config.frequency_cap:
-        cap_counts = recent_message_counts(
-            since=now - timedelta(hours=config.frequency_cap.per_hours)
-        )
+    implicit = config.topic in settings.CAMPAIGNS_IMPLICIT_CONSENT_TOPICS
+    if inputs is None:
+        inputs = audience_inputs(config=config, now=now)
+    subscriptions = inputs.subscriptions
+    cap_counts = inputs.cap_counts
     start = max(now, config.start_at) if config.start_at else now
     window = config.send_window
     send_after_by_zones: dict[str, datetime | None] = {}
@@ -134,7 +163,7 @@ def audience_build(
         number_zones,
         opted_out,
         invalid,
-    ) in _contacts():
+    ) in inputs.contacts:
         audience.contacts += 1
         if not isinstance(attributes, dict):
             attributes = {}
@@ -184,8 +213,8 @@ def audience_build(
                 reason = "no_send_window"
         if reason:
             audience.exclusions[reason] += 1
-            if collect:
-                audience.excluded.append((contact_id, reason))
+            if on_outcome is not None:
+                on_outcome(contact_id, "", 1, None, reason)
             continue
         assert send_after is not None
         audience.eligible_count += 1
@@ -200,16 +229,8 @@ def audience_build(
                     "send_after": send_after.isoformat(),
                 }
             )
-        if collect:
-            audience.eligible.append(
-                Recipient(
-                    contact_id=contact_id,
-                    phone=phone,
-                    body=body,
-                    segments=length.segments,
-                    send_after=send_after,
-                )
-            )
+        if on_outcome is not None:
+            on_outcome(contact_id, body, length.segments, send_after, "")
     return audience
 
 

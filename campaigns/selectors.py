@@ -59,9 +59,7 @@ def campaign_list() -> QuerySet[Campaign]:
 def campaign_preview(*, campaign: Campaign, sample_size: int = 5) -> dict[str, Any]:
     """What a launch would do now: matched, eligible, exclusions by reason, first messages."""
     config = config_parse(campaign.config)
-    audience = audience_build(
-        config=config, now=timezone.now(), sample_size=sample_size, collect=False
-    )
+    audience = audience_build(config=config, now=timezone.now(), sample_size=sample_size)
     return {
         "contacts": audience.contacts,
         "matched": audience.matched,

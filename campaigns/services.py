@@ -9,7 +9,8 @@ is unknown is parked as `unknown` and reconciled by asking the provider, never r
 import csv
 import io
 import random
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
 from typing import Any
@@ -21,7 +22,7 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
-from campaigns.audience import COUNTED_FOR_CAP, audience_build
+from campaigns.audience import COUNTED_FOR_CAP, audience_build, audience_inputs
 from campaigns.config import compile_template, config_cached, config_parse, render_template
 from campaigns.exceptions import (
     CampaignStateConflict,
@@ -409,8 +410,9 @@ def campaign_launch(*, campaign: Campaign, actor: Any = None) -> Campaign:
         raise CampaignStateConflict(f"Only a draft can be launched; this one is {campaign.status}.")
     config = config_parse(campaign.config)
     now = timezone.now()
-    audience = audience_build(config=config, now=now)
-    _messages_copy(campaign=campaign, topic=config.topic, now=now, audience=audience)
+    inputs = audience_inputs(config=config, now=now, stream_contacts=False)
+    with _messages_copy(campaign=campaign, topic=config.topic, now=now) as write:
+        audience = audience_build(config=config, now=now, inputs=inputs, on_outcome=write)
     scheduled = config.start_at is not None and config.start_at > now
     campaign.status = Campaign.Status.SCHEDULED if scheduled else Campaign.Status.RUNNING
     campaign.launched_at = now
@@ -433,34 +435,31 @@ def campaign_launch(*, campaign: Campaign, actor: Any = None) -> Campaign:
 
 
 _COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+_COPY_CHUNK = 5000
 
 
-def _messages_copy(*, campaign: Campaign, topic: str, now: datetime, audience: Any) -> None:
-    # COPY in text format, rows formatted here in bulk: the fastest way into PostgreSQL. The
-    # campaign row lock taken by the caller makes every (campaign, contact) pair new.
+@contextmanager
+def _messages_copy(
+    *, campaign: Campaign, topic: str, now: datetime
+) -> Iterator[Callable[[int, str, int, datetime | None, str], None]]:
+    """COPY the launch's messages, handing out a writer that takes one outcome at a time.
+
+    Text-format COPY with rows formatted here: the fastest way into PostgreSQL. Rows go out in
+    chunks as they are decided, so the server inserts one chunk while the next is evaluated.
+    The campaign row lock taken by the caller makes every (campaign, contact) pair new.
+    """
     columns = (
         "campaign_id, contact_id, topic, status, body, segments, send_after, attempts, "
         "provider, error_code, error_message, cancel_reason, created_at, updated_at"
     )
     stamp = now.isoformat()
     head = f"{campaign.pk}\t"
-    tail = f"\t0\t\t\t\t\t{stamp}\t{stamp}\n"
     pending = f"\t{topic}\t{S.PENDING}\t"
+    pending_tail = f"\t0\t\t\t\t\t{stamp}\t{stamp}\n"
+    canceled = f"\t{topic}\t{S.CANCELED}\t\t1\t{stamp}\t0\t\t\t\t"
+    canceled_tail = f"\t{stamp}\t{stamp}\n"
     iso: dict[datetime, str] = {}
-    lines = []
-    for recipient in audience.eligible:
-        send_after = iso.get(recipient.send_after) or iso.setdefault(
-            recipient.send_after, recipient.send_after.isoformat()
-        )
-        lines.append(
-            f"{head}{recipient.contact_id}{pending}{recipient.body.translate(_COPY_ESCAPES)}"
-            f"\t{recipient.segments}\t{send_after}{tail}"
-        )
-    for contact_id, reason in audience.excluded:
-        lines.append(
-            f"{head}{contact_id}\t{topic}\t{S.CANCELED}\t\t1\t{stamp}\t0\t\t\t\t"
-            f"{reason}\t{stamp}\t{stamp}\n"
-        )
+    lines: list[str] = []
     raw = connection.connection
     with raw.cursor() as cursor:
         # Do not wait for the WAL flush of ~100 MB at commit: a crash in that instant loses
@@ -470,8 +469,25 @@ def _messages_copy(*, campaign: Campaign, topic: str, now: datetime, audience: A
         raw.cursor() as cursor,
         cursor.copy(f"COPY campaigns_message ({columns}) FROM STDIN") as copy,
     ):
-        for start in range(0, len(lines), 20000):
-            copy.write("".join(lines[start : start + 20000]))
+
+        def write(
+            contact_id: int, body: str, segments: int, send_after: datetime | None, reason: str
+        ) -> None:
+            if send_after is None:
+                lines.append(f"{head}{contact_id}{canceled}{reason}{canceled_tail}")
+            else:
+                when = iso.get(send_after) or iso.setdefault(send_after, send_after.isoformat())
+                lines.append(
+                    f"{head}{contact_id}{pending}{body.translate(_COPY_ESCAPES)}"
+                    f"\t{segments}\t{when}{pending_tail}"
+                )
+            if len(lines) >= _COPY_CHUNK:
+                copy.write("".join(lines))
+                lines.clear()
+
+        yield write
+        if lines:
+            copy.write("".join(lines))
 
 
 def _campaign_transition(

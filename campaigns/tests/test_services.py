@@ -165,6 +165,22 @@ def test_it_launches_one_message_per_matched_contact_with_reasons_for_exclusions
     assert campaign.messages.count() == 7
 
 
+def test_launch_streams_bodies_with_copy_escapes_intact_across_chunks(monkeypatch):
+    # Several COPY chunks, and names holding the characters COPY's text format escapes.
+    monkeypatch.setattr(services, "_COPY_CHUNK", 2)
+    names = ["Tab\there", "Two\nlines", "Back\\slash", "Carriage\rreturn", "Plain"]
+    contacts = [contact_factory(attributes={"first_name": name, "plan": "gold"}) for name in names]
+    opted_out = contact_factory(consent={"marketing": False})
+    campaign = campaign_factory(template="Hi {{ contact.attributes.first_name }}!")
+    services.campaign_launch(campaign=campaign)
+    bodies = dict(campaign.messages.values_list("contact_id", "body"))
+    assert bodies == {
+        **{contact.pk: f"Hi {name}!" for contact, name in zip(contacts, names, strict=True)},
+        opted_out.pk: "",
+    }
+    assert campaign.messages.get(contact=opted_out).cancel_reason == "opted_out"
+
+
 def test_it_schedules_a_launch_with_a_future_start_and_respects_quiet_hours():
     contact_factory(time_zone="Asia/Tokyo")
     start = (timezone.now() + timedelta(days=2)).replace(microsecond=0)
