@@ -209,7 +209,7 @@ def start_redis(directory: Path) -> tuple[subprocess.Popen, str]:
 
 
 def bench_send_rate() -> dict:
-    """2 worker processes, one Redis bucket, the fake Twilio server; measure the steady rate."""
+    """2 worker processes and beat, one Redis bucket, the fake Twilio server; the steady rate."""
     from django.conf import settings
 
     from campaigns import services
@@ -243,28 +243,32 @@ def bench_send_rate() -> dict:
             "CONN_MAX_AGE": "600",
             **broker,
         }
-        for number in range(2):
+        celery = [sys.executable, "-m", "celery", "-A", "config"]
+        quiet = ["--loglevel", "WARNING"]
+        commands = [
+            [
+                *celery,
+                "worker",
+                "--pool",
+                "threads",
+                "--concurrency",
+                "8",
+                "--hostname",
+                f"bench{number}@%h",
+                "--without-gossip",
+                "--without-mingle",
+                "--without-heartbeat",
+                *quiet,
+            ]
+            for number in range(2)
+        ]
+        # Beat dispatches, as in production; this process only watches, so the fake server's
+        # clock (which stamps each arrival) is not held up by dispatch work here.
+        commands.append([*celery, "beat", "--schedule", str(workdir / "beat-schedule"), *quiet])
+        for command in commands:
             workers.append(
                 subprocess.Popen(
-                    [
-                        sys.executable,
-                        "-m",
-                        "celery",
-                        "-A",
-                        "config",
-                        "worker",
-                        "--pool",
-                        "threads",
-                        "--concurrency",
-                        "8",
-                        "--hostname",
-                        f"bench{number}@%h",
-                        "--without-gossip",
-                        "--without-mingle",
-                        "--without-heartbeat",
-                        "--loglevel",
-                        "WARNING",
-                    ],
+                    command,
                     cwd=ROOT,
                     env=env,
                     stdout=subprocess.DEVNULL,
@@ -272,15 +276,8 @@ def bench_send_rate() -> dict:
                     start_new_session=True,
                 )
             )
-        from config.celery import app
-
         settings.RATE_LIMIT_STORAGE_URL = redis_url
-        app.conf.broker_url = redis_url
-        app.conf.broker_transport = None  # settings chose the filesystem transport
-        app.conf.broker_transport_options = {}
-        app._pool = None
-        app.amqp._producer_pool = None
-        time.sleep(8)  # both workers up (their first tasks would otherwise wait anyway)
+        time.sleep(8)  # workers and beat up (their first tasks would otherwise wait anyway)
         campaign = services.campaign_create(
             name="Bench rate",
             config={
@@ -293,11 +290,8 @@ def bench_send_rate() -> dict:
         rate_limit_reset(key=f"campaign:{campaign.pk}", rate=SEND_RATE)
         services.campaign_launch(campaign=campaign)
         deadline = time.monotonic() + SEND_SECONDS * 3 + 60
-        while time.monotonic() < deadline:
-            services.messages_dispatch()
-            if len(fake.create_calls) >= total:
-                break
-            time.sleep(0.25)
+        while time.monotonic() < deadline and len(fake.create_calls) < total:
+            time.sleep(0.5)
         # When each request reached the provider, by the provider's own clock.
         sent_times = sorted(message.created_at for message in fake.accepted())
     finally:
@@ -363,7 +357,7 @@ def main() -> None:
         (
             "busiest one-second span at the provider",
             f"{send['busiest_second']} messages",
-            f"limit {send['limit_per_second']}, plus network jitter between bucket and provider",
+            f"limit {send['limit_per_second']} in any second at the bucket",
         ),
         (
             "provider calls / messages / distinct recipients",
@@ -387,16 +381,19 @@ The launch evaluates the CEL segment, consent, frequency cap, the Jinja template
 and quiet hours for every contact and streams each outcome into one COPY as it is decided, so
 the database inserts on the other core while Python evaluates; the floor is the database's own
 cost for the same rows at that moment (heap, four indexes, foreign-key checks, commit), so the
-difference ({launch["launch_seconds"] - launch["copy_floor_seconds"]:.2f} s) is what reading the
-contacts and the evaluation add. On this shared machine the floor alone varies several-fold with the
-other work running; the 5 s target holds only when the disk is quiet.
+difference ({launch["launch_seconds"] - launch["copy_floor_seconds"]:.2f} s) is what reading
+the contacts and the evaluation add. On this shared machine the floor alone varies several-fold
+with the other work running; the 5 s target holds only when the disk is quiet.
 
 The send rate is the least-squares slope of messages sent against time in the steady state
 (first and last 5 s dropped), by the provider's arrival times of {send["messages"]} messages
-sent over {send["wall_seconds"]:.1f} s; the bucket
-is the `limits` moving window in Redis, counted in SMS segments (every message here is one
-segment). Webhook latency: {webhooks["n"]} signed status callbacks through Django's test client
-(middleware, signature check, raw store, dedup, rank-ordered transition). Measured at
+sent over {send["wall_seconds"]:.1f} s. The bucket is the `limits` moving window in Redis,
+counted in SMS segments (every message here is one segment); a worker takes its tokens after
+the claim, right before the provider call. The busiest second at the provider runs above the
+limit because `limits` stamps each entry with the worker's clock before the Redis call, so a
+thread held up between the two (16 threads on 2 cores) files its token late; the sustained rate
+is unaffected. Webhook latency: {webhooks["n"]} signed status callbacks through Django's test
+client (middleware, signature check, raw store, dedup, rank-ordered transition). Measured at
 {datetime.now(UTC):%H:%M} UTC on a 2-core machine shared with other work.
 """
     write_section(

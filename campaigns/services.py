@@ -75,7 +75,7 @@ IN_FLIGHT = (S.PENDING, S.QUEUED, S.SENDING, S.UNKNOWN)
 ALLOWED: dict[str, set[str]] = {
     S.PENDING: {S.QUEUED, S.CANCELED},
     S.QUEUED: {S.SENDING, S.PENDING, S.CANCELED},
-    S.SENDING: {S.SENT, S.PENDING, S.FAILED, S.UNKNOWN},
+    S.SENDING: {S.SENT, S.PENDING, S.FAILED, S.UNKNOWN, S.CANCELED},
     S.UNKNOWN: {S.SENT, S.PENDING, S.FAILED},
 }
 TWILIO_STATUS = {
@@ -867,8 +867,8 @@ def _message_hold(*, message_id: int, hold: Hold) -> None:
         _hold_apply(message, hold)
 
 
-def _hold_apply(message: Message, hold: Hold) -> None:
-    fields: dict[str, Any] = {}
+def _hold_apply(message: Message, hold: Hold, *, fields: dict[str, Any] | None = None) -> None:
+    fields = dict(fields or {})
     if hold.to == S.CANCELED:
         fields["cancel_reason"] = hold.reason
     if hold.send_after is not None:
@@ -880,6 +880,27 @@ def _hold_apply(message: Message, hold: Hold) -> None:
         fields=fields,
         detail={"reason": hold.reason},
     )
+
+
+def _campaign_hold(campaign_id: int | None) -> Hold | None:
+    """A hold when the message's campaign is no longer running (one query)."""
+    if campaign_id is None:
+        return None
+    status = Campaign.objects.filter(pk=campaign_id).values_list("status", flat=True).first()
+    if status == Campaign.Status.RUNNING:
+        return None
+    if status == Campaign.Status.CANCELED:
+        return Hold(to=S.CANCELED, reason="campaign_canceled")
+    return Hold(to=S.PENDING, reason=f"campaign_{status}")
+
+
+@transaction.atomic
+def _message_release(*, message_id: int, hold: Hold) -> None:
+    """Undo a claim whose provider call was never made: the attempt does not count."""
+    message = Message.objects.select_for_update().filter(pk=message_id, status=S.SENDING).first()
+    if message is None:
+        return
+    _hold_apply(message, hold, fields={"attempts": message.attempts - 1, "claimed_at": None})
 
 
 @transaction.atomic
@@ -937,20 +958,11 @@ def message_send(*, message_id: int) -> str:
     message = Message.objects.select_related("campaign", "contact").filter(pk=message_id).first()
     if message is None or message.status != S.QUEUED:
         return "skipped"
-    # A cheap look (no queries) before spending rate tokens; the claim repeats all checks.
+    # A cheap look (no queries) before the claim, which repeats every check under its locks.
     hold = _eligibility(message, message.contact, timezone.now(), look_up=False)
     if hold is not None:
         _message_hold(message_id=message_id, hold=hold)
         return f"held:{hold.reason}"
-    key, rate = _rate_key(message)
-    if not rate_limit_acquire(
-        key=key,
-        rate=rate,
-        cost=message.segments,
-        max_wait=settings.CAMPAIGNS_RATE_WAIT_MAX_SECONDS,
-    ):
-        _message_hold(message_id=message_id, hold=Hold(to=S.PENDING, reason="rate_limited"))
-        return "held:rate_limited"
     try:
         provider = provider_get()
     except ProviderError as error:  # misconfigured: hold the message, do not burn attempts
@@ -967,6 +979,22 @@ def message_send(*, message_id: int) -> str:
         return "skipped"
     if isinstance(claimed, Hold):
         return f"held:{claimed.reason}"
+    # The tokens are taken last, right before the call, so the rate the provider sees is the
+    # bucket's rate, not the bucket's rate smeared by how long each claim took to commit.
+    key, rate = _rate_key(claimed)
+    if not rate_limit_acquire(
+        key=key,
+        rate=rate,
+        cost=claimed.segments,
+        max_wait=settings.CAMPAIGNS_RATE_WAIT_MAX_SECONDS,
+    ):
+        _message_release(message_id=message_id, hold=Hold(to=S.PENDING, reason="rate_limited"))
+        return "held:rate_limited"
+    # The wait for tokens may have outlasted a pause or a cancel.
+    hold = _campaign_hold(claimed.campaign_id)
+    if hold is not None:
+        _message_release(message_id=message_id, hold=hold)
+        return f"held:{hold.reason}"
     try:
         receipt = provider.send(
             to=claimed.contact.phone,

@@ -20,6 +20,7 @@ from campaigns.models import (
     WebhookRequest,
 )
 from campaigns.providers import provider_get
+from campaigns.ratelimit import rate_limit_acquire, rate_limit_reset
 from campaigns.tests.factories import campaign_factory, contact_factory
 from campaigns.windows import SendWindow, next_allowed
 from core.errors import InvalidInput
@@ -390,3 +391,53 @@ def test_it_refuses_a_move_outside_the_transition_table():
     with pytest.raises(RuntimeError), transaction.atomic():
         services._transition(message, "pending", MessageTransition.Source.WORKER)
     assert Message.objects.get(pk=message.pk).status == "delivered"
+
+
+def _queued_message() -> Message:
+    contact_factory()
+    campaign = campaign_factory(rate_per_second=1)
+    services.campaign_launch(campaign=campaign)
+    rate_limit_reset(key=f"campaign:{campaign.pk}", rate=1)
+    services.messages_dispatch()
+    return campaign.messages.get(status="queued")
+
+
+def test_a_claim_that_gets_no_tokens_goes_back_to_pending_without_using_an_attempt(
+    fake_twilio, settings
+):
+    settings.CAMPAIGNS_RATE_WAIT_MAX_SECONDS = 0
+    message = _queued_message()
+    key = f"campaign:{message.campaign_id}"
+    assert rate_limit_acquire(key=key, rate=1, cost=1, max_wait=0)  # the bucket is now empty
+    assert services.message_send(message_id=message.pk) == "held:rate_limited"
+    message.refresh_from_db()
+    assert (message.status, message.attempts, message.claimed_at) == ("pending", 0, None)
+    assert list(message.transitions.values_list("to_status", flat=True)) == [
+        "queued",
+        "sending",
+        "pending",
+    ]
+    assert fake_twilio.create_calls == []
+
+
+@pytest.mark.parametrize(
+    ("operator_action", "status", "reason"),
+    [
+        (services.campaign_pause, "pending", ""),
+        (services.campaign_cancel, "canceled", "campaign_canceled"),
+    ],
+)
+def test_a_pause_or_cancel_during_the_wait_for_tokens_stops_the_send(
+    fake_twilio, monkeypatch, operator_action, status, reason
+):
+    message = _queued_message()
+
+    def acquire_while_the_operator_acts(**kwargs):
+        operator_action(campaign=message.campaign)
+        return rate_limit_acquire(**kwargs)
+
+    monkeypatch.setattr(services, "rate_limit_acquire", acquire_while_the_operator_acts)
+    assert services.message_send(message_id=message.pk).startswith("held:campaign_")
+    message.refresh_from_db()
+    assert (message.status, message.cancel_reason, message.attempts) == (status, reason, 0)
+    assert fake_twilio.create_calls == []
