@@ -38,13 +38,15 @@ class Command(BaseCommand):
             "--workers 2 --threads 4 --access-logfile - --graceful-timeout 5",
             env=env,
         )
-        # Without Redis the send-rate bucket lives in process memory: one worker process keeps
-        # the configured rate exact (two would each allow the full rate).
-        concurrency = 1 if settings.RATE_LIMIT_STORAGE_URL.startswith("memory://") else 2
+        # Without Redis the send-rate bucket lives in process memory: one worker process with
+        # threads keeps the configured rate exact (two processes would each allow the full rate)
+        # while still sending, receipting and dispatching side by side.
+        if settings.RATE_LIMIT_STORAGE_URL.startswith("memory://"):
+            pool = "--pool threads --concurrency 8"
+        else:
+            pool = "--concurrency 2"
         manager.add_process(
-            "worker",
-            f"{python} -m celery -A config worker --loglevel INFO --concurrency {concurrency}",
-            env=env,
+            "worker", f"{python} -m celery -A config worker --loglevel INFO {pool}", env=env
         )
         manager.add_process(
             "beat",
