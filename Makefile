@@ -9,7 +9,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PYTEST_WORKERS ?= 2
 
-.PHONY: help install assets browser run test lint format bench clean
+.PHONY: help install assets browser redis run test lint format bench clean
 
 help:
 	@echo "make run    install, migrate, load demo data, train the demo model, serve web + worker + beat"
@@ -41,7 +41,13 @@ browser:
 run: install
 	$(PY) manage.py run_stack
 
-test: install browser
+# Debian's redis-server: the shared rate-limit bucket is tested (and benchmarked) on a real one.
+redis:
+	@command -v redis-server >/dev/null 2>&1 || { \
+		echo "Installing Debian's redis-server for the tests"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null; }
+
+test: install browser redis
 	$(PY) -m pytest -n $(PYTEST_WORKERS) --cov --cov-report=term:skip-covered --cov-report=xml
 
 lint: install
@@ -53,7 +59,7 @@ format: install
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
 
-bench: install
+bench: install redis
 	$(PY) bench/run_all.py
 
 clean:

@@ -179,35 +179,6 @@ def bench_webhooks() -> dict:
     return summarize(samples[50:])  # the first calls warm caches and connections
 
 
-def start_redis(directory: Path) -> tuple[subprocess.Popen, str]:
-    port = 6391
-    process = subprocess.Popen(
-        [
-            shutil.which("redis-server") or "redis-server",
-            "--port",
-            str(port),
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--dir",
-            str(directory),
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    import redis
-
-    client = redis.Redis(port=port)
-    for _ in range(100):
-        try:
-            client.ping()
-            break
-        except redis.ConnectionError:
-            time.sleep(0.05)
-    return process, f"redis://127.0.0.1:{port}/0"
-
-
 def bench_send_rate() -> dict:
     """2 worker processes and beat, one Redis bucket, the fake Twilio server; the steady rate."""
     from django.conf import settings
@@ -216,10 +187,12 @@ def bench_send_rate() -> dict:
     from campaigns.ratelimit import rate_limit_reset
     from tests.support.celery_worker import database_url
     from tests.support.fake_twilio import FakeTwilio
+    from tests.support.redis_server import RedisServer
 
     total = SEND_RATE * SEND_SECONDS
     workdir = Path(tempfile.mkdtemp(prefix="bench-campaigns-"))
-    redis_process, redis_url = start_redis(workdir)
+    redis_server = RedisServer(workdir)
+    redis_url = redis_server.start()
     fake = FakeTwilio(auth_token="bench-token", callback_delay=0.05)
     fake.send_callbacks = False  # measure sending, not receipts
     fake.start()
@@ -299,8 +272,7 @@ def bench_send_rate() -> dict:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(worker.pid, signal.SIGKILL)
         fake.stop()
-        redis_process.terminate()
-        redis_process.wait()
+        redis_server.stop()
         shutil.rmtree(workdir, ignore_errors=True)
     creates = len(fake.create_calls)
     distinct = len({call["To"] for call in fake.create_calls})

@@ -1,0 +1,74 @@
+"""The send-rate bucket in Redis is one bucket for every worker process, not one each."""
+
+import os
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.support.redis_server import RedisServer
+
+ROOT = Path(__file__).resolve().parent.parent
+RATE = 10
+SECONDS = 2.5
+# One process: says it is ready, reads the shared start and stop times, then takes tokens from
+# the bucket until the stop time, printing each grant.
+CHILD = """
+import sys, time
+from django.conf import settings
+settings.configure(RATE_LIMIT_STORAGE_URL=sys.argv[1])
+from campaigns.ratelimit import rate_limit_acquire
+print("ready", flush=True)
+start, stop = map(float, sys.stdin.readline().split())
+time.sleep(max(0.0, start - time.time()))
+while time.time() < stop:
+    wait = stop - time.time()
+    if rate_limit_acquire(key=sys.argv[2], rate=int(sys.argv[3]), cost=1, max_wait=wait):
+        print(time.time(), flush=True)
+"""
+
+
+@pytest.fixture
+def redis_url(tmp_path: Path) -> Iterator[str]:
+    """The configured Redis (REDIS_URL) when there is one, else a private server."""
+    if os.environ.get("REDIS_URL"):
+        yield os.environ["REDIS_URL"]
+        return
+    with RedisServer(tmp_path) as url:
+        yield url
+
+
+def test_two_worker_processes_share_one_bucket(redis_url: str) -> None:
+    key = f"test:{uuid.uuid4().hex}"
+    children = [
+        subprocess.Popen(
+            [sys.executable, "-c", CHILD, redis_url, key, str(RATE)],
+            cwd=ROOT,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            env={**os.environ, "PYTHONPATH": str(ROOT)},
+        )
+        for _ in range(2)
+    ]
+    for child in children:
+        assert child.stdout is not None
+        assert child.stdout.readline().strip() == "ready"
+    start = time.time() + 0.2
+    for child in children:
+        assert child.stdin is not None
+        child.stdin.write(f"{start} {start + SECONDS}\n")
+        child.stdin.flush()
+    outputs = [child.communicate(timeout=60)[0] for child in children]
+    assert [child.returncode for child in children] == [0, 0]
+    grants = [output.split() for output in outputs]
+    total = sum(len(each) for each in grants)
+    # One bucket refills RATE tokens a second: full at 0 s, again at 1 s and 2 s, so at most
+    # 3 * RATE in 2.5 s (a few more at most, as `limits` stamps a token on the worker's clock
+    # just before the Redis call). A bucket per process would grant twice as many.
+    assert 2 * RATE <= total <= 3 * RATE + 3, [len(each) for each in grants]
+    assert all(grants), f"both processes were served: {[len(each) for each in grants]}"
