@@ -882,16 +882,25 @@ def _hold_apply(message: Message, hold: Hold, *, fields: dict[str, Any] | None =
     )
 
 
-def _campaign_hold(campaign_id: int | None) -> Hold | None:
-    """A hold when the message's campaign is no longer running (one query)."""
-    if campaign_id is None:
+_CLAIM_LOST = object()
+
+
+def _claim_state(claimed: Message) -> Hold | object | None:
+    """After the wait for tokens: None to send, a Hold to give the claim back, or _CLAIM_LOST
+    when the message is no longer this claim's (one query)."""
+    row = (
+        Message.objects.filter(pk=claimed.pk)
+        .values_list("status", "claimed_at", "campaign__status")
+        .first()
+    )
+    if row is None or row[0] != S.SENDING or row[1] != claimed.claimed_at:
+        return _CLAIM_LOST
+    campaign_status = row[2]
+    if campaign_status is None or campaign_status == Campaign.Status.RUNNING:
         return None
-    status = Campaign.objects.filter(pk=campaign_id).values_list("status", flat=True).first()
-    if status == Campaign.Status.RUNNING:
-        return None
-    if status == Campaign.Status.CANCELED:
+    if campaign_status == Campaign.Status.CANCELED:
         return Hold(to=S.CANCELED, reason="campaign_canceled")
-    return Hold(to=S.PENDING, reason=f"campaign_{status}")
+    return Hold(to=S.PENDING, reason=f"campaign_{campaign_status}")
 
 
 @transaction.atomic
@@ -980,21 +989,29 @@ def message_send(*, message_id: int) -> str:
     if isinstance(claimed, Hold):
         return f"held:{claimed.reason}"
     # The tokens are taken last, right before the call, so the rate the provider sees is the
-    # bucket's rate, not the bucket's rate smeared by how long each claim took to commit.
+    # bucket's rate, not the bucket's rate smeared by how long each claim took to commit. The
+    # wait stays well inside the sending timeout, so reconciliation never takes a claim that
+    # is only waiting for its turn.
     key, rate = _rate_key(claimed)
-    if not rate_limit_acquire(
-        key=key,
-        rate=rate,
-        cost=claimed.segments,
-        max_wait=settings.CAMPAIGNS_RATE_WAIT_MAX_SECONDS,
-    ):
+    max_wait = min(
+        settings.CAMPAIGNS_RATE_WAIT_MAX_SECONDS,
+        max(
+            0.0,
+            settings.CAMPAIGNS_SENDING_TIMEOUT_SECONDS
+            - settings.CAMPAIGNS_PROVIDER_TIMEOUT_SECONDS
+            - 1,
+        ),
+    )
+    if not rate_limit_acquire(key=key, rate=rate, cost=claimed.segments, max_wait=max_wait):
         _message_release(message_id=message_id, hold=Hold(to=S.PENDING, reason="rate_limited"))
         return "held:rate_limited"
-    # The wait for tokens may have outlasted a pause or a cancel.
-    hold = _campaign_hold(claimed.campaign_id)
-    if hold is not None:
-        _message_release(message_id=message_id, hold=hold)
-        return f"held:{hold.reason}"
+    # The wait may have outlasted a pause or a cancel, or (a stalled process) the claim itself.
+    state = _claim_state(claimed)
+    if state is _CLAIM_LOST:
+        return "skipped"
+    if isinstance(state, Hold):
+        _message_release(message_id=message_id, hold=state)
+        return f"held:{state.reason}"
     try:
         receipt = provider.send(
             to=claimed.contact.phone,

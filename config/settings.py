@@ -373,6 +373,8 @@ CAMPAIGNS_SENDING_TIMEOUT_SECONDS = env.float("CAMPAIGNS_SENDING_TIMEOUT_SECONDS
 CAMPAIGNS_RECONCILE_AFTER_SECONDS = env.float("CAMPAIGNS_RECONCILE_AFTER_SECONDS", default=900.0)
 # An `unknown` message the provider still does not know after this was never sent.
 CAMPAIGNS_UNKNOWN_GIVE_UP_SECONDS = env.float("CAMPAIGNS_UNKNOWN_GIVE_UP_SECONDS", default=300.0)
+# How long a claimed message waits for rate tokens before going back to pending (capped at
+# the sending timeout minus the provider timeout, so a waiting claim never looks stuck).
 CAMPAIGNS_RATE_WAIT_MAX_SECONDS = env.float("CAMPAIGNS_RATE_WAIT_MAX_SECONDS", default=10.0)
 CAMPAIGNS_SIMULATOR_CALLBACK_DELAY_SECONDS = env.float(
     "CAMPAIGNS_SIMULATOR_CALLBACK_DELAY_SECONDS", default=1.0

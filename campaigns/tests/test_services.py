@@ -441,3 +441,20 @@ def test_a_pause_or_cancel_during_the_wait_for_tokens_stops_the_send(
     message.refresh_from_db()
     assert (message.status, message.cancel_reason, message.attempts) == (status, reason, 0)
     assert fake_twilio.create_calls == []
+
+
+def test_a_claim_taken_by_reconciliation_during_the_wait_is_not_sent(
+    fake_twilio, monkeypatch, settings
+):
+    settings.CAMPAIGNS_SENDING_TIMEOUT_SECONDS = 0
+    message = _queued_message()
+
+    def acquire_while_reconciliation_runs(**kwargs):
+        assert kwargs["max_wait"] == 0  # the wait never outlasts the sending timeout
+        services.messages_reconcile(now=timezone.now() + timedelta(seconds=1))
+        return rate_limit_acquire(**kwargs)
+
+    monkeypatch.setattr(services, "rate_limit_acquire", acquire_while_reconciliation_runs)
+    assert services.message_send(message_id=message.pk) == "skipped"
+    assert fake_twilio.create_calls == []
+    assert Message.objects.get(pk=message.pk).status == "unknown"
