@@ -362,9 +362,10 @@ The send rate is the least-squares slope of messages sent against time in the st
 sent over {send["wall_seconds"]:.1f} s. The bucket is the `limits` moving window in Redis,
 counted in SMS segments (every message here is one segment); a worker takes its tokens after
 the claim, right before the provider call. The busiest second at the provider runs above the
-limit because `limits` stamps each entry with the worker's clock before the Redis call, so a
-thread held up between the two (16 threads on 2 cores) files its token late; the sustained rate
-is unaffected. Webhook latency: {webhooks["n"]} signed status callbacks through Django's test
+limit although the bucket admits at most the limit per second by the clock it keeps: the time
+from a grant to the request reaching the provider varies with thread scheduling (8 threads a
+process on 2 cores), so arrivals bunch. Over the run they cannot outpace the bucket, so the
+sustained rate is unaffected. Webhook latency: {webhooks["n"]} signed status callbacks through Django's test
 client (middleware, signature check, raw store, dedup, rank-ordered transition). Measured at
 {datetime.now(UTC):%H:%M} UTC on a 2-core machine shared with other work.
 """
