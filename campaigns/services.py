@@ -9,7 +9,7 @@ is unknown is parked as `unknown` and reconciled by asking the provider, never r
 import csv
 import io
 import random
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
@@ -22,7 +22,7 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
-from campaigns.audience import COUNTED_FOR_CAP, audience_build, audience_inputs
+from campaigns.audience import COUNTED_FOR_CAP, OutcomeSink, audience_build, audience_inputs
 from campaigns.config import compile_template, config_cached, config_parse, render_template
 from campaigns.exceptions import (
     CampaignStateConflict,
@@ -439,9 +439,7 @@ _COPY_CHUNK = 5000
 
 
 @contextmanager
-def _messages_copy(
-    *, campaign: Campaign, topic: str, now: datetime
-) -> Iterator[Callable[[int, str, int, datetime | None, str], None]]:
+def _messages_copy(*, campaign: Campaign, topic: str, now: datetime) -> Iterator[OutcomeSink]:
     """COPY the launch's messages, handing out a writer that takes one outcome at a time.
 
     Text-format COPY with rows formatted here: the fastest way into PostgreSQL. Rows go out in
