@@ -365,8 +365,9 @@ the claim, right before the provider call. The busiest second at the provider ru
 limit although the bucket admits at most the limit per second by the clock it keeps: the time
 from a grant to the request reaching the provider varies with thread scheduling (8 threads a
 process on 2 cores), so arrivals bunch. Over the run they cannot outpace the bucket, so the
-sustained rate is unaffected. Webhook latency: {webhooks["n"]} signed status callbacks through Django's test
-client (middleware, signature check, raw store, dedup, rank-ordered transition). Measured at
+sustained rate is unaffected. Webhook latency: {webhooks["n"]} signed status callbacks through
+Django's test client (middleware, signature check, raw store, dedup, rank-ordered transition).
+Measured at
 {datetime.now(UTC):%H:%M} UTC on a 2-core machine shared with other work.
 """
     write_section(
