@@ -794,10 +794,9 @@ def _eligibility(
     `look_up=False` skips the checks that need queries (consent, cap): a quick first look.
     """
     campaign = message.campaign
-    if campaign is not None and campaign.status != Campaign.Status.RUNNING:
-        if campaign.status == Campaign.Status.CANCELED:
-            return Hold(to=S.CANCELED, reason="campaign_canceled")
-        return Hold(to=S.PENDING, reason=f"campaign_{campaign.status}")
+    hold = _campaign_status_hold(campaign.status if campaign is not None else None)
+    if hold is not None:
+        return hold
     refusal = _consent_refusal(contact=contact, topic=message.topic) if look_up else ""
     if refusal:
         return Hold(to=S.CANCELED, reason=refusal)
@@ -893,12 +892,16 @@ def _claim_state(claimed: Message) -> Hold | object | None:
     )
     if row is None or row[0] != S.SENDING or row[1] != claimed.claimed_at:
         return _CLAIM_LOST
-    campaign_status = row[2]
-    if campaign_status is None or campaign_status == Campaign.Status.RUNNING:
+    return _campaign_status_hold(row[2])
+
+
+def _campaign_status_hold(status: str | None) -> Hold | None:
+    """Where a message goes while its campaign is not running (None: no campaign, or running)."""
+    if status is None or status == Campaign.Status.RUNNING:
         return None
-    if campaign_status == Campaign.Status.CANCELED:
+    if status == Campaign.Status.CANCELED:
         return Hold(to=S.CANCELED, reason="campaign_canceled")
-    return Hold(to=S.PENDING, reason=f"campaign_{campaign_status}")
+    return Hold(to=S.PENDING, reason=f"campaign_{status}")
 
 
 @transaction.atomic
