@@ -8,6 +8,11 @@ from core.middleware import current_request_id
 from core.models import AuditEntry
 
 
+def actor_user_for(actor: Any) -> Any:
+    """The user row behind an actor, or None for API keys, systems and anonymous callers."""
+    return actor if getattr(actor, "_meta", None) is not None else None
+
+
 def actor_label_for(actor: Any) -> str:
     if actor is None:
         return "system"
@@ -26,9 +31,8 @@ def audit_record(
     """Append one entry. Must run inside the caller's transaction, so both commit or neither."""
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("audit_record must be called inside the change's transaction")
-    user = actor if getattr(actor, "_meta", None) is not None else None
     return AuditEntry.objects.create(
-        actor=user,
+        actor=actor_user_for(actor),
         actor_label=actor_label_for(actor),
         action=action,
         target_type=target_type,

@@ -193,16 +193,13 @@ class RuleAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False  # versions are history: retire instead
 
-    def _number_with(self, rule: Rule, status: str) -> int | None:
-        return next((v.number for v in rule.versions.all() if v.status == status), None)
-
     @admin.display(description="Published")
     def published(self, rule: Rule) -> int | None:
-        return self._number_with(rule, RuleVersion.Status.PUBLISHED)
+        return rule.number_with(RuleVersion.Status.PUBLISHED)
 
     @admin.display(description="Shadow")
     def shadow(self, rule: Rule) -> int | None:
-        return self._number_with(rule, RuleVersion.Status.SHADOW)
+        return rule.number_with(RuleVersion.Status.SHADOW)
 
     @admin.display(description="Versions")
     def version_tools(self, rule: Rule) -> str:

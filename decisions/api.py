@@ -406,16 +406,11 @@ class RuleSerializer(serializers.ModelSerializer):
             "versions",
         ]
 
-    def _number_with(self, rule: Rule, wanted: str) -> int | None:
-        return next(
-            (version.number for version in rule.versions.all() if version.status == wanted), None
-        )
-
     def get_published_version(self, rule: Rule) -> int | None:
-        return self._number_with(rule, RuleVersion.Status.PUBLISHED)
+        return rule.number_with(RuleVersion.Status.PUBLISHED)
 
     def get_shadow_version(self, rule: Rule) -> int | None:
-        return self._number_with(rule, RuleVersion.Status.SHADOW)
+        return rule.number_with(RuleVersion.Status.SHADOW)
 
 
 class RuleCreateSerializer(serializers.Serializer):

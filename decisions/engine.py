@@ -9,7 +9,7 @@ import re
 import threading
 import time
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -101,7 +101,6 @@ class EngineResult:
     trace: list[dict[str, Any]]
     actions: list[dict[str, Any]]
     engine_us: float
-    list_names: set[str] = field(default_factory=set)
 
 
 def compile_condition(source: str, *, field: str = "condition") -> cel.Program:
@@ -229,7 +228,6 @@ def decide(
         trace=trace,
         actions=actions,
         engine_us=round((time.perf_counter_ns() - started) / 1000, 2),
-        list_names={name for version in ordered for name in version.list_names},
     )
 
 

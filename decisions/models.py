@@ -35,6 +35,10 @@ class Rule(models.Model):
     def __str__(self) -> str:
         return self.key
 
+    def number_with(self, status: str) -> int | None:
+        """The number of this rule's version in `status` (reads prefetched versions)."""
+        return next((v.number for v in self.versions.all() if v.status == status), None)
+
 
 class RuleVersion(models.Model):
     """One immutable version of a rule; only its status moves (draft/shadow/published/retired)."""

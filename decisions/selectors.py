@@ -270,10 +270,6 @@ def policy_static_check(*, event_type: str) -> list[StaticWarning]:
     return warnings
 
 
-def event_types_with_rules() -> list[str]:
-    return sorted(set(Rule.objects.values_list("event_type", flat=True)))
-
-
 def decision_messages(*, decision: Decision) -> list[Any]:
     """The SMS messages the decision's actions created, with their delivery transitions."""
     references = [f"decision:{decision.pk}:{index}" for index in range(len(decision.actions))]

@@ -19,7 +19,7 @@ from django.db.models.functions import Greatest
 from django.utils import timezone
 
 from campaigns import services as campaigns_services
-from core.audit import actor_label_for, audit_record
+from core.audit import actor_label_for, actor_user_for, audit_record
 from core.errors import Conflict, DomainError, InvalidInput
 from decisions import engine, selectors
 from decisions.exceptions import (
@@ -64,10 +64,6 @@ def _insert_once(row: Any, *, what: str) -> None:
         raise Conflict(f"The {what} was created concurrently; retry.") from None
 
 
-def _user(actor: Any) -> Any:
-    return actor if getattr(actor, "_meta", None) is not None else None
-
-
 # --- Rules and versions ------------------------------------------------------------------------
 
 
@@ -94,7 +90,7 @@ def rule_create(
         name=name.strip(),
         event_type=event_type.strip(),
         description=description.strip(),
-        created_by=_user(actor),
+        created_by=actor_user_for(actor),
     )
     try:
         rule.full_clean()
@@ -228,7 +224,7 @@ def rule_version_create(
         effective_from=effective_from,
         effective_until=effective_until,
         list_names=list_names,
-        author=_user(actor),
+        author=actor_user_for(actor),
         author_label=actor_label_for(actor),
         change_note=(change_note or "").strip(),
         status=RuleVersion.Status.DRAFT,

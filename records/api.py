@@ -343,8 +343,6 @@ class RecordViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.G
         return RecordDetailSerializer if self.action == "retrieve" else RecordListSerializer
 
     def filter_queryset(self, queryset: QuerySet[Any]) -> QuerySet[Any]:
-        if self.action in ("nearest", "nearest_search"):
-            return queryset
         queryset = super().filter_queryset(queryset)
         # A stable order for equal scores or times, so pages never overlap.
         return queryset.order_by(*queryset.query.order_by, "-id")

@@ -14,7 +14,7 @@ from records.filters import RecordFilter
 from records.models import PredictionRecord
 from records.selectors import record_get, record_list, record_nearest_to_record, records_summary
 from records.services import record_predict
-from risk.selectors import model_list, model_version_get
+from risk.selectors import model_list, model_list_in_production, model_version_get
 
 PAGE_SIZE = 25
 
@@ -66,7 +66,7 @@ def _form_fields(
 @login_required
 @require_http_methods(["GET", "POST"])
 def predict(request: HtmxHttpRequest) -> HttpResponse:
-    models = [m for m in model_list() if any(v.stage == "production" for v in m.versions.all())]
+    models = model_list_in_production()
     key = request.POST.get("model") or request.GET.get("model") or "credit-default"
     context: dict[str, Any] = {"nav": "predict", "models": models, "model_key": key}
     try:

@@ -19,6 +19,7 @@ __all__ = [
     "model_get",
     "model_has_production_version",
     "model_list",
+    "model_list_in_production",
     "model_score",
     "model_score_rows",
     "model_version_get",
@@ -30,6 +31,11 @@ def model_list() -> QuerySet[RiskModel]:
     """Every model with its versions (newest first), artifacts left in the database."""
     versions = ModelVersion.objects.defer("artifact").order_by("-version")
     return RiskModel.objects.prefetch_related(Prefetch("versions", queryset=versions))
+
+
+def model_list_in_production() -> QuerySet[RiskModel]:
+    """Models that can score now: those with a production version."""
+    return RiskModel.objects.filter(versions__stage=ModelVersion.Stage.PRODUCTION)
 
 
 def model_get(*, key: str) -> RiskModel:

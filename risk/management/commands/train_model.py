@@ -5,7 +5,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from core.errors import DomainError
-from risk.models import RiskModel
+from risk.selectors import model_has_production_version
 from risk.services import model_version_register_trained
 from risk.training import credit_default_train
 
@@ -31,10 +31,7 @@ class Command(BaseCommand):
         key = options["model"]
         if options["folds"] < 2:
             raise CommandError("--folds must be at least 2.")
-        if (
-            options["if_missing"]
-            and RiskModel.objects.filter(key=key, versions__stage="production").exists()
-        ):
+        if options["if_missing"] and model_has_production_version(key=key):
             self.stdout.write(f"{key} already has a production version; nothing to do.")
             return
         self.stdout.write(f"Training {key} with {options['folds']}-fold cross-validation…")
