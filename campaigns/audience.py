@@ -56,18 +56,6 @@ class Audience:
     template_errors: list[str] = field(default_factory=list)
 
 
-def contact_context(*, phone: str, attributes: Any, region: str, time_zone: str) -> dict[str, Any]:
-    """What segments and templates see: `contact.phone`, `.country`, `.attributes`, ..."""
-    return {
-        "contact": {
-            "phone": phone,
-            "country": region,
-            "time_zone": time_zone,
-            "attributes": attributes if isinstance(attributes, dict) else {},
-        }
-    }
-
-
 def recent_message_counts(*, since: datetime, contact_ids: list[int] | None = None) -> dict:
     """Messages that went (or may have gone) out per contact since `since`, across campaigns."""
     rows = Message.objects.filter(COUNTED_FOR_CAP, claimed_at__gte=since)

@@ -59,10 +59,6 @@ class CampaignConfig:
     rate_per_second: int
     frequency_cap: FrequencyCap | None
 
-    @property
-    def segment_program(self) -> cel.Program:
-        return compile_segment(self.segment)
-
 
 template_environment = SandboxedEnvironment(undefined=StrictUndefined, autoescape=False)
 

@@ -246,6 +246,23 @@ class Message(models.Model):
         return f"message {self.pk} to {self.contact_id} ({self.status})"
 
 
+# Where a message's life ends, and the states in which something may still happen to it.
+FINAL_STATUSES = frozenset(
+    {
+        Message.Status.DELIVERED,
+        Message.Status.UNDELIVERED,
+        Message.Status.FAILED,
+        Message.Status.CANCELED,
+    }
+)
+IN_FLIGHT_STATUSES = (
+    Message.Status.PENDING,
+    Message.Status.QUEUED,
+    Message.Status.SENDING,
+    Message.Status.UNKNOWN,
+)
+
+
 class MessageTransition(models.Model):
     """One move of a message's state, with when and who moved it."""
 

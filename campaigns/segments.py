@@ -18,7 +18,7 @@ from typing import Any
 import cel
 
 from campaigns.config import compile_segment
-from core.expressions import EvaluationError, evaluate_boolean
+from core.expressions import evaluate_boolean
 
 _STRING = re.compile(r"'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"")
 _PATH = re.compile(r"\bcontact\.(?:(attributes)\.)?([A-Za-z_]\w*)")
@@ -84,7 +84,7 @@ def segment_compile(source: str) -> Segment:
                 for name, variable in attribute_names:
                     if name in values:
                         context[variable] = values[name]
-                return _boolean(flat, context)
+                return evaluate_boolean(flat, context)
 
             return Segment(matches=matches_flat)
 
@@ -92,16 +92,6 @@ def segment_compile(source: str) -> Segment:
         return evaluate_boolean(nested, {"contact": contact})
 
     return Segment(matches=matches_nested)
-
-
-def _boolean(program: cel.Program, context: dict[str, Any]) -> bool:
-    try:
-        result = program.execute(context)
-    except Exception as error:  # the CEL runtime raises RuntimeError, TypeError, ...
-        raise EvaluationError(f"{type(error).__name__}: {error}") from error
-    if not isinstance(result, bool):
-        raise EvaluationError(f"The segment returned {type(result).__name__}, not a boolean.")
-    return result
 
 
 # --- memoised per distinct input --------------------------------------------------------------

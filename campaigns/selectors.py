@@ -10,10 +10,16 @@ from django.utils import timezone
 from campaigns.audience import EXCLUSION_REASONS, audience_build
 from campaigns.config import config_parse
 from campaigns.exceptions import CampaignNotFound, ContactNotFound
-from campaigns.models import Campaign, ConsentEvent, Contact, Message, MessageTransition
+from campaigns.models import (
+    FINAL_STATUSES,
+    IN_FLIGHT_STATUSES,
+    Campaign,
+    ConsentEvent,
+    Contact,
+    Message,
+    MessageTransition,
+)
 from campaigns.phones import phone_normalize
-
-FINAL_STATUSES = ("delivered", "undelivered", "failed", "canceled")
 
 
 def contact_get(*, phone: str) -> Contact:
@@ -107,7 +113,7 @@ def campaign_stats(*, campaign: Campaign) -> dict[str, Any]:
         "status": campaign.status,
         "total": total,
         "counts": counts,
-        "in_flight": sum(counts[s] for s in ("pending", "queued", "sending", "unknown")),
+        "in_flight": sum(counts[s] for s in IN_FLIGHT_STATUSES),
         "final": sum(counts[s] for s in FINAL_STATUSES),
         "delivery_rate": round(counts["delivered"] / reported, 4) if reported else None,
         "failures_by_error_code": {code or "none": n for code, n in failures.items()},

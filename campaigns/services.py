@@ -30,6 +30,8 @@ from campaigns.exceptions import (
     ReferenceConflict,
 )
 from campaigns.models import (
+    FINAL_STATUSES,
+    IN_FLIGHT_STATUSES,
     Campaign,
     ConsentEvent,
     Contact,
@@ -69,8 +71,6 @@ RANK: dict[str, int] = {
     S.FAILED: 5,
     S.CANCELED: 5,
 }
-FINAL = frozenset({S.DELIVERED, S.UNDELIVERED, S.FAILED, S.CANCELED})
-IN_FLIGHT = (S.PENDING, S.QUEUED, S.SENDING, S.UNKNOWN)
 # What our own code may do (callbacks use the ranks instead).
 ALLOWED: dict[str, set[str]] = {
     S.PENDING: {S.QUEUED, S.CANCELED},
@@ -696,7 +696,7 @@ def messages_dispatch(*, now: datetime | None = None) -> int:
     """
     now = now or timezone.now()
     for scheduled in Campaign.objects.filter(status=Campaign.Status.SCHEDULED):
-        start_at = config_parse(scheduled.config).start_at
+        start_at = config_cached(scheduled.config).start_at
         if start_at is None or start_at <= now:
             Campaign.objects.filter(pk=scheduled.pk, status=Campaign.Status.SCHEDULED).update(
                 status=Campaign.Status.RUNNING, updated_at=now
@@ -705,14 +705,14 @@ def messages_dispatch(*, now: datetime | None = None) -> int:
     ahead = settings.CAMPAIGNS_DISPATCH_AHEAD_SECONDS
     running = Campaign.objects.filter(status=Campaign.Status.RUNNING).only("id", "config")
     with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT campaign_id, count(*) FROM campaigns_message "
+            "WHERE status = 'queued' AND campaign_id IS NOT NULL GROUP BY campaign_id"
+        )
+        queued = dict(cursor.fetchall())
         for campaign in running:
-            rate = int(campaign.config.get("rate_per_second", 10))
-            cursor.execute(
-                "SELECT count(*) FROM campaigns_message WHERE campaign_id = %s "
-                "AND status = 'queued'",
-                [campaign.pk],
-            )
-            budget = max(int(rate * ahead) - cursor.fetchone()[0], 0)
+            rate = config_cached(campaign.config).rate_per_second
+            budget = max(int(rate * ahead) - queued.get(campaign.pk, 0), 0)
             if budget:
                 cursor.execute(
                     "SELECT id FROM campaigns_message WHERE status = 'pending' "
@@ -761,7 +761,7 @@ def messages_dispatch(*, now: datetime | None = None) -> int:
 
 def _campaigns_complete() -> None:
     """Running campaigns with nothing left to send are completed."""
-    unfinished = Message.objects.filter(campaign_id=OuterRef("pk"), status__in=IN_FLIGHT)
+    unfinished = Message.objects.filter(campaign_id=OuterRef("pk"), status__in=IN_FLIGHT_STATUSES)
     now = timezone.now()
     Campaign.objects.filter(status=Campaign.Status.RUNNING).exclude(Exists(unfinished)).update(
         status=Campaign.Status.COMPLETED, finished_at=now, updated_at=now
@@ -850,7 +850,7 @@ def _transition(
     )
     message.status = to
     updates = {"status": to, **(fields or {})}
-    if to in FINAL and "finished_at" not in updates:
+    if to in FINAL_STATUSES and "finished_at" not in updates:
         updates["finished_at"] = now
     for name, value in updates.items():
         setattr(message, name, value)
@@ -958,9 +958,8 @@ def status_callback_url(message_id: int) -> str:
 def _rate_key(message: Message) -> tuple[str, int]:
     if message.campaign_id is None:
         return "transactional", settings.CAMPAIGNS_TRANSACTIONAL_RATE_PER_SECOND
-    return f"campaign:{message.campaign_id}", int(
-        message.campaign.config.get("rate_per_second", 10)  # type: ignore[union-attr]
-    )
+    assert message.campaign is not None
+    return f"campaign:{message.campaign_id}", config_cached(message.campaign.config).rate_per_second
 
 
 def message_send(*, message_id: int) -> str:
@@ -1129,8 +1128,8 @@ def _status_apply(message: Message, status: ProviderStatus, source: str) -> bool
         fields["sent_at"] = message.sent_at or timezone.now()
     if status.error_code:
         fields["error_code"] = status.error_code
-    if message.status in FINAL or RANK[target] <= RANK[message.status]:
-        if fields and message.status not in FINAL:
+    if message.status in FINAL_STATUSES or RANK[target] <= RANK[message.status]:
+        if fields and message.status not in FINAL_STATUSES:
             for name, value in fields.items():
                 setattr(message, name, value)
             message.save(update_fields=[*fields, "updated_at"])

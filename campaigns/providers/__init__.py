@@ -8,7 +8,7 @@ A provider call ends in exactly one of four ways, and the caller acts on which:
 """
 
 import hashlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
@@ -33,7 +33,6 @@ class ProviderStatus:
     error_code: str = ""
     to: str = ""
     body: str = ""
-    extra: dict[str, str] = field(default_factory=dict)
 
 
 class ProviderError(Exception):
