@@ -202,6 +202,12 @@ def rule_version_create(
 ) -> RuleVersion:
     """Add a draft version; its CEL condition is compiled now and rejected with its position."""
     rule = Rule.objects.select_for_update().get(pk=rule.pk)  # numbers versions one at a time
+    # Before full_clean, whose check-constraint error would name no field.
+    if effective_from and effective_until and effective_from >= effective_until:
+        raise InvalidInput(
+            "The effective window ends before it starts.",
+            errors={"effective_until": ["Must be after effective_from."]},
+        )
     engine.compile_condition(condition)
     list_names = engine.referenced_lists(condition)
     known_lists = set(NamedList.objects.filter(name__in=list_names).values_list("name", flat=True))
@@ -233,11 +239,6 @@ def rule_version_create(
         version.full_clean()
     except ValidationError as error:
         _raise_validation(error)
-    if effective_from and effective_until and effective_from >= effective_until:
-        raise InvalidInput(
-            "The effective window ends before it starts.",
-            errors={"effective_until": ["Must be after effective_from."]},
-        )
     version.save()
     audit_record(
         actor=actor,

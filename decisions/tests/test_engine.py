@@ -1,8 +1,12 @@
 """The engine and the decide path: strategies, shadows, errors, lists, determinism."""
 
+from datetime import timedelta
+
 import pytest
+from django.utils import timezone
 
 from campaigns.models import Message
+from core.errors import InvalidInput
 from core.expressions import ExpressionError
 from decisions import engine, services
 from decisions.models import Decision, Event, RuleVersion
@@ -211,6 +215,24 @@ def test_it_resolves_actions_of_the_deciding_rule_only():
         }
     ]
     assert message.body == "We are reviewing."
+
+
+def test_it_names_effective_until_when_the_window_ends_before_it_starts():
+    rule = services.rule_create(key="window", name="Window", event_type="loan_application")
+    start = timezone.now()
+
+    with pytest.raises(InvalidInput) as raised:
+        services.rule_version_create(
+            rule=rule,
+            condition="true",
+            outcome="review",
+            priority=1,
+            effective_from=start,
+            effective_until=start - timedelta(hours=1),
+        )
+
+    assert list(raised.value.errors) == ["effective_until"]
+    assert not RuleVersion.objects.filter(rule=rule).exists()
 
 
 def test_it_rejects_bad_cel_with_its_position_and_stores_nothing():
