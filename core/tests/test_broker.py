@@ -9,6 +9,8 @@ def test_it_delivers_every_message_whole_while_producers_and_a_consumer_race(tmp
     options = {
         "data_folder_in": str(tmp_path),
         "data_folder_out": str(tmp_path),
+        # kombu's default is "control" relative to the working directory: the repository.
+        "control_folder": str(tmp_path / "control"),
         "polling_interval": 0.01,
     }
     url, transport = "filesystem://", "core.broker:AtomicFilesystemTransport"
