@@ -5,7 +5,6 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from campaigns.models import Message
 from core.errors import InvalidInput
 from core.expressions import ExpressionError
 from decisions import engine, services
@@ -182,39 +181,6 @@ def test_it_exposes_risk_to_rules_when_a_score_is_given():
     assert scored.outcome == "decline"
     assert unscored.outcome == "approve"
     assert unscored.trace[0]["result"] == "error"
-
-
-def test_it_resolves_actions_of_the_deciding_rule_only():
-    rule_with_version(
-        key="sms-review",
-        condition="event.amount > 10",
-        outcome="review",
-        actions=[{"type": "sms", "template": "We are reviewing.", "to": "event.phone"}],
-    )
-    rule_with_version(
-        key="shadow-sms",
-        condition="true",
-        outcome="decline",
-        status="shadow",
-        actions=[{"type": "sms", "template": "Never sent.", "to": "event.phone"}],
-    )
-
-    decision = register_event({"amount": 50, "phone": "+4915112345678"})
-
-    message = Message.objects.get()
-    assert decision.actions == [
-        {
-            "type": "sms",
-            "template": "We are reviewing.",
-            "to": "+4915112345678",
-            "to_expression": "event.phone",
-            "rule": "sms-review",
-            "version": 1,
-            "status": "queued",
-            "message_id": message.pk,
-        }
-    ]
-    assert message.body == "We are reviewing."
 
 
 def test_it_names_effective_until_when_the_window_ends_before_it_starts():

@@ -2,7 +2,7 @@
 
 import pytest
 
-from campaigns.models import Campaign
+from campaigns.models import Campaign, Message
 from campaigns.tests.factories import campaign_factory, contact_factory
 
 pytestmark = pytest.mark.django_db
@@ -33,6 +33,8 @@ def test_it_shows_a_launch_refusal_inline(staff_client):
     assert response.status_code == 200
     assert b'data-testid="error"' in response.content
     assert b"Only a draft can be launched" in response.content
+    assert Campaign.objects.get(pk=campaign.pk).status == "completed"
+    assert not Message.objects.exists()
 
 
 def test_it_shows_a_broken_config_inline_in_the_preview(staff_client):

@@ -4,7 +4,7 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
 from campaigns import services
-from campaigns.models import Message
+from campaigns.models import Campaign, ConsentEvent, Contact, Message
 from campaigns.tests.factories import campaign_config, contact_factory
 
 pytestmark = pytest.mark.django_db
@@ -28,6 +28,7 @@ def test_it_names_the_field_of_an_invalid_number(api_client):
     assert response.status_code == 400
     assert response["Content-Type"] == "application/problem+json"
     assert list(response.json()["errors"]) == ["phone"]
+    assert not Contact.objects.exists()
 
 
 def test_it_updates_attributes(api_client):
@@ -66,11 +67,13 @@ def test_it_reads_and_changes_consent(api_client):
     assert changed.status_code == 200
     assert changed.json()["topics"] == {"marketing": "opted_out"}
     assert [entry["action"] for entry in changed.json()["ledger"]] == ["opt_out", "opt_in"]
+    ledger_size = ConsentEvent.objects.count()
     bad = api_client.post(
         "/api/v1/contacts/+14155552671/consent/", {"topic": "marketing", "action": "maybe"}
     )
     assert bad.status_code == 400
     assert "action" in bad.json()["errors"]
+    assert ConsentEvent.objects.count() == ledger_size
 
 
 def test_it_validates_a_campaign_config_by_field(api_client):
@@ -84,6 +87,7 @@ def test_it_validates_a_campaign_config_by_field(api_client):
         "config.template",
         "config.rate_per_second",
     }
+    assert not Campaign.objects.exists()
 
 
 def test_it_runs_the_campaign_lifecycle(api_client):
@@ -100,6 +104,7 @@ def test_it_runs_the_campaign_lifecycle(api_client):
     launched = api_client.post(f"{base}/launch/")
     assert launched.json()["status"] == "running"
     assert api_client.patch(f"{base}/", {"name": "Late"}).status_code == 409
+    assert Campaign.objects.get(pk=campaign_id).name == "Gold v2"
     assert api_client.post(f"{base}/pause/").json()["status"] == "paused"
     assert api_client.post(f"{base}/pause/").status_code == 409
     assert api_client.post(f"{base}/resume/").json()["status"] == "running"
