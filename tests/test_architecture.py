@@ -1,4 +1,9 @@
-"""The dependency rule of DESIGN.md: apps talk through services/selectors, one way, no cycles."""
+"""The import rules of DESIGN.md.
+
+Apps talk through services/selectors, one way, no cycles; nothing but Celery's autodiscovery
+imports a `tasks` module; and no product function imports a project module in its body (the
+usual way to hide a cycle).
+"""
 
 import ast
 from pathlib import Path
@@ -15,11 +20,21 @@ ALLOWED = {
 }
 # What another app may reach into: its public write and read surfaces (and its error classes).
 PUBLIC_MODULES = {"services", "selectors", "exceptions"}
+# The product's code: the apps and the wiring. Tests and migrations are not the product.
+PRODUCT = (*APPS, "config")
+NOT_PRODUCT = {"tests", "migrations"}
+# Function-body imports of project modules that do not dodge a cycle, each with its reason.
+BODY_IMPORTS_ALLOWED = {
+    ("core/apps.py", "ready"): (
+        "AppConfig.ready() is where Django documents start-up registration: importing core.schema"
+        " registers the drf-spectacular auth extension once the app registry is ready"
+    ),
+}
 
 
 def imports_of(path: Path) -> list[tuple[int, str]]:
     tree = ast.parse(path.read_text(), filename=str(path))
-    found = []
+    found: list[tuple[int, str]] = []
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
             found.extend((node.lineno, alias.name) for alias in node.names)
@@ -56,6 +71,70 @@ def violations() -> list[str]:
     return problems
 
 
+def product_files() -> list[Path]:
+    return [
+        path
+        for top in PRODUCT
+        if (ROOT / top).is_dir()
+        for path in sorted((ROOT / top).rglob("*.py"))
+        if not NOT_PRODUCT & set(path.relative_to(ROOT).parts)
+    ]
+
+
+def imported_modules(node: ast.Import | ast.ImportFrom, path: Path) -> list[str]:
+    """Absolute names of what one import statement imports (relative imports resolved)."""
+    if isinstance(node, ast.Import):
+        return [alias.name for alias in node.names]
+    package = list(path.relative_to(ROOT).parent.parts)
+    base = ".".join(package[: len(package) - node.level + 1] if node.level else [])
+    module = ".".join(part for part in (base, node.module or "") if part)
+    return [f"{module}.{alias.name}" for alias in node.names]
+
+
+def imports_with_function(path: Path) -> list[tuple[int, str, str | None]]:
+    """Every import in a file, with the function whose body holds it (None at module level)."""
+    found: list[tuple[int, str, str | None]] = []
+
+    def visit(node: ast.AST, function: str | None) -> None:
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, ast.Import | ast.ImportFrom):
+                found.extend(
+                    (child.lineno, module, function) for module in imported_modules(child, path)
+                )
+            if isinstance(child, ast.FunctionDef | ast.AsyncFunctionDef):
+                visit(child, child.name)
+            else:
+                visit(child, function)
+
+    visit(ast.parse(path.read_text(), filename=str(path)), None)
+    return found
+
+
+def task_import_violations() -> list[str]:
+    problems = []
+    for path in product_files():
+        for line, module, _ in imports_with_function(path):
+            parts = module.split(".")
+            if parts[0] in APPS and "tasks" in parts[1:]:
+                problems.append(
+                    f"{path.relative_to(ROOT)}:{line} imports {module}:"
+                    " only Celery's autodiscovery imports tasks; enqueue by name"
+                )
+    return problems
+
+
+def function_body_import_violations() -> list[str]:
+    problems = []
+    for path in product_files():
+        relative = path.relative_to(ROOT).as_posix()
+        for line, module, function in imports_with_function(path):
+            if function is None or module.split(".")[0] not in PRODUCT:
+                continue
+            if (relative, function) not in BODY_IMPORTS_ALLOWED:
+                problems.append(f"{relative}:{line} imports {module} inside {function}()")
+    return problems
+
+
 def test_it_keeps_the_dependency_direction_between_apps():
     assert violations() == []
 
@@ -71,4 +150,52 @@ def test_it_detects_a_forbidden_import(tmp_path, monkeypatch):
 
     assert violations() == [
         "core/leak.py:1 imports decisions.models: core may not depend on decisions"
+    ]
+
+
+def test_nothing_in_the_product_imports_a_tasks_module():
+    assert task_import_violations() == []
+
+
+def test_it_detects_an_import_of_a_tasks_module(tmp_path, monkeypatch):
+    for app in APPS:
+        (tmp_path / app / "tests").mkdir(parents=True)
+    (tmp_path / "campaigns" / "services.py").write_text("from campaigns.tasks import send\n")
+    (tmp_path / "decisions" / "enqueue.py").write_text("from . import tasks\n")
+    (tmp_path / "decisions" / "tests" / "test_tasks.py").write_text("from decisions import tasks\n")
+    monkeypatch.setattr("tests.test_architecture.ROOT", tmp_path)
+
+    assert task_import_violations() == [
+        "decisions/enqueue.py:1 imports decisions.tasks:"
+        " only Celery's autodiscovery imports tasks; enqueue by name",
+        "campaigns/services.py:1 imports campaigns.tasks.send:"
+        " only Celery's autodiscovery imports tasks; enqueue by name",
+    ]
+
+
+def test_no_product_function_imports_a_project_module_in_its_body():
+    assert function_body_import_violations() == []
+
+
+def test_it_detects_a_function_body_import(tmp_path, monkeypatch):
+    for app in APPS:
+        (tmp_path / app / "tests").mkdir(parents=True)
+    (tmp_path / "core" / "apps.py").write_text("def ready():\n    from core import schema\n")
+    (tmp_path / "risk" / "scoring.py").write_text(
+        "from core import errors\n"
+        "\n"
+        "def model_load():\n"
+        "    import sklearn\n"
+        "    from risk import models\n"
+        "    if True:\n"
+        "        from .training import fit\n"
+    )
+    (tmp_path / "risk" / "tests" / "test_scoring.py").write_text(
+        "def test_it():\n    from risk import models\n"
+    )
+    monkeypatch.setattr("tests.test_architecture.ROOT", tmp_path)
+
+    assert function_body_import_violations() == [
+        "risk/scoring.py:5 imports risk.models inside model_load()",
+        "risk/scoring.py:7 imports risk.training.fit inside model_load()",
     ]
