@@ -8,6 +8,8 @@ usual way to hide a cycle).
 import ast
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent.parent
 APPS = ("core", "decisions", "risk", "records", "campaigns")
 # Which apps each app may import (besides itself).
@@ -135,18 +137,22 @@ def function_body_import_violations() -> list[str]:
     return problems
 
 
+@pytest.fixture
+def fake_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An empty tree of the apps (each with a tests/ folder) that the checkers read instead."""
+    for app in APPS:
+        (tmp_path / app / "tests").mkdir(parents=True)
+    monkeypatch.setattr("tests.test_architecture.ROOT", tmp_path)
+    return tmp_path
+
+
 def test_it_keeps_the_dependency_direction_between_apps():
     assert violations() == []
 
 
-def test_it_detects_a_forbidden_import(tmp_path, monkeypatch):
+def test_it_detects_a_forbidden_import(fake_root):
     """The checker itself must fail on a violation (so an empty list means something)."""
-    fake_app = tmp_path / "core"
-    fake_app.mkdir()
-    (fake_app / "leak.py").write_text("from decisions.models import Rule\n")
-    for app in APPS[1:]:
-        (tmp_path / app).mkdir()
-    monkeypatch.setattr("tests.test_architecture.ROOT", tmp_path)
+    (fake_root / "core" / "leak.py").write_text("from decisions.models import Rule\n")
 
     assert violations() == [
         "core/leak.py:1 imports decisions.models: core may not depend on decisions"
@@ -157,13 +163,10 @@ def test_nothing_in_the_product_imports_a_tasks_module():
     assert task_import_violations() == []
 
 
-def test_it_detects_an_import_of_a_tasks_module(tmp_path, monkeypatch):
-    for app in APPS:
-        (tmp_path / app / "tests").mkdir(parents=True)
-    (tmp_path / "campaigns" / "services.py").write_text("from campaigns.tasks import send\n")
-    (tmp_path / "decisions" / "enqueue.py").write_text("from . import tasks\n")
-    (tmp_path / "decisions" / "tests" / "test_tasks.py").write_text("from decisions import tasks\n")
-    monkeypatch.setattr("tests.test_architecture.ROOT", tmp_path)
+def test_it_detects_an_import_of_a_tasks_module(fake_root):
+    (fake_root / "campaigns" / "services.py").write_text("from campaigns.tasks import send\n")
+    (fake_root / "decisions" / "enqueue.py").write_text("from . import tasks\n")
+    (fake_root / "decisions" / "tests" / "test_tasks.py").write_text("from decisions import tasks")
 
     assert task_import_violations() == [
         "decisions/enqueue.py:1 imports decisions.tasks:"
@@ -177,11 +180,9 @@ def test_no_product_function_imports_a_project_module_in_its_body():
     assert function_body_import_violations() == []
 
 
-def test_it_detects_a_function_body_import(tmp_path, monkeypatch):
-    for app in APPS:
-        (tmp_path / app / "tests").mkdir(parents=True)
-    (tmp_path / "core" / "apps.py").write_text("def ready():\n    from core import schema\n")
-    (tmp_path / "risk" / "scoring.py").write_text(
+def test_it_detects_a_function_body_import(fake_root):
+    (fake_root / "core" / "apps.py").write_text("def ready():\n    from core import schema\n")
+    (fake_root / "risk" / "scoring.py").write_text(
         "from core import errors\n"
         "\n"
         "def model_load():\n"
@@ -190,10 +191,9 @@ def test_it_detects_a_function_body_import(tmp_path, monkeypatch):
         "    if True:\n"
         "        from .training import fit\n"
     )
-    (tmp_path / "risk" / "tests" / "test_scoring.py").write_text(
+    (fake_root / "risk" / "tests" / "test_scoring.py").write_text(
         "def test_it():\n    from risk import models\n"
     )
-    monkeypatch.setattr("tests.test_architecture.ROOT", tmp_path)
 
     assert function_body_import_violations() == [
         "risk/scoring.py:5 imports risk.models inside model_load()",
