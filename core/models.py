@@ -26,7 +26,7 @@ class IdempotencyRecord(models.Model):
     state = models.CharField(max_length=16, choices=State.choices, default=State.IN_FLIGHT)
     response_status = models.PositiveSmallIntegerField(null=True, blank=True)
     response_body = models.TextField(
-        null=True, blank=True, help_text="The JSON exactly as it was sent, replayed byte for byte."
+        blank=True, default="", help_text="The JSON exactly as it was sent, replayed byte for byte."
     )
     created_at = models.DateTimeField(auto_now_add=True)
     completed_at = models.DateTimeField(null=True, blank=True)
