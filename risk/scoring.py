@@ -266,7 +266,9 @@ class LoadedModel:
         per_feature = {
             name: centred[:, columns].sum(axis=1) for name, columns in self.slices.items()
         }
-        logits = encoded @ self.coef + self.intercept
+        # A row-wise sum, not `encoded @ coef`: BLAS picks another kernel (and summation order)
+        # for one row than for many, so a batch's scores differed from single ones in the last bit.
+        logits = (encoded * self.coef).sum(axis=1) + self.intercept
         scores = 1.0 / (1.0 + np.exp(-logits))
         norms = np.linalg.norm(encoded, axis=1, keepdims=True)
         unit = np.divide(encoded, norms, out=np.zeros_like(encoded), where=norms > 0)
