@@ -32,8 +32,11 @@ SECRET_KEY = env.str("SECRET_KEY", default="dev-only-insecure-key-never-used-in-
 DEBUG = env.bool("DEBUG", default=False)
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "testserver"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
-# The public URL Twilio and the simulator call back on (signatures are computed over it).
-PUBLIC_BASE_URL = env.str("PUBLIC_BASE_URL", default="http://127.0.0.1:8000")
+# The public URL Twilio and the simulator call back on (signatures are computed over it). By
+# default it follows the port this process serves (`PORT`, as `make run` and the image use).
+PUBLIC_BASE_URL = env.str(
+    "PUBLIC_BASE_URL", default=f"http://127.0.0.1:{env.int('PORT', default=8000)}"
+)
 
 INSTALLED_APPS = [
     "django.contrib.admin",

@@ -1,6 +1,7 @@
 """Idempotency-Key semantics (IETF httpapi draft) as a reusable piece.
 
-Same key + same body: the stored response again, flagged `Idempotent-Replayed: true`.
+Same key + same body: the stored response again, byte for byte, flagged `Idempotent-Replayed:
+true` (the body is kept as the text that was sent, not as JSONB, which reorders keys).
 Same key + different body: 422. Same key while the first request is still running: 409.
 
 The claim is committed on its own first, so concurrent retries see it; the work and the stored
@@ -17,7 +18,9 @@ from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.http import HttpResponse
 from django.utils import timezone
+from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -33,8 +36,17 @@ MAX_KEY_LENGTH = 255
 @dataclass(frozen=True)
 class IdempotentResult:
     status: int
-    body: Any
+    content: bytes
     replayed: bool
+
+    @property
+    def body(self) -> Any:
+        return json.loads(self.content)
+
+
+def _rendered(body: Any) -> bytes:
+    """The JSON the API sends for `body`, rendered once so a replay can send the same bytes."""
+    return JSONRenderer().render(body)
 
 
 def request_fingerprint(*, method: str, path: str, body: Any) -> str:
@@ -58,10 +70,11 @@ def idempotent_execute(
     try:
         with transaction.atomic():
             status, body = produce()
+            content = _rendered(body)
             IdempotencyRecord.objects.filter(scope=scope, key=key).update(
                 state=IdempotencyRecord.State.COMPLETED,
                 response_status=status,
-                response_body=body,
+                response_body=content.decode(),
                 completed_at=timezone.now(),
             )
     except BaseException:
@@ -69,7 +82,7 @@ def idempotent_execute(
             scope=scope, key=key, state=IdempotencyRecord.State.IN_FLIGHT
         ).delete()
         raise
-    return IdempotentResult(status=status, body=body, replayed=False)
+    return IdempotentResult(status=status, content=content, replayed=False)
 
 
 def _claim(*, scope: str, key: str, fingerprint: str) -> IdempotentResult | None:
@@ -88,7 +101,9 @@ def _claim(*, scope: str, key: str, fingerprint: str) -> IdempotentResult | None
         )
     if existing.state == IdempotencyRecord.State.COMPLETED:
         return IdempotentResult(
-            status=existing.response_status or 200, body=existing.response_body, replayed=True
+            status=existing.response_status or 200,
+            content=(existing.response_body or "null").encode(),
+            replayed=True,
         )
     lease_expired_before = timezone.now() - timedelta(seconds=settings.IDEMPOTENCY_LEASE_SECONDS)
     if existing.created_at < lease_expired_before:
@@ -106,7 +121,7 @@ def _claim(*, scope: str, key: str, fingerprint: str) -> IdempotentResult | None
 
 def idempotent_response(
     request: Request, produce: Callable[[], tuple[int, Any]], *, required: bool = False
-) -> Response:
+) -> HttpResponse:
     """For an API view: apply the header when present (or demand it), answer a DRF Response."""
     key = request.headers.get(HEADER)
     if key is None:
@@ -123,4 +138,7 @@ def idempotent_response(
         produce=produce,
     )
     headers = {REPLAYED_HEADER: "true"} if result.replayed else {}
-    return Response(result.body, status=result.status, headers=headers)
+    # The first answer and every replay are the same stored bytes.
+    return HttpResponse(
+        result.content, status=result.status, headers=headers, content_type="application/json"
+    )

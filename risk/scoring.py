@@ -266,7 +266,9 @@ class LoadedModel:
         per_feature = {
             name: centred[:, columns].sum(axis=1) for name, columns in self.slices.items()
         }
-        logits = encoded @ self.coef + self.intercept
+        # A row-wise sum, not `encoded @ coef`: BLAS picks another kernel (and summation order)
+        # for one row than for many, so a batch's scores differed from single ones in the last bit.
+        logits = (encoded * self.coef).sum(axis=1) + self.intercept
         scores = 1.0 / (1.0 + np.exp(-logits))
         norms = np.linalg.norm(encoded, axis=1, keepdims=True)
         unit = np.divide(encoded, norms, out=np.zeros_like(encoded), where=norms > 0)
@@ -350,6 +352,17 @@ def loaded_model_build(
 
 _cache: OrderedDict[tuple[int, str], LoadedModel] = OrderedDict()
 _cache_lock = threading.Lock()
+# Builds are rare and slow (seconds on a cold process): one at a time, so a request that arrives
+# while the start-up warm-up is loading the same version waits for it instead of loading again.
+_build_lock = threading.Lock()
+
+
+def _cached(cache_key: tuple[int, str]) -> LoadedModel | None:
+    with _cache_lock:
+        if cache_key in _cache:
+            _cache.move_to_end(cache_key)
+            return _cache[cache_key]
+    return None
 
 
 def loaded_model_cached(
@@ -357,13 +370,19 @@ def loaded_model_cached(
 ) -> LoadedModel:
     """Per-process cache of loaded versions (versions are immutable, so no invalidation)."""
     cache_key = (version_id, artifact_sha256)
-    with _cache_lock:
-        if cache_key in _cache:
-            _cache.move_to_end(cache_key)
-            return _cache[cache_key]
-    loaded = build()
-    with _cache_lock:
-        _cache[cache_key] = loaded
-        while len(_cache) > CACHE_SIZE:
-            _cache.popitem(last=False)
+    if (hit := _cached(cache_key)) is not None:
+        return hit
+    with _build_lock:
+        if (hit := _cached(cache_key)) is not None:
+            return hit
+        loaded = build()
+        with _cache_lock:
+            _cache[cache_key] = loaded
+            while len(_cache) > CACHE_SIZE:
+                _cache.popitem(last=False)
     return loaded
+
+
+def loaded_model_is_cached(*, version_id: int, artifact_sha256: str) -> bool:
+    with _cache_lock:
+        return (version_id, artifact_sha256) in _cache

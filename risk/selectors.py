@@ -24,6 +24,7 @@ __all__ = [
     "model_score_rows",
     "model_version_get",
     "model_version_loaded",
+    "production_models_warm",
 ]
 
 
@@ -128,3 +129,11 @@ def model_score_rows(
             outcomes.append(error)
     scored = iter(model_version_loaded(model_version=model_version).score_many(valid))
     return [next(scored) if outcome is None else outcome for outcome in outcomes]
+
+
+def production_models_warm() -> list[LoadedModel]:
+    """Load every production version into this process's cache (start-up warm-up)."""
+    versions = ModelVersion.objects.filter(stage=ModelVersion.Stage.PRODUCTION).select_related(
+        "model"
+    )
+    return [model_version_loaded(model_version=version) for version in versions.defer("artifact")]

@@ -5,11 +5,13 @@ import uuid
 import pytest
 import schemathesis
 from django.core.signals import request_finished, request_started
+from django.core.wsgi import get_wsgi_application
 from django.db import close_old_connections
 from django.test import Client
 from hypothesis import HealthCheck, settings
 
-from config.wsgi import application
+# Not config.wsgi: that module also starts the model warm-up a server process wants.
+application = get_wsgi_application()
 
 CSRF_SECRET = "apiContractTestCsrfSecret0000001"
 

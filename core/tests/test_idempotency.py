@@ -121,3 +121,16 @@ def test_it_sets_the_replayed_header_over_http(api_client):
     assert missing.status_code == 400
     assert missing.json()["errors"] == {"Idempotency-Key": ["Required."]}
     assert AuditEntry.objects.filter(action="note.create").count() == 1
+
+
+@pytest.mark.django_db
+def test_it_stores_the_response_as_the_bytes_it_sent():
+    """JSONB would hand back {"b": …, "zebra": …, "alpha": …} reordered; text keeps them."""
+    body = {"zebra": 1, "alpha": {"yy": [3, 1], "b": None}, "b": "é"}
+    first = idempotent_execute(scope="s", key="k1", fingerprint="f", produce=lambda: (201, body))
+    again = idempotent_execute(scope="s", key="k1", fingerprint="f", produce=lambda: (201, {}))
+
+    assert again.replayed is True
+    assert again.content == first.content
+    assert list(again.body) == ["zebra", "alpha", "b"]
+    assert IdempotencyRecord.objects.get(key="k1").response_body == first.content.decode()

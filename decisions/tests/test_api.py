@@ -65,6 +65,16 @@ def test_it_replays_the_stored_response_for_the_same_key_and_body(events_client)
     assert Decision.objects.count() == 1
 
 
+def test_it_replays_the_very_bytes_it_sent_the_first_time(events_client):
+    """Stripe's promise: the same response, keys in the same order, not just equal JSON."""
+    first = post_event(events_client, EVENT)
+    second = post_event(events_client, EVENT)
+
+    assert second.headers["Idempotent-Replayed"] == "true"
+    assert second.content == first.content
+    assert list(second.json()) == list(first.json())
+
+
 def test_it_answers_422_for_the_same_key_with_a_different_body(events_client):
     post_event(events_client, EVENT)
 

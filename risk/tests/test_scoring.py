@@ -184,3 +184,14 @@ def test_drivers_stay_exact_for_any_valid_applicant(credit_model, data):
     ]
     contributions = sum(driver.contribution for driver in scoring.drivers)
     assert abs(contributions + scoring.base_logit - expected) <= 1e-9 * max(1.0, abs(expected))
+
+
+def test_a_batch_scores_each_row_exactly_as_scoring_it_alone(credit_model):
+    loaded = model_version_loaded(model_version=credit_model)
+    rows = [applicant(index) for index in range(64)]
+
+    batch = loaded.score_many(rows)
+
+    assert [scoring.score for scoring in batch] == [
+        loaded.score_many([row])[0].score for row in rows
+    ]

@@ -2,6 +2,7 @@ import atexit
 import os
 import shlex
 import sys
+from collections.abc import Mapping
 
 from django.conf import settings
 from django.core.management import call_command
@@ -9,6 +10,18 @@ from django.core.management.base import BaseCommand, CommandParser
 from honcho.manager import Manager
 
 from core.embedded_postgres import embedded_server
+
+
+def stack_environment(environ: Mapping[str, str], *, host: str, port: int) -> dict[str, str]:
+    """What web, worker and beat inherit: callbacks come back to the port served, unless the
+    operator named a public URL (the simulator posts its receipts to PUBLIC_BASE_URL)."""
+    reachable_host = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host  # noqa: S104
+    return {
+        "PUBLIC_BASE_URL": f"http://{reachable_host}:{port}",
+        **environ,
+        "PORT": str(port),
+        "PYTHONUNBUFFERED": "1",
+    }
 
 
 class Command(BaseCommand):
@@ -31,7 +44,7 @@ class Command(BaseCommand):
             self.prepare()
         python = shlex.quote(sys.executable)
         manager = Manager()
-        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        env = stack_environment(os.environ, host=host, port=port)
         manager.add_process(
             "web",
             f"{python} -m gunicorn config.wsgi:application --bind {host}:{port} "
