@@ -31,7 +31,7 @@ def fast_password_hashing(settings):
 def api_key(db):
     from core.services import api_key_create
 
-    return api_key_create(name="test-client")
+    return api_key_create(name="test-client", scopes=["all"])
 
 
 @pytest.fixture

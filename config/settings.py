@@ -171,6 +171,7 @@ LOGOUT_REDIRECT_URL = "login"
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "core.authentication.ApiKeyAuthentication",
+        "core.authentication.JwtAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
@@ -186,6 +187,17 @@ REST_FRAMEWORK = {
     "EXCEPTION_HANDLER": "core.problems.problem_exception_handler",
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
 }
+# Bearer tokens from the customer's identity provider (off unless JWT_ISSUER is set): issuer,
+# audience, and either a JWKS URL or a PEM public key; scopes come from the `scope` claim.
+JWT_ISSUER = env.str("JWT_ISSUER", default="")
+JWT_AUDIENCE = env.str("JWT_AUDIENCE", default="decisioning-api")
+JWT_JWKS_URL = env.str("JWT_JWKS_URL", default="")
+JWT_PUBLIC_KEY = env.str("JWT_PUBLIC_KEY", default="").replace("\\n", "\n")
+JWT_ALGORITHMS = env.list("JWT_ALGORITHMS", default=["RS256", "ES256"])
+JWT_LEEWAY_SECONDS = env.int("JWT_LEEWAY_SECONDS", default=30)
+if JWT_ISSUER and not (JWT_JWKS_URL or JWT_PUBLIC_KEY):
+    raise ImproperlyConfigured("JWT_ISSUER needs JWT_JWKS_URL or JWT_PUBLIC_KEY.")
+
 SPECTACULAR_SETTINGS = {
     "TITLE": "Decisioning platform API",
     "DESCRIPTION": (

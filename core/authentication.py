@@ -1,36 +1,64 @@
-"""`Authorization: Api-Key <key>` authentication for integrators."""
+"""How machines authenticate: `Authorization: Api-Key <key>`, or a JWT bearer token from the
+customer's own identity provider. Either way the principal carries the scopes it was granted."""
 
-from dataclasses import dataclass
-from typing import cast
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any, cast
 
+import jwt
+from django.conf import settings
+from django.db.models import Q
 from django.http import HttpRequest
+from django.utils import timezone
 from rest_framework import authentication, exceptions
 
+from core.access import ALL_SCOPES
 from core.models import ApiKey
 
 KEYWORD = "Api-Key"
+BEARER = "Bearer"
+# A key's last use is written at most this often, so a busy key costs no write per request.
+LAST_USED_RESOLUTION = timedelta(seconds=60)
 
 
 @dataclass(frozen=True)
 class ApiClient:
-    """The principal behind an API key; it quacks enough like a user for DRF permissions."""
+    """A machine caller (API key or JWT); it quacks enough like a user for DRF permissions."""
 
-    api_key: ApiKey
+    name: str
+    scopes: frozenset[str]
+    api_key: ApiKey | None = None
+    token_subject: str = ""
     is_authenticated: bool = True
     is_anonymous: bool = False
     is_staff: bool = False
+    claims: dict[str, Any] = field(default_factory=dict, compare=False)
 
     @property
     def pk(self) -> str:
-        # Logged as user_id: the key's public prefix, never its hash.
-        return f"api-key:{self.api_key.prefix}"
+        # Logged as user_id: the key's public prefix (never its hash) or the token's subject.
+        return self.identity
+
+    @property
+    def identity(self) -> str:
+        if self.api_key is not None:
+            return f"api-key:{self.api_key.prefix}"
+        return f"jwt:{self.token_subject}"
 
     @property
     def username(self) -> str:
-        return f"api-key:{self.api_key.name}"
+        return f"api-key:{self.name}" if self.api_key is not None else f"jwt:{self.name}"
 
     def __str__(self) -> str:
         return self.username
+
+
+def _key_used(api_key: ApiKey) -> None:
+    now = timezone.now()
+    ApiKey.objects.filter(
+        Q(last_used_at__isnull=True) | Q(last_used_at__lt=now - LAST_USED_RESOLUTION),
+        pk=api_key.pk,
+    ).update(last_used_at=now)
 
 
 class ApiKeyAuthentication(authentication.BaseAuthentication):
@@ -50,14 +78,68 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
             raise exceptions.AuthenticationFailed("The API key is not valid.") from None
         if api_key.has_expired or api_key.revoked:
             raise exceptions.AuthenticationFailed("The API key is revoked or expired.")
-        return ApiClient(api_key=api_key), api_key
+        _key_used(api_key)
+        client = ApiClient(name=api_key.name, scopes=frozenset(api_key.scopes), api_key=api_key)
+        return client, api_key
 
     def authenticate_header(self, request: HttpRequest) -> str:
         return KEYWORD
 
 
+class JwtAuthentication(authentication.BaseAuthentication):
+    """`Authorization: Bearer <JWT>` signed by the customer's identity provider (PyJWT).
+
+    Issuer, audience and keys come from settings (a JWKS URL or a PEM public key); the scopes
+    are the token's space-separated `scope` claim, limited to the scopes this product knows.
+    Off unless JWT_ISSUER is set.
+    """
+
+    def authenticate(self, request: HttpRequest) -> tuple[ApiClient, None] | None:
+        keyword, _, token = request.META.get("HTTP_AUTHORIZATION", "").partition(" ")
+        if keyword != BEARER or not settings.JWT_ISSUER:
+            return None
+        try:
+            claims = jwt.decode(
+                token.strip(),
+                key=_signing_key(token.strip()),
+                algorithms=settings.JWT_ALGORITHMS,
+                audience=settings.JWT_AUDIENCE,
+                issuer=settings.JWT_ISSUER,
+                leeway=settings.JWT_LEEWAY_SECONDS,
+                options={"require": ["exp", "iss", "aud", "sub"]},
+            )
+        except jwt.PyJWTError as error:
+            raise exceptions.AuthenticationFailed(f"The bearer token is not valid: {error}.") from None
+        scopes = frozenset(str(claims.get("scope", "")).split()) & ALL_SCOPES
+        subject = str(claims["sub"])
+        client = ApiClient(
+            name=str(claims.get("client_id", subject)),
+            scopes=scopes,
+            token_subject=subject,
+            claims=claims,
+        )
+        return client, None
+
+    def authenticate_header(self, request: HttpRequest) -> str:
+        return BEARER
+
+
+_jwks_client: jwt.PyJWKClient | None = None
+
+
+def _signing_key(token: str) -> Any:
+    if settings.JWT_PUBLIC_KEY:
+        return settings.JWT_PUBLIC_KEY
+    global _jwks_client
+    if _jwks_client is None or _jwks_client.uri != settings.JWT_JWKS_URL:
+        _jwks_client = jwt.PyJWKClient(settings.JWT_JWKS_URL, cache_keys=True, timeout=5)
+    return _jwks_client.get_signing_key_from_jwt(token).key
+
+
 def client_scope(user: object) -> str:
     """A stable identifier of the caller, for per-client idempotency keys and audit labels."""
     if isinstance(user, ApiClient):
-        return f"key:{user.api_key.prefix}"
+        if user.api_key is not None:
+            return f"key:{user.api_key.prefix}"
+        return f"jwt:{user.token_subject}"
     return f"user:{getattr(user, 'pk', 'anonymous')}"

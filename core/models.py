@@ -1,12 +1,35 @@
 """The shared kernel's state: API keys, idempotency claims and the audit trail."""
 
 from django.conf import settings
+from django.contrib.postgres.fields import ArrayField
 from django.db import models
 from rest_framework_api_key.models import AbstractAPIKey
 
+from core.access import SCOPE_DESCRIPTIONS, codename
+
+
+class Access(models.Model):
+    """No rows: it carries one Django permission per scope, which roles (groups) grant."""
+
+    class Meta:
+        managed = False
+        default_permissions = ()
+        permissions = [(codename(name), text) for name, text in SCOPE_DESCRIPTIONS.items()]
+
+    def __str__(self) -> str:
+        return "access"
+
 
 class ApiKey(AbstractAPIKey):
-    """An integrator's key: stored hashed, shown once, revocable."""
+    """An integrator's key: stored hashed, shown once, revocable, limited to its scopes."""
+
+    scopes = ArrayField(
+        models.CharField(max_length=32),
+        default=list,
+        blank=True,
+        help_text="What the key may do; a key without scopes can do nothing.",
+    )
+    last_used_at = models.DateTimeField(null=True, blank=True)
 
     class Meta(AbstractAPIKey.Meta):
         verbose_name = "API key"

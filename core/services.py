@@ -1,30 +1,58 @@
 """Writes of the shared kernel."""
 
+from collections.abc import Iterable
+from datetime import datetime
 from typing import Any, cast
 
 from django.contrib.auth import get_user_model
 from django.db import transaction
+from django.utils import timezone
 
+from core.access import scopes_parse
 from core.audit import audit_record
 from core.errors import InvalidInput, NotFound
 from core.models import ApiKey
 
 
 @transaction.atomic
-def api_key_create(*, name: str, actor: Any = None) -> tuple[ApiKey, str]:
-    """Create a hashed key; returns the row and the raw key (shown once, never stored)."""
+def api_key_create(
+    *,
+    name: str,
+    scopes: Iterable[str] = (),
+    expires_at: datetime | None = None,
+    actor: Any = None,
+) -> tuple[ApiKey, str]:
+    """Create a hashed key with its scopes; returns the row and the raw key (shown once).
+
+    `all` grants every scope; the audit entry says so, since such a key can do anything.
+    """
     name = name.strip()
     if not name or len(name) > 50:
         raise InvalidInput(
             "A key needs a name of 1 to 50 characters.", errors={"name": ["1 to 50 characters."]}
         )
-    api_key, raw_key = ApiKey.objects.create_key(name=name)
+    scopes = list(scopes)
+    try:
+        granted = scopes_parse(scopes)
+    except ValueError as error:
+        raise InvalidInput(str(error), errors={"scopes": [str(error)]}) from None
+    if expires_at is not None and expires_at <= timezone.now():
+        raise InvalidInput(
+            "A key cannot expire in the past.", errors={"expires_at": ["Must be in the future."]}
+        )
+    api_key, raw_key = ApiKey.objects.create_key(name=name, scopes=granted, expiry_date=expires_at)
     audit_record(
         actor=actor,
         action="api_key.create",
         target_type="api_key",
         target_id=api_key.pk,
-        after={"name": name, "prefix": api_key.prefix},
+        after={
+            "name": name,
+            "prefix": api_key.prefix,
+            "scopes": granted,
+            "all_scopes": "all" in scopes,
+            "expires_at": expires_at.isoformat() if expires_at else None,
+        },
     )
     return cast(ApiKey, api_key), raw_key
 

@@ -1,0 +1,81 @@
+"""One check for every door: an API view, a page, an HTMX action or an admin view names the
+scope (or people-only permission) it needs, and callers of both kinds are held to it."""
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from django.contrib.auth.decorators import login_required, permission_required
+from django.http import HttpRequest
+from rest_framework.permissions import BasePermission
+from rest_framework.request import Request
+from rest_framework.views import APIView
+
+from core.access import permission_name
+from core.authentication import ApiClient
+
+
+def principal_may(principal: Any, permission: str) -> bool:
+    """A key (or token) by its scopes; a person by the permissions their roles grant."""
+    if isinstance(principal, ApiClient):
+        return permission in principal.scopes
+    if not getattr(principal, "is_authenticated", False):
+        return False
+    return bool(principal.has_perm(permission_name(permission)))
+
+
+def required_scope(view: APIView, request: Request) -> str | None:
+    """What the view asks of this request: by viewset action, then HTTP method, then `*`."""
+    wanted: Mapping[str, str] = getattr(view, "required_scopes", {})
+    action = getattr(view, "action", None)
+    method = (request.method or "").upper()
+    if method == "OPTIONS":
+        method = "GET"
+    for key in (action, method, "*"):
+        if key and key in wanted:
+            return wanted[key]
+    return None
+
+
+class ScopeRequired(BasePermission):
+    """The API's default: a view that names no scope for a request refuses it (fail closed)."""
+
+    message = "This credential lacks the scope this operation needs."
+
+    def has_permission(self, request: Request, view: APIView) -> bool:
+        if not getattr(request.user, "is_authenticated", False):
+            return False
+        scope = required_scope(view, request)
+        if scope is None:
+            return False
+        if not principal_may(request.user, scope):
+            self.message = f"This operation needs the '{scope}' scope (or a role granting it)."
+            return False
+        return True
+
+
+def requires(scope: str) -> type[BasePermission]:
+    """For function views (`@permission_classes([requires(Scope.PREDICT)])`)."""
+
+    class _Requires(ScopeRequired):
+        def has_permission(self, request: Request, view: APIView) -> bool:
+            view.required_scopes = {"*": scope}  # type: ignore[attr-defined]
+            return super().has_permission(request, view)
+
+    _Requires.__name__ = f"Requires_{scope.replace(':', '_')}"
+    return _Requires
+
+
+def page_requires(permission: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """For pages and HTMX actions: anonymous → the login page; a person without it → 403."""
+
+    def decorate(view: Callable[..., Any]) -> Callable[..., Any]:
+        guarded = permission_required(permission_name(permission), raise_exception=True)(view)
+        wrapped = login_required(guarded)
+        wrapped.required_permission = permission  # type: ignore[attr-defined]
+        return wrapped
+
+    return decorate
+
+
+def request_may(request: HttpRequest, permission: str) -> bool:
+    return principal_may(getattr(request, "user", None), permission)
