@@ -109,7 +109,8 @@ class JwtAuthentication(authentication.BaseAuthentication):
                 options={"require": ["exp", "iss", "aud", "sub"]},
             )
         except jwt.PyJWTError as error:
-            raise exceptions.AuthenticationFailed(f"The bearer token is not valid: {error}.") from None
+            problem = f"The bearer token is not valid: {error}."
+            raise exceptions.AuthenticationFailed(problem) from None
         scopes = frozenset(str(claims.get("scope", "")).split()) & ALL_SCOPES
         subject = str(claims["sub"])
         client = ApiClient(
