@@ -14,7 +14,17 @@ import cel
 from core.errors import InvalidInput
 
 MAX_EXPRESSION_LENGTH = 4000
+# Cost bounds checked at save. CEL always terminates, but a comprehension inside a comprehension
+# over a large payload list is quadratic, and deep nesting makes the parser recurse: one level of
+# comprehension and 32 of brackets keep the worst accepted expression within a few milliseconds
+# on the largest payload the API accepts (measured in core/tests/test_expressions.py).
+MAX_NESTING_DEPTH = 32
+MAX_COMPREHENSION_NESTING = 1
 _POSITION = re.compile(r"<input>:(\d+):(\d+)")
+_STRING = re.compile(
+    r"(?s)[rRbB]*('{3}.*?'{3}|\"{3}.*?\"{3}|'(?:\\.|[^'\\])*'|\"(?:\\.|[^\"\\])*\")"
+)
+_COMPREHENSION = re.compile(r"\.\s*(?:all|exists|exists_one|map|filter)\s*\($")
 
 
 class ExpressionError(InvalidInput):
@@ -52,6 +62,7 @@ def compile_expression(
             f"The expression is {len(source)} characters; the limit is {MAX_EXPRESSION_LENGTH}.",
             field=field,
         )
+    _check_cost_bounds(source, field=field)
     try:
         program = _compile_cached(source)
     except ValueError as error:
@@ -70,6 +81,33 @@ def compile_expression(
             field=field,
         )
     return program
+
+
+def _check_cost_bounds(source: str, *, field: str) -> None:
+    """Refuse nesting deeper than the bounds, counted outside string literals."""
+    code = _STRING.sub('""', source)
+    depth = 0
+    comprehensions: list[int] = []  # the bracket depth at which each open comprehension began
+    for index, char in enumerate(code):
+        if char in "([{":
+            depth += 1
+            if depth > MAX_NESTING_DEPTH:
+                raise ExpressionError(
+                    f"The expression nests brackets more than {MAX_NESTING_DEPTH} deep.",
+                    field=field,
+                )
+            if char == "(" and _COMPREHENSION.search(code[max(0, index - 40) : index + 1]):
+                comprehensions.append(depth)
+                if len(comprehensions) > MAX_COMPREHENSION_NESTING:
+                    raise ExpressionError(
+                        "A comprehension (all, exists, exists_one, map, filter) inside another "
+                        "is not allowed: its cost grows with the square of the input.",
+                        field=field,
+                    )
+        elif char in ")]}":
+            if comprehensions and comprehensions[-1] == depth:
+                comprehensions.pop()
+            depth = max(depth - 1, 0)
 
 
 def _free_variables(program: cel.Program) -> list[str]:
