@@ -1,4 +1,4 @@
-"""Request id propagation and body-size limits, applied before any view runs."""
+"""Request id propagation, body-size limits and the staff second-factor gate."""
 
 import re
 import uuid
@@ -6,7 +6,9 @@ from collections.abc import Callable
 
 import structlog
 from django.conf import settings
+from django.contrib.auth.views import redirect_to_login
 from django.http import HttpRequest, HttpResponse
+from django.urls import reverse
 
 from core.problems import problem_response
 
@@ -65,3 +67,26 @@ def current_request_id() -> str | None:
     """The request id bound to this request or task, for audit entries."""
     value = structlog.contextvars.get_contextvars().get("request_id")
     return str(value) if value else None
+
+
+class StaffSecondFactorMiddleware:
+    """With OTP_REQUIRED_FOR_STAFF, a staff session that has not passed a second factor reaches
+    only the login, logout and two-factor pages (and the API, which authenticates per request)."""
+
+    OPEN_PREFIXES = ("/login/", "/logout/", "/account/two-factor/", "/static/", "/api/")
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]):
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        user = getattr(request, "user", None)
+        if (
+            settings.OTP_REQUIRED_FOR_STAFF
+            and user is not None
+            and user.is_authenticated
+            and user.is_staff
+            and not user.is_verified()
+            and not request.path.startswith(self.OPEN_PREFIXES)
+        ):
+            return redirect_to_login(request.get_full_path(), reverse("two_factor"))
+        return self.get_response(request)
