@@ -7,6 +7,7 @@ from django.utils import timezone
 
 from core.models import IdempotencyRecord
 from decisions.models import Backtest, Decision, Event, RuleVersion
+from decisions.tasks import backtest_run_task
 from decisions.tests.factories import register_event, rule_with_version
 from records.selectors import demo_applicants
 
@@ -282,8 +283,6 @@ def test_it_queues_large_backtests_for_a_worker(
     assert response.json()["status"] == "queued"
     assert len(callbacks) == 1
 
-    from decisions.tasks import backtest_run_task
-
     backtest_run_task.run(response.json()["id"])  # what the worker runs
     backtest_run_task.run(response.json()["id"])  # a redelivery leaves it alone
 
@@ -328,18 +327,18 @@ def test_it_refuses_anonymous_callers(client):
 def test_it_leaves_no_trace_when_registering_fails_and_accepts_the_retry(staff_user, monkeypatch):
     from rest_framework.test import APIClient
 
-    from decisions import services
+    from decisions.services import events
 
     client = APIClient(raise_request_exception=False)
     client.force_login(staff_user)
-    real_dispatch = services.decision_actions_dispatch
+    real_dispatch = events.decision_actions_dispatch
 
     def explode(*, decision):
         raise RuntimeError("the SMS provider is down")
 
-    monkeypatch.setattr(services, "decision_actions_dispatch", explode)
+    monkeypatch.setattr(events, "decision_actions_dispatch", explode)
     failed = post_event(client, EVENT)
-    monkeypatch.setattr(services, "decision_actions_dispatch", real_dispatch)
+    monkeypatch.setattr(events, "decision_actions_dispatch", real_dispatch)
 
     assert failed.status_code == 500
     assert failed["Content-Type"] == "application/problem+json"
