@@ -19,14 +19,7 @@ from core.errors import DomainError
 from core.forms import form_add_domain_error, validation_error_from
 from core.models import AuditEntry
 from decisions import admin_views, selectors, services
-from decisions.models import (
-    Backtest,
-    Decision,
-    NamedList,
-    Policy,
-    Rule,
-    RuleVersion,
-)
+from decisions.models import Backtest, Decision, NamedList, Policy, Rule, RuleVersion
 
 VERSION_COLUMNS = (
     "number",

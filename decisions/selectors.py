@@ -17,14 +17,7 @@ from decisions.exceptions import (
     RuleNotFound,
     RuleVersionNotFound,
 )
-from decisions.models import (
-    Backtest,
-    Decision,
-    NamedList,
-    Policy,
-    Rule,
-    RuleVersion,
-)
+from decisions.models import Backtest, Decision, NamedList, Policy, Rule, RuleVersion
 
 ACTIVE_STATUSES = (RuleVersion.Status.PUBLISHED, RuleVersion.Status.SHADOW)
 
