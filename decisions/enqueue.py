@@ -15,7 +15,10 @@ BACKTEST_RUN = "decisions.backtest_run"
 def _send_on_commit(name: str, *args: Any) -> None:
     def send() -> None:
         if current_app.conf.task_always_eager:
-            current_app.tasks[name].apply(args=args)  # what .delay() does in eager mode
+            # What .delay() does in eager mode; send_task ignores it. Autodiscovery first, as a
+            # worker does when it starts: nothing in the web process imports the tasks module.
+            current_app.loader.import_default_modules()
+            current_app.tasks[name].apply(args=args)
         else:
             current_app.send_task(name, args=args)
 
