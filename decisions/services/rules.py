@@ -24,6 +24,12 @@ from decisions.services.shared import Actor, json_for_database, raise_validation
 MAX_ACTIONS = 10
 MAX_ACTION_TEMPLATE = 1600
 ACTION_TYPES = {"sms": {"required": ("template", "to"), "optional": ("topic",)}}
+# The audit action (`rule_version.<verb>`) of a move into each status.
+STATUS_VERBS: dict[str, str] = {
+    RuleVersion.Status.PUBLISHED: "publish",
+    RuleVersion.Status.SHADOW: "shadow",
+    RuleVersion.Status.RETIRED: "retire",
+}
 # The statuses only one version of a rule holds at a time, and where a version may enter them.
 SLOT_SOURCES = {
     RuleVersion.Status.PUBLISHED: (RuleVersion.Status.DRAFT, RuleVersion.Status.SHADOW),
@@ -235,12 +241,9 @@ def _set_status(version: RuleVersion, status: str, *, actor: Actor) -> None:
     version.status = status
     version.status_changed_at = timezone.now()
     version.save(update_fields=["status", "status_changed_at"])
-    verb = {RuleVersion.Status.PUBLISHED: "publish", RuleVersion.Status.SHADOW: "shadow"}.get(
-        RuleVersion.Status(status), "retire"
-    )
     audit_record(
         actor=actor,
-        action=f"rule_version.{verb}",
+        action=f"rule_version.{STATUS_VERBS[status]}",
         target_type="rule_version",
         target_id=f"{version.rule.key}:{version.number}",
         before=before,
