@@ -7,7 +7,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitVie
 
 from core.health import HealthzView
 from core.metrics import metrics
-from core.views import dashboard
+from core.views import dashboard_page
 
 handler400 = "core.problems.bad_request"
 handler403 = "core.problems.permission_denied"
@@ -23,7 +23,7 @@ api_v1 = [
 ]
 
 urlpatterns = [
-    path("", dashboard, name="dashboard"),
+    path("", dashboard_page, name="dashboard"),
     path("login/", auth_views.LoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),
@@ -34,7 +34,6 @@ urlpatterns = [
     path("healthz/", HealthzView.as_view()),
     path("metrics", metrics, name="metrics"),
     path("", include("decisions.urls")),
-    path("", include("risk.urls")),
     path("", include("records.urls")),
     path("", include("campaigns.urls")),
 ]
