@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 
 import pytest
 from drf_spectacular.generators import SchemaGenerator
-from jsonschema import Draft202012Validator, FormatChecker
+from jsonschema import Draft202012Validator, FormatChecker, ValidationError
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
@@ -109,7 +109,14 @@ class Document:
             format_checker=format_checker,
         )
         errors = sorted(validator.iter_errors(example.value), key=lambda e: list(e.absolute_path))
-        return [f"{example.label()}: at {e.json_path}: {e.message[:300]}" for e in errors]
+        return [f"{example.label()}: at {error.json_path}: {_said(error)}" for error in errors]
+
+
+def _said(error: ValidationError) -> str:
+    # jsonschema quotes the whole instance first; for a large one, say what it failed instead.
+    if len(error.message) <= 200:
+        return error.message
+    return f"{repr(error.instance)[:60]}… fails {error.validator} {error.validator_value!r}"
 
 
 @pytest.fixture(scope="module")

@@ -27,13 +27,6 @@ class ModelVersionSerializer(serializers.ModelSerializer):
         ]
 
 
-def _production_version(model: RiskModel) -> int | None:
-    return next(
-        (v.version for v in model.versions.all() if v.stage == ModelVersion.Stage.PRODUCTION),
-        None,
-    )
-
-
 class RiskModelSerializer(serializers.ModelSerializer):
     production_version = serializers.SerializerMethodField()
     versions = ModelVersionSummarySerializer(many=True, read_only=True)
@@ -43,7 +36,9 @@ class RiskModelSerializer(serializers.ModelSerializer):
         fields = ["key", "name", "description", "production_version", "versions"]
 
     def get_production_version(self, model: RiskModel) -> int | None:
-        return _production_version(model)
+        # From the prefetched versions: no query per model.
+        versions = model.versions.all()
+        return next((v.version for v in versions if v.stage == ModelVersion.Stage.PRODUCTION), None)
 
 
 class RiskModelMetadataSerializer(RiskModelSerializer):
