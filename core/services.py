@@ -1,17 +1,17 @@
 """Writes of the shared kernel."""
 
-from typing import Any, cast
+from typing import cast
 
 from django.contrib.auth import get_user_model
 from django.db import transaction
 
-from core.audit import audit_record
+from core.audit import Actor, audit_record
 from core.errors import InvalidInput, NotFound
 from core.models import ApiKey
 
 
 @transaction.atomic
-def api_key_create(*, name: str, actor: Any = None) -> tuple[ApiKey, str]:
+def api_key_create(*, name: str, actor: Actor = None) -> tuple[ApiKey, str]:
     """Create a hashed key; returns the row and the raw key (shown once, never stored)."""
     name = name.strip()
     if not name or len(name) > 50:
@@ -30,7 +30,7 @@ def api_key_create(*, name: str, actor: Any = None) -> tuple[ApiKey, str]:
 
 
 @transaction.atomic
-def api_key_revoke(*, prefix: str, actor: Any = None) -> ApiKey:
+def api_key_revoke(*, prefix: str, actor: Actor = None) -> ApiKey:
     """Revoke a key by its prefix; revoked keys stop authenticating at once."""
     api_key = ApiKey.objects.select_for_update().filter(prefix=prefix).first()
     if api_key is None:
