@@ -18,11 +18,11 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, render
 from django.urls import URLPattern, path, reverse
 from django.utils import timezone
-from django_htmx.middleware import HtmxDetails
 
 from core.errors import DomainError
 from core.expressions import ExpressionError
 from core.forms import form_add_domain_error
+from core.pages import HtmxHttpRequest
 from decisions import services
 from decisions.models import Backtest, Rule, RuleVersion
 
@@ -32,10 +32,6 @@ TRANSITIONS: dict[str, Callable[..., RuleVersion]] = {
     "retire": services.rule_version_retire,
     "rollback": services.rule_version_rollback,
 }
-
-
-class HtmxHttpRequest(HttpRequest):
-    htmx: HtmxDetails
 
 
 class RuleVersionDraftForm(forms.Form):

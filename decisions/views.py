@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from core.errors import DomainError
 from core.pages import HtmxHttpRequest, page_view, paginate, render_page, wants_partial
-from decisions import selectors, services
+from decisions import selectors
 
 
 class DecisionFilterForm(forms.Form):
@@ -57,7 +57,7 @@ def decision_detail_page(request: HtmxHttpRequest, decision_id: int) -> HttpResp
 def decision_replay_partial(request: HtmxHttpRequest, decision_id: int) -> HttpResponse:
     decision = selectors.decision_get(decision_id=decision_id)
     try:
-        replay = services.decision_replay(decision=decision)
+        replay = selectors.decision_replay(decision=decision)
     except DomainError as error:
         return render(request, "components/error.html", {"error": error}, status=error.status)
     return render(request, "decisions/detail.html#replay", {"replay": replay})

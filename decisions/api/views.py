@@ -5,6 +5,7 @@ from collections.abc import Callable
 from typing import Any
 
 import django_filters
+from django.http import HttpResponse
 from drf_spectacular.utils import (
     OpenApiParameter,
     OpenApiResponse,
@@ -62,7 +63,7 @@ class EventViewSet(viewsets.ViewSet):
 
     permission_classes = [permissions.IsAuthenticated]
 
-    def create(self, request: Request) -> Response:
+    def create(self, request: Request) -> HttpResponse:
         def produce() -> tuple[int, Any]:
             incoming = EventCreateSerializer(data=request.data)
             incoming.is_valid(raise_exception=True)

@@ -1,10 +1,8 @@
 """Writes of the decisions app, one module per concern; callers use `decisions.services.<name>`.
 
-Every write is one transaction and writes its audit entry inside it. `decision_replay` is a read
-and lives in `decisions.selectors`; it is re-exported here for the pages that call it from here.
+Every write is one transaction and writes its audit entry inside it.
 """
 
-from decisions.selectors import decision_replay
 from decisions.services.backtests import MAX_CANDIDATES, backtest_create, backtest_run
 from decisions.services.events import (
     MAX_PAYLOAD_KEYS,
@@ -40,7 +38,6 @@ __all__ = [
     "backtest_create",
     "backtest_run",
     "decision_actions_dispatch",
-    "decision_replay",
     "event_register",
     "event_risk_score",
     "named_list_save",

@@ -4,17 +4,13 @@ insert that loses a race politely, and JSON that PostgreSQL's JSONB can store.""
 import json
 from typing import Any, NoReturn
 
-from django.contrib.auth.base_user import AbstractBaseUser
-from django.contrib.auth.models import AnonymousUser
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, models, transaction
 
-from core.authentication import ApiClient
+from core.audit import Actor
 from core.errors import Conflict, InvalidInput
 
-# Who makes a change: a staff user, an integrator's API key (which stands in for a user), or
-# None for the system itself.
-Actor = AbstractBaseUser | AnonymousUser | ApiClient | None
+__all__ = ["Actor", "insert_once", "raise_validation"]
 
 
 def raise_validation(error: ValidationError) -> NoReturn:

@@ -3,6 +3,7 @@
 from typing import Any
 
 from django.db.models import QuerySet
+from django.http import HttpResponse
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import mixins, serializers, viewsets
 from rest_framework.decorators import action
@@ -63,7 +64,7 @@ class PredictView(APIView):
         ],
         examples=[examples.PREDICT_REQUEST, examples.PREDICTION],
     )
-    def post(self, request: Request) -> Response:
+    def post(self, request: Request) -> HttpResponse:
         payload = PredictRequestSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
 
