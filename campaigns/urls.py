@@ -8,13 +8,13 @@ app_name = "campaigns"
 
 urlpatterns = [
     path("campaigns/", views.campaign_list_page, name="list"),
-    path("campaigns/panel/", views.dashboard_panel, name="panel"),
+    path("campaigns/panel/", views.campaign_panel_partial, name="panel"),
     path("campaigns/<int:campaign_id>/", views.campaign_detail_page, name="detail"),
-    path("campaigns/<int:campaign_id>/preview/", views.campaign_preview_part, name="preview"),
-    path("campaigns/<int:campaign_id>/stats/", views.campaign_stats_part, name="stats"),
+    path("campaigns/<int:campaign_id>/preview/", views.campaign_preview_partial, name="preview"),
+    path("campaigns/<int:campaign_id>/stats/", views.campaign_stats_partial, name="stats"),
     path(
         "campaigns/<int:campaign_id>/<str:operation>/",
-        views.campaign_operate,
+        views.campaign_operate_partial,
         name="operate",
     ),
     path("webhooks/twilio/inbound/", webhooks.inbound_webhook, name="webhook-inbound"),

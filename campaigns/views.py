@@ -3,14 +3,13 @@
 from collections.abc import Callable
 from typing import Any
 
-from django.contrib.auth.decorators import login_required
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import render
-from django.views.decorators.http import require_POST
 
 from campaigns import selectors, services
 from campaigns.models import Campaign
 from core.errors import DomainError, NotFound
+from core.pages import HtmxHttpRequest, page_view, render_page
 
 OPERATIONS: dict[str, Callable[..., Campaign]] = {
     "launch": services.campaign_launch,
@@ -19,49 +18,39 @@ OPERATIONS: dict[str, Callable[..., Campaign]] = {
     "cancel": services.campaign_cancel,
 }
 LIVE_STATUSES = (Campaign.Status.RUNNING, Campaign.Status.SCHEDULED, Campaign.Status.PAUSED)
+LIST_LIMIT = 200
+STATUS_PARTIAL = "campaigns/detail.html#status"
 
 
-def _campaign(campaign_id: int) -> Campaign:
-    try:
-        return selectors.campaign_get(campaign_id=campaign_id)
-    except NotFound as error:
-        raise Http404(error.detail) from None
-
-
-def _page(request: HttpRequest, partial: str, context: dict[str, Any]) -> HttpResponse:
-    template = "campaigns/detail.html"
-    if getattr(request, "htmx", False):
-        template += f"#{partial}"
-    return render(request, template, {**context, "nav": "campaigns"})
-
-
-@login_required
-def campaign_list_page(request: HttpRequest) -> HttpResponse:
-    campaigns = selectors.campaign_list()[:200]
-    return render(request, "campaigns/list.html", {"campaigns": campaigns, "nav": "campaigns"})
-
-
-@login_required
-def campaign_detail_page(request: HttpRequest, campaign_id: int) -> HttpResponse:
-    campaign = _campaign(campaign_id)
+def _status_context(campaign: Campaign, error: DomainError | None = None) -> dict[str, Any]:
+    """What the status card needs: the campaign, its message counts, and a refusal if any."""
     stats = selectors.campaign_stats(campaign=campaign)
-    return _page(request, "status", {"campaign": campaign, "stats": stats, "live": LIVE_STATUSES})
+    return {"campaign": campaign, "stats": stats, "live": LIVE_STATUSES, "error": error}
 
 
-@login_required
-def campaign_stats_part(request: HttpRequest, campaign_id: int) -> HttpResponse:
-    campaign = _campaign(campaign_id)
-    stats = selectors.campaign_stats(campaign=campaign)
-    return render(
-        request,
-        "campaigns/detail.html#status",
-        {"campaign": campaign, "stats": stats, "live": LIVE_STATUSES},
-    )
+@page_view("GET")
+def campaign_list_page(request: HtmxHttpRequest) -> HttpResponse:
+    campaigns = selectors.campaign_list()[:LIST_LIMIT]
+    context = {"campaigns": campaigns, "nav": "campaigns"}
+    return render_page(request, "campaigns/list.html", context)
 
 
-@login_required
-def campaign_preview_part(request: HttpRequest, campaign_id: int) -> HttpResponse:
-    campaign = _campaign(campaign_id)
+@page_view("GET")
+def campaign_detail_page(request: HtmxHttpRequest, campaign_id: int) -> HttpResponse:
+    campaign = selectors.campaign_get(campaign_id=campaign_id)
+    context = {"nav": "campaigns", **_status_context(campaign)}
+    return render_page(request, "campaigns/detail.html", context, partial="status")
+
+
+@page_view("GET")
+def campaign_stats_partial(request: HtmxHttpRequest, campaign_id: int) -> HttpResponse:
+    campaign = selectors.campaign_get(campaign_id=campaign_id)
+    return render(request, STATUS_PARTIAL, _status_context(campaign))
+
+
+@page_view("GET")
+def campaign_preview_partial(request: HtmxHttpRequest, campaign_id: int) -> HttpResponse:
+    campaign = selectors.campaign_get(campaign_id=campaign_id)
     try:
         preview, error = selectors.campaign_preview(campaign=campaign), None
     except DomainError as failure:
@@ -69,26 +58,23 @@ def campaign_preview_part(request: HttpRequest, campaign_id: int) -> HttpRespons
     return render(request, "campaigns/detail.html#preview", {"preview": preview, "error": error})
 
 
-@login_required
-@require_POST
-def campaign_operate(request: HttpRequest, campaign_id: int, operation: str) -> HttpResponse:
+@page_view("POST")
+def campaign_operate_partial(
+    request: HtmxHttpRequest, campaign_id: int, operation: str
+) -> HttpResponse:
     operate = OPERATIONS.get(operation)
     if operate is None:
-        raise Http404(f"No operation {operation}.")
-    campaign = _campaign(campaign_id)
+        raise NotFound(f"No operation {operation}.")
+    campaign = selectors.campaign_get(campaign_id=campaign_id)
     error = None
     try:
         campaign = operate(campaign=campaign, actor=request.user)
     except DomainError as failure:
         error = failure
-    stats = selectors.campaign_stats(campaign=campaign)
-    return render(
-        request,
-        "campaigns/detail.html#status",
-        {"campaign": campaign, "stats": stats, "live": LIVE_STATUSES, "error": error},
-    )
+    return render(request, STATUS_PARTIAL, _status_context(campaign, error))
 
 
-@login_required
-def dashboard_panel(request: HttpRequest) -> HttpResponse:
-    return render(request, "campaigns/panel.html", {"overview": selectors.campaigns_overview()})
+@page_view("GET")
+def campaign_panel_partial(request: HtmxHttpRequest) -> HttpResponse:
+    overview = selectors.campaigns_overview()
+    return render(request, "campaigns/panel.html", {"overview": overview})

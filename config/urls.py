@@ -8,7 +8,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitVie
 from core.accounts import LoginForm, two_factor
 from core.health import HealthzView
 from core.metrics import metrics
-from core.views import dashboard
+from core.views import dashboard_page
 
 handler400 = "core.problems.bad_request"
 handler403 = "core.problems.permission_denied"
@@ -24,7 +24,7 @@ api_v1 = [
 ]
 
 urlpatterns = [
-    path("", dashboard, name="dashboard"),
+    path("", dashboard_page, name="dashboard"),
     # One form: user name, password and, once a second factor is enrolled, its code.
     path(
         "login/",
@@ -41,7 +41,6 @@ urlpatterns = [
     path("healthz/", HealthzView.as_view()),
     path("metrics", metrics, name="metrics"),
     path("", include("decisions.urls")),
-    path("", include("risk.urls")),
     path("", include("records.urls")),
     path("", include("campaigns.urls")),
 ]

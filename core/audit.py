@@ -2,18 +2,24 @@
 
 from typing import Any
 
+from django.contrib.auth.models import AnonymousUser, User
 from django.db import transaction
 
+from core.authentication import ApiClient
 from core.middleware import current_request_id
 from core.models import AuditEntry
 
+# Who makes a change: the request's user (a person, or the ApiClient an API key authenticates
+# as), or None for the system (management commands, tasks).
+type Actor = User | AnonymousUser | ApiClient | None
 
-def actor_user_for(actor: Any) -> Any:
+
+def actor_user_for(actor: Actor) -> User | None:
     """The user row behind an actor, or None for API keys, systems and anonymous callers."""
-    return actor if getattr(actor, "_meta", None) is not None else None
+    return actor if isinstance(actor, User) else None
 
 
-def actor_label_for(actor: Any) -> str:
+def actor_label_for(actor: Actor) -> str:
     if actor is None:
         return "system"
     return str(getattr(actor, "username", None) or actor)
@@ -21,7 +27,7 @@ def actor_label_for(actor: Any) -> str:
 
 def audit_record(
     *,
-    actor: Any,
+    actor: Actor,
     action: str,
     target_type: str,
     target_id: str | int,

@@ -2,14 +2,14 @@
 
 from collections.abc import Iterable
 from datetime import datetime
-from typing import Any, cast
+from typing import cast
 
 from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.utils import timezone
 
 from core.access import scopes_parse
-from core.audit import audit_record
+from core.audit import Actor, audit_record
 from core.errors import InvalidInput, NotFound
 from core.models import ApiKey
 
@@ -20,7 +20,7 @@ def api_key_create(
     name: str,
     scopes: Iterable[str] = (),
     expires_at: datetime | None = None,
-    actor: Any = None,
+    actor: Actor = None,
 ) -> tuple[ApiKey, str]:
     """Create a hashed key with its scopes; returns the row and the raw key (shown once).
 
@@ -58,7 +58,7 @@ def api_key_create(
 
 
 @transaction.atomic
-def api_key_revoke(*, prefix: str, actor: Any = None) -> ApiKey:
+def api_key_revoke(*, prefix: str, actor: Actor = None) -> ApiKey:
     """Revoke a key by its prefix; revoked keys stop authenticating at once."""
     api_key = ApiKey.objects.select_for_update().filter(prefix=prefix).first()
     if api_key is None:

@@ -1,72 +1,25 @@
-"""Staff edit rules, lists and policies here; every save goes through a service (and the audit)."""
+"""Staff edit rules, lists and policies here; every save goes through a service (and the audit).
 
-import difflib
+The admin's own pages (new draft, transitions, backtests, diff) live in `admin_views`; the HTML
+of the read-only fields in templates/decisions/admin/.
+"""
+
 import json
-from datetime import timedelta
 from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
-from django.core.exceptions import ValidationError
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
-from django.shortcuts import get_object_or_404, render
-from django.urls import path, reverse
-from django.utils import timezone
-from django.utils.html import format_html, format_html_join
+from django.db.models import Count, QuerySet
+from django.http import HttpRequest, HttpResponse
+from django.template.loader import render_to_string
+from django.urls import URLPattern
+from django.utils.safestring import SafeString
 
 from core.errors import DomainError
-from core.expressions import ExpressionError
-from decisions import selectors, services
-from decisions.models import (
-    Backtest,
-    Decision,
-    NamedList,
-    Policy,
-    Rule,
-    RuleVersion,
-)
-from decisions.views import HtmxHttpRequest
-
-TRANSITIONS = {
-    "publish": services.rule_version_publish,
-    "shadow": services.rule_version_shadow,
-    "retire": services.rule_version_retire,
-    "rollback": services.rule_version_rollback,
-}
-
-
-def _changes(before: Any, after: Any) -> tuple[Any, Any]:
-    """Only the keys an update changed, so a status flip does not repeat the whole version."""
-    if isinstance(before, dict) and isinstance(after, dict):
-        keys = sorted(key for key in {*before, *after} if before.get(key) != after.get(key))
-        return {key: before.get(key) for key in keys}, {key: after.get(key) for key in keys}
-    return before, after
-
-
-def _audit_table(entries: Any) -> str:
-    rows = format_html_join(
-        "",
-        "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td><code>{}</code></td>"
-        "<td><code>{}</code></td></tr>",
-        (
-            (
-                entry.occurred_at.strftime("%Y-%m-%d %H:%M:%S"),
-                entry.actor_label,
-                entry.action,
-                entry.target_id,
-                json.dumps(before, sort_keys=True) if before else "",
-                json.dumps(after, sort_keys=True) if after else "",
-            )
-            for entry in entries
-            for before, after in [_changes(entry.before, entry.after)]
-        ),
-    )
-    return format_html(
-        '<table class="audit-trail"><thead><tr><th>When</th><th>Who</th><th>Action</th>'
-        "<th>Target</th><th>Before</th><th>After</th></tr></thead><tbody>{}</tbody></table>",
-        rows or format_html('<tr><td colspan="6">No entries.</td></tr>'),
-    )
-
+from core.forms import form_add_domain_error, validation_error_from
+from core.models import AuditEntry
+from decisions import admin_views, selectors, services
+from decisions.models import Backtest, Decision, NamedList, Policy, Rule, RuleVersion
 
 VERSION_COLUMNS = (
     "number",
@@ -79,6 +32,52 @@ VERSION_COLUMNS = (
     "created_at",
     "lifecycle",
 )
+# The transitions each status allows, in the order of their buttons.
+LIFECYCLE = {
+    RuleVersion.Status.DRAFT: ["publish", "shadow", "retire"],
+    RuleVersion.Status.SHADOW: ["publish", "retire"],
+    RuleVersion.Status.PUBLISHED: ["retire"],
+    RuleVersion.Status.RETIRED: ["rollback"],
+}
+
+
+def _changes(before: Any, after: Any) -> tuple[Any, Any]:
+    """Only the keys an update changed, so a status flip does not repeat the whole version."""
+    if isinstance(before, dict) and isinstance(after, dict):
+        keys = sorted(key for key in {*before, *after} if before.get(key) != after.get(key))
+        return {key: before.get(key) for key in keys}, {key: after.get(key) for key in keys}
+    return before, after
+
+
+def _audit_table(entries: QuerySet[AuditEntry]) -> SafeString:
+    rows = []
+    for entry in entries:
+        before, after = _changes(entry.before, entry.after)
+        rows.append(
+            {
+                "entry": entry,
+                "before": json.dumps(before, sort_keys=True) if before else "",
+                "after": json.dumps(after, sort_keys=True) if after else "",
+            }
+        )
+    return render_to_string("decisions/admin/audit_trail.html", {"rows": rows})
+
+
+class AuditTrailMixin:
+    """A read-only `audit_trail` field: the entries about this object, newest first."""
+
+    audit_target_type = ""
+    audit_target_field = ""  # the field whose value the entries name as their target id
+
+    def audit_entries(self, obj: Any) -> QuerySet[AuditEntry]:
+        return selectors.audit_entries_for(
+            target_type=self.audit_target_type,
+            target_id=str(getattr(obj, self.audit_target_field)),
+        )
+
+    @admin.display(description="Audit trail")
+    def audit_trail(self, obj: Any) -> SafeString:
+        return _audit_table(self.audit_entries(obj))
 
 
 class RuleVersionInline(admin.TabularInline):
@@ -98,39 +97,11 @@ class RuleVersionInline(admin.TabularInline):
         return False
 
     @admin.display(description="Actions")
-    def lifecycle(self, version: RuleVersion) -> str:
-        allowed = {
-            RuleVersion.Status.DRAFT: ["publish", "shadow", "retire"],
-            RuleVersion.Status.SHADOW: ["publish", "retire"],
-            RuleVersion.Status.PUBLISHED: ["retire"],
-            RuleVersion.Status.RETIRED: ["rollback"],
-        }[RuleVersion.Status(version.status)]
-        backtest = ""
-        if version.status != RuleVersion.Status.RETIRED:
-            backtest = format_html(
-                ' <a class="button" href="{}" data-testid="backtest-{}">Backtest</a>',
-                reverse("admin:decisions_rule_backtest", args=[version.rule_id, version.number]),
-                version.number,
-            )
-        # Buttons of the surrounding change form, posting (with its CSRF token) elsewhere.
-        buttons = format_html_join(
-            " ",
-            '<button type="submit" class="button" formaction="{}" formmethod="post" '
-            'data-testid="{}-{}">{}</button>',
-            (
-                (
-                    reverse(
-                        "admin:decisions_rule_transition",
-                        args=[version.rule_id, version.number, transition],
-                    ),
-                    transition,
-                    version.number,
-                    transition.title(),
-                )
-                for transition in allowed
-            ),
+    def lifecycle(self, version: RuleVersion) -> SafeString:
+        return render_to_string(
+            "decisions/admin/version_actions.html",
+            {"version": version, "transitions": LIFECYCLE[RuleVersion.Status(version.status)]},
         )
-        return format_html("{}{}", buttons, backtest)
 
 
 class RuleForm(forms.ModelForm):
@@ -139,42 +110,15 @@ class RuleForm(forms.ModelForm):
         fields = ["key", "name", "event_type", "description"]
 
 
-class BacktestForm(forms.Form):
-    window_start = forms.DateTimeField()
-    window_end = forms.DateTimeField()
-
-
-class RuleVersionDraftForm(forms.Form):
-    condition = forms.CharField(
-        widget=forms.Textarea(attrs={"rows": 4, "cols": 80}),
-        max_length=4000,
-        strip=False,
-        help_text="CEL over event, event_type, now, lists.<name> and risk.score / risk.label.",
-    )
-    outcome = forms.CharField(max_length=32)
-    priority = forms.IntegerField(min_value=-1_000_000, max_value=1_000_000)
-    actions = forms.JSONField(
-        required=False,
-        initial=list,
-        widget=forms.Textarea(attrs={"rows": 3, "cols": 80}),
-        help_text='e.g. [{"type": "sms", "template": "We are reviewing.", "to": "event.phone"}]',
-    )
-    effective_from = forms.DateTimeField(required=False)
-    effective_until = forms.DateTimeField(required=False)
-    change_note = forms.CharField(
-        widget=forms.Textarea(attrs={"rows": 2, "cols": 80}), required=False, max_length=2000
-    )
-
-
 @admin.register(Rule)
-class RuleAdmin(admin.ModelAdmin):
+class RuleAdmin(AuditTrailMixin, admin.ModelAdmin):
     form = RuleForm
     list_display = ["key", "name", "event_type", "published", "shadow"]
     list_filter = ["event_type"]
     search_fields = ["key", "name", "description"]
     inlines = [RuleVersionInline]
 
-    def get_queryset(self, request: HttpRequest) -> Any:
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Rule]:
         return super().get_queryset(request).prefetch_related("versions")
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
@@ -202,17 +146,11 @@ class RuleAdmin(admin.ModelAdmin):
         return rule.number_with(RuleVersion.Status.SHADOW)
 
     @admin.display(description="Versions")
-    def version_tools(self, rule: Rule) -> str:
-        return format_html(
-            '<a class="button" href="{}" data-testid="new-draft">New draft version</a> '
-            '<a class="button" href="{}">Compare versions</a>',
-            reverse("admin:decisions_rule_new_version", args=[rule.pk]),
-            reverse("admin:decisions_rule_diff", args=[rule.pk]),
-        )
+    def version_tools(self, rule: Rule) -> SafeString:
+        return render_to_string("decisions/admin/version_tools.html", {"rule": rule})
 
-    @admin.display(description="Audit trail")
-    def audit_trail(self, rule: Rule) -> str:
-        return _audit_table(selectors.audit_entries_for_rule(rule=rule))
+    def audit_entries(self, obj: Any) -> QuerySet[AuditEntry]:
+        return selectors.audit_entries_for_rule(rule=obj)
 
     def save_model(self, request: HttpRequest, obj: Rule, form: Any, change: bool) -> None:
         if change:
@@ -229,192 +167,12 @@ class RuleAdmin(admin.ModelAdmin):
         )
         obj.pk = created.pk
 
-    def get_urls(self) -> list:
-        return [
-            path(
-                "<int:rule_id>/versions/new/",
-                self.admin_site.admin_view(self.new_version_view),
-                name="decisions_rule_new_version",
-            ),
-            path(
-                "<int:rule_id>/versions/<int:number>/backtest/",
-                self.admin_site.admin_view(self.backtest_view),
-                name="decisions_rule_backtest",
-            ),
-            path(
-                "<int:rule_id>/versions/<int:number>/<str:transition>/",
-                self.admin_site.admin_view(self.transition_view),
-                name="decisions_rule_transition",
-            ),
-            path(
-                "<int:rule_id>/diff/",
-                self.admin_site.admin_view(self.diff_view),
-                name="decisions_rule_diff",
-            ),
-            *super().get_urls(),
-        ]
-
-    def _change_url(self, rule: Rule) -> str:
-        return reverse("admin:decisions_rule_change", args=[rule.pk])
-
-    def new_version_view(self, request: HttpRequest, rule_id: int) -> HttpResponse:
-        rule = get_object_or_404(Rule, pk=rule_id)
-        if not self.has_change_permission(request, rule):
-            return HttpResponse(status=403)
-        latest = rule.versions.order_by("-number").first()
-        initial = (
-            {
-                "condition": latest.condition,
-                "outcome": latest.outcome,
-                "priority": latest.priority,
-                "actions": latest.actions,
-            }
-            if latest
-            else {"priority": 100, "actions": []}
-        )
-        form = RuleVersionDraftForm(request.POST or None, initial=initial)
-        if request.method == "POST" and form.is_valid():
-            try:
-                version = services.rule_version_create(
-                    rule=rule, **form.cleaned_data, actor=request.user
-                )
-            except ExpressionError as error:
-                where = f"Line {error.line}, column {error.column}: " if error.line else ""
-                form.add_error("condition", f"{where}{error.detail}")
-            except DomainError as error:
-                for name, problems in (error.errors or {"__all__": [error.detail]}).items():
-                    field = name.split("[")[0].split(".")[0]
-                    form.add_error(field if field in form.fields else None, problems)
-            else:
-                messages.success(request, f"Draft version {version.number} created.")
-                return HttpResponseRedirect(self._change_url(rule))
-        return render(
-            request,
-            "decisions/admin/new_version.html",
-            {
-                **self.admin_site.each_context(request),
-                "title": f"New draft version of {rule.key}",
-                "rule": rule,
-                "form": form,
-                "opts": self.model._meta,
-                "change_url": self._change_url(rule),
-            },
-        )
-
-    def transition_view(
-        self, request: HttpRequest, rule_id: int, number: int, transition: str
-    ) -> HttpResponse:
-        rule = get_object_or_404(Rule, pk=rule_id)
-        version = get_object_or_404(RuleVersion, rule=rule, number=number)
-        if request.method != "POST" or transition not in TRANSITIONS:
-            return HttpResponse(status=405)
-        if not self.has_change_permission(request, rule):
-            return HttpResponse(status=403)
-        try:
-            result = TRANSITIONS[transition](version=version, actor=request.user)
-        except DomainError as error:
-            messages.error(request, error.detail)
-        else:
-            messages.success(
-                request, f"{transition.title()}: version {result.number} is now {result.status}."
-            )
-        return HttpResponseRedirect(self._change_url(rule))
-
-    def backtest_view(self, request: HttpRequest, rule_id: int, number: int) -> HttpResponse:
-        rule = get_object_or_404(Rule, pk=rule_id)
-        version = get_object_or_404(RuleVersion, rule=rule, number=number)
-        now = timezone.now()
-        form = BacktestForm(
-            request.POST or None,
-            initial={"window_start": now - timedelta(days=7), "window_end": now},
-        )
-        if request.method == "POST" and form.is_valid():
-            try:
-                backtest = services.backtest_create(
-                    candidates=[{"rule_key": rule.key, "version": version.number}],
-                    **form.cleaned_data,
-                    actor=request.user,
-                )
-            except DomainError as error:
-                form.add_error(None, error.detail)
-            else:
-                return HttpResponseRedirect(
-                    reverse("admin:decisions_backtest_progress", args=[backtest.pk])
-                )
-        return render(
-            request,
-            "decisions/admin/backtest_form.html",
-            {
-                **self.admin_site.each_context(request),
-                "title": f"Backtest {rule.key} version {version.number}",
-                "rule": rule,
-                "version": version,
-                "form": form,
-                "opts": self.model._meta,
-                "change_url": self._change_url(rule),
-            },
-        )
-
-    def diff_view(self, request: HttpRequest, rule_id: int) -> HttpResponse:
-        rule = get_object_or_404(Rule, pk=rule_id)
-        versions = list(rule.versions.order_by("number"))
-        numbers = [version.number for version in versions]
-        by_number = {version.number: version for version in versions}
-
-        def chosen(name: str, default: int | None) -> int | None:
-            try:
-                value = int(request.GET.get(name, ""))
-            except ValueError:
-                return default
-            return value if value in by_number else default
-
-        left = chosen("a", numbers[-2] if len(numbers) > 1 else (numbers[0] if numbers else None))
-        right = chosen("b", numbers[-1] if numbers else None)
-        table = ""
-        if left is not None and right is not None:
-            table = difflib.HtmlDiff(wrapcolumn=70).make_table(
-                _version_lines(by_number[left]),
-                _version_lines(by_number[right]),
-                fromdesc=f"version {left} ({by_number[left].status})",
-                todesc=f"version {right} ({by_number[right].status})",
-            )
-        return render(
-            request,
-            "decisions/admin/diff.html",
-            {
-                **self.admin_site.each_context(request),
-                "title": f"Compare versions of {rule.key}",
-                "rule": rule,
-                "numbers": numbers,
-                "left": left,
-                "right": right,
-                "diff_table": table,
-                "opts": self.model._meta,
-                "change_url": self._change_url(rule),
-            },
-        )
+    def get_urls(self) -> list[URLPattern]:
+        return [*admin_views.rule_urls(self), *super().get_urls()]
 
 
-def _version_lines(version: RuleVersion) -> list[str]:
-    content = {**version.content, "change_note": version.change_note}
-    lines: list[str] = []
-    for name, value in content.items():
-        text = value if isinstance(value, str) else json.dumps(value, indent=2, sort_keys=True)
-        lines.extend(f"{name}: {line}" for line in str(text).splitlines() or [""])
-    return lines
-
-
-@admin.register(RuleVersion)
-class RuleVersionAdmin(admin.ModelAdmin):
-    """Read-only: versions are immutable; the rule page holds their lifecycle buttons."""
-
-    list_display = ["rule", "number", "status", "priority", "outcome", "created_at"]
-    list_filter = ["status", "rule__event_type"]
-    search_fields = ["rule__key", "condition"]
-    list_select_related = ["rule"]
-
-    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
-        return [field.name for field in RuleVersion._meta.fields]
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Stored history: shown, never added, changed or deleted here."""
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
@@ -424,6 +182,19 @@ class RuleVersionAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+
+@admin.register(RuleVersion)
+class RuleVersionAdmin(ReadOnlyAdmin):
+    """Read-only: versions are immutable; the rule page holds their lifecycle buttons."""
+
+    list_display = ["rule", "number", "status", "priority", "outcome", "created_at"]
+    list_filter = ["status", "rule__event_type"]
+    search_fields = ["rule__key", "condition"]
+    list_select_related = ["rule"]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        return [field.name for field in RuleVersion._meta.fields]
 
 
 class NamedListForm(forms.ModelForm):
@@ -446,32 +217,25 @@ class NamedListForm(forms.ModelForm):
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean() or {}
-        value_type = cleaned.get("value_type") or NamedList.ValueType.STRING
-        problems = []
-        for number, line in enumerate((cleaned.get("values") or "").splitlines(), start=1):
-            value = line.strip()
-            if not value:
-                continue
-            try:
-                selectors.typed_list_value(value, value_type)
-            except ValueError:
-                problems.append(f"Line {number}: {value!r} is not a valid {value_type}.")
-            if len(value) > 200:
-                problems.append(f"Line {number}: longer than 200 characters.")
-        if problems:
-            raise ValidationError({"values": problems})
+        try:
+            services.named_list_validate(
+                values=(cleaned.get("values") or "").splitlines(),
+                value_type=cleaned.get("value_type") or NamedList.ValueType.STRING,
+            )
+        except DomainError as error:
+            form_add_domain_error(self, error)
         return cleaned
 
 
 @admin.register(NamedList)
-class NamedListAdmin(admin.ModelAdmin):
+class NamedListAdmin(AuditTrailMixin, admin.ModelAdmin):
     form = NamedListForm
     list_display = ["name", "value_type", "version", "item_count", "updated_at"]
     search_fields = ["name", "description", "items__value"]
+    audit_target_type = "named_list"
+    audit_target_field = "name"
 
-    def get_queryset(self, request: HttpRequest) -> Any:
-        from django.db.models import Count
-
+    def get_queryset(self, request: HttpRequest) -> QuerySet[NamedList]:
         return super().get_queryset(request).annotate(item_count=Count("items"))
 
     @admin.display(description="Values", ordering="item_count")
@@ -480,12 +244,6 @@ class NamedListAdmin(admin.ModelAdmin):
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
         return ["name", "version", "audit_trail"] if obj else ["version"]
-
-    @admin.display(description="Audit trail")
-    def audit_trail(self, named_list: NamedList) -> str:
-        return _audit_table(
-            selectors.audit_entries_for(target_type="named_list", target_id=named_list.name)
-        )
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False  # rules may read it; empty it instead (audited)
@@ -520,16 +278,18 @@ class PolicyForm(forms.ModelForm):
 
     def clean_outcome_precedence(self) -> list[str]:
         raw = self.cleaned_data.get("outcome_precedence") or ""
-        outcomes = [part.strip() for part in raw.split(",") if part.strip()]
-        if len(set(outcomes)) != len(outcomes):
-            raise ValidationError("Each outcome once.")
-        return outcomes
+        try:
+            return services.policy_validate(outcome_precedence=raw.split(","))
+        except DomainError as error:
+            raise validation_error_from(error) from None
 
 
 @admin.register(Policy)
-class PolicyAdmin(admin.ModelAdmin):
+class PolicyAdmin(AuditTrailMixin, admin.ModelAdmin):
     form = PolicyForm
     list_display = ["event_type", "strategy", "default_outcome", "precedence", "warnings"]
+    audit_target_type = "policy"
+    audit_target_field = "event_type"
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
         return ["event_type", "static_check", "audit_trail"] if obj else []
@@ -546,21 +306,10 @@ class PolicyAdmin(admin.ModelAdmin):
         return len(selectors.policy_static_check(event_type=policy.event_type))
 
     @admin.display(description="Static check of the published rules")
-    def static_check(self, policy: Policy) -> str:
-        found = selectors.policy_static_check(event_type=policy.event_type)
-        if not found:
-            return "No problems found."
-        return format_html(
-            '<ul class="static-check">{}</ul>',
-            format_html_join(
-                "", '<li data-code="{}">{}</li>', ((w.code, w.message) for w in found)
-            ),
-        )
-
-    @admin.display(description="Audit trail")
-    def audit_trail(self, policy: Policy) -> str:
-        return _audit_table(
-            selectors.audit_entries_for(target_type="policy", target_id=policy.event_type)
+    def static_check(self, policy: Policy) -> SafeString:
+        return render_to_string(
+            "decisions/admin/static_check.html",
+            {"warnings": selectors.policy_static_check(event_type=policy.event_type)},
         )
 
     def change_view(
@@ -583,17 +332,6 @@ class PolicyAdmin(admin.ModelAdmin):
         obj.pk = saved.pk
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-
 @admin.register(Decision)
 class DecisionAdmin(ReadOnlyAdmin):
     list_display = ["id", "event_type", "outcome", "matched_version", "engine_us", "decided_at"]
@@ -607,26 +345,5 @@ class BacktestAdmin(ReadOnlyAdmin):
     list_display = ["id", "status", "event_types", "window_start", "window_end", "processed"]
     list_filter = ["status"]
 
-    def get_urls(self) -> list:
-        return [
-            path(
-                "<int:backtest_id>/progress/",
-                self.admin_site.admin_view(self.progress_view),
-                name="decisions_backtest_progress",
-            ),
-            *super().get_urls(),
-        ]
-
-    def progress_view(self, request: HtmxHttpRequest, backtest_id: int) -> HttpResponse:
-        """Results, or progress that refreshes itself over HTMX while a worker runs it."""
-        backtest = get_object_or_404(Backtest, pk=backtest_id)
-        template = "decisions/admin/backtest_progress.html"
-        context = {
-            **self.admin_site.each_context(request),
-            "title": f"Backtest {backtest.pk}",
-            "backtest": backtest,
-            "running": backtest.status in (Backtest.Status.QUEUED, Backtest.Status.RUNNING),
-            "percent": round(100 * backtest.progress),
-            "opts": self.model._meta,
-        }
-        return render(request, f"{template}#progress" if request.htmx else template, context)
+    def get_urls(self) -> list[URLPattern]:
+        return [*admin_views.backtest_urls(self), *super().get_urls()]

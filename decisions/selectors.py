@@ -1,6 +1,6 @@
 """Reads shared by the API, the pages, the admin and the services."""
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -17,14 +17,7 @@ from decisions.exceptions import (
     RuleNotFound,
     RuleVersionNotFound,
 )
-from decisions.models import (
-    Backtest,
-    Decision,
-    NamedList,
-    Policy,
-    Rule,
-    RuleVersion,
-)
+from decisions.models import Backtest, Decision, NamedList, Policy, Rule, RuleVersion
 
 ACTIVE_STATUSES = (RuleVersion.Status.PUBLISHED, RuleVersion.Status.SHADOW)
 
@@ -143,6 +136,92 @@ def decision_get(*, decision_id: int) -> Decision:
     if decision is None:
         raise DecisionNotFound(f"No decision {decision_id}.")
     return decision
+
+
+def decision_risk_input(*, decision: Decision) -> engine.RiskInput | None:
+    """The risk score and label the decision's rules saw, if the event was scored."""
+    if decision.risk_score is None:
+        return None
+    return engine.RiskInput(score=decision.risk_score, label=decision.risk_label)
+
+
+def decision_reevaluate(
+    *,
+    decision: Decision,
+    versions: list[engine.CompiledVersion],
+    lists: Mapping[str, Sequence[Any]],
+) -> engine.EngineResult:
+    """Decide a stored decision's event again, with its policy and risk and the given rules."""
+    event = decision.event
+    return engine.decide(
+        event_type=event.type,
+        payload=event.payload,
+        received_at=event.received_at,
+        versions=versions,
+        policy=engine.PolicySpec.from_json(decision.policy),
+        lists=lists,
+        risk=decision_risk_input(decision=decision),
+    )
+
+
+def _action_identity(action: Mapping[str, Any]) -> tuple[Any, ...]:
+    return (action.get("type"), action.get("rule"), action.get("version"), action.get("to"))
+
+
+def decision_replay(*, decision: Decision) -> dict[str, Any]:
+    """Re-evaluate a stored event against the exact versions, lists and policy it was decided
+    with; reports whether outcome and trace match. Reads only: nothing is written."""
+    by_id = versions_by_id(version_ids=[entry["version_id"] for entry in decision.trace])
+    versions = [
+        compiled_version(by_id[entry["version_id"]], status=entry["status"])
+        for entry in decision.trace
+        if entry["version_id"] in by_id
+    ]
+    result = decision_reevaluate(
+        decision=decision,
+        versions=versions,
+        lists={name: content["values"] for name, content in decision.lists_snapshot.items()},
+    )
+    differences = []
+    if result.outcome != decision.outcome:
+        differences.append(f"outcome {decision.outcome} became {result.outcome}")
+    replayed_match = result.matched.version_id if result.matched else None
+    if replayed_match != decision.matched_version_id:
+        differences.append(f"matched version {decision.matched_version_id} became {replayed_match}")
+    if result.shadow_outcome != decision.shadow_outcome:
+        differences.append(
+            f"shadow outcome {decision.shadow_outcome} became {result.shadow_outcome}"
+        )
+    stored_trace = engine.comparable(decision.trace)
+    replayed_trace = engine.comparable(result.trace)
+    if stored_trace != replayed_trace:
+        differences.extend(
+            f"version {stored[0]}: {stored[2]} became {replayed[2]}"
+            for stored, replayed in zip(stored_trace, replayed_trace, strict=False)
+            if stored != replayed
+        )
+        if len(stored_trace) != len(replayed_trace):
+            differences.append(
+                f"{len(stored_trace)} versions evaluated, {len(replayed_trace)} on replay"
+            )
+    # Compare what the engine decides about actions, not what dispatching added since.
+    if [_action_identity(action) for action in result.actions] != [
+        _action_identity(action) for action in decision.actions
+    ]:
+        differences.append("actions differ")
+    return {
+        "decision_id": decision.pk,
+        "matches": not differences,
+        "differences": differences,
+        "stored": {"outcome": decision.outcome, "matched_version_id": decision.matched_version_id},
+        "replayed": {
+            "outcome": result.outcome,
+            "matched_version_id": replayed_match,
+            "shadow_outcome": result.shadow_outcome,
+            "trace": result.trace,
+            "engine_us": result.engine_us,
+        },
+    }
 
 
 def decision_counts_by_outcome(*, since: datetime) -> list[dict[str, Any]]:

@@ -7,9 +7,9 @@ from records import views
 app_name = "records"
 
 urlpatterns = [
-    path("predict/", views.predict, name="predict"),
-    path("records/", views.record_index, name="list"),
-    path("records/panel/", views.records_panel, name="panel"),
-    path("records/<int:record_id>/", views.record_detail, name="detail"),
-    path("records/<int:record_id>/similar/", views.record_similar, name="similar"),
+    path("predict/", views.record_predict_page, name="predict"),
+    path("records/", views.record_list_page, name="list"),
+    path("records/panel/", views.record_panel_partial, name="panel"),
+    path("records/<int:record_id>/", views.record_detail_page, name="detail"),
+    path("records/<int:record_id>/similar/", views.record_similar_partial, name="similar"),
 ]

@@ -2,28 +2,21 @@
 
 from typing import Any
 
-from django.contrib.auth.decorators import login_required
-from django.core.paginator import Paginator
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import render
-from django.views.decorators.http import require_GET, require_http_methods
-from django_htmx.middleware import HtmxDetails
 
 from core.errors import DomainError
+from core.pages import HtmxHttpRequest, page_view, paginate, render_page
 from records.filters import RecordFilter
 from records.models import PredictionRecord
 from records.selectors import record_get, record_list, record_nearest_to_record, records_summary
 from records.services import record_predict
 from risk.selectors import model_list, model_list_in_production, model_version_get
 
-PAGE_SIZE = 25
-
-
-class HtmxHttpRequest(HttpRequest):
-    htmx: HtmxDetails
-
-
+DEFAULT_MODEL = "credit-default"
 SIMILAR_COUNT = 5
+RISK_LABELS = ["low", "medium", "high"]
+DEFAULT_ORDERING = "-created_at"
 ORDERINGS = {
     "-created_at": "Newest first",
     "created_at": "Oldest first",
@@ -49,6 +42,7 @@ def explanation(record: PredictionRecord) -> dict[str, Any]:
 def _form_fields(
     model_version: Any, values: dict[str, Any], errors: dict[str, list[str]]
 ) -> list[dict[str, Any]]:
+    """The model's features as form fields: the value typed (or the example) and its errors."""
     fields = []
     for feature in model_version.feature_schema:
         name = feature["name"]
@@ -63,17 +57,16 @@ def _form_fields(
     return fields
 
 
-@login_required
-@require_http_methods(["GET", "POST"])
-def predict(request: HtmxHttpRequest) -> HttpResponse:
-    models = model_list_in_production()
-    key = request.POST.get("model") or request.GET.get("model") or "credit-default"
-    context: dict[str, Any] = {"nav": "predict", "models": models, "model_key": key}
-    try:
-        model_version = model_version_get(key=key)
-    except DomainError as error:
-        context["error"] = error
-        return render(request, "records/predict.html", context, status=404)
+@page_view("GET", "POST")
+def record_predict_page(request: HtmxHttpRequest) -> HttpResponse:
+    key = request.POST.get("model") or request.GET.get("model") or DEFAULT_MODEL
+    model_version = model_version_get(key=key)
+    context: dict[str, Any] = {
+        "nav": "predict",
+        "models": model_list_in_production(),
+        "model_key": key,
+        "model_version": model_version,
+    }
     values: dict[str, Any] = {}
     errors: dict[str, list[str]] = {}
     if request.method == "POST":
@@ -86,66 +79,44 @@ def predict(request: HtmxHttpRequest) -> HttpResponse:
         except DomainError as error:
             context["error"] = error
             errors = error.errors
-    context["model_version"] = model_version
     context["fields"] = _form_fields(model_version, values, errors)
-    if request.htmx:
-        # htmx 2 does not swap 4xx responses; the inline errors are the answer, so 200.
-        return render(request, "records/predict.html#area", context)
-    return render(request, "records/predict.html", context, status=400 if errors else 200)
+    status = 400 if errors else 200
+    return render_page(request, "records/predict.html", context, partial="area", status=status)
 
 
-@login_required
-@require_GET
-def record_index(request: HtmxHttpRequest) -> HttpResponse:
-    ordering = request.GET.get("ordering", "-created_at")
+@page_view("GET")
+def record_list_page(request: HtmxHttpRequest) -> HttpResponse:
+    ordering = request.GET.get("ordering", DEFAULT_ORDERING)
     if ordering not in ORDERINGS:
-        ordering = "-created_at"
+        ordering = DEFAULT_ORDERING
     filters = RecordFilter(request.GET or None, queryset=record_list())
-    queryset = filters.qs if filters.is_bound and filters.is_valid() else record_list()
-    page = Paginator(queryset.order_by(ordering, "-id"), PAGE_SIZE).get_page(
-        request.GET.get("page")
-    )
-    query = request.GET.copy()
-    query.pop("page", None)
+    records = filters.qs if filters.is_bound and filters.is_valid() else record_list()
     context = {
         "nav": "records",
         "filters": filters,
-        "page": page,
-        "query": query.urlencode(),
+        **paginate(request, records.order_by(ordering, "-id")),
         "ordering": ordering,
         "orderings": ORDERINGS,
-        "labels": ["low", "medium", "high"],
+        "labels": RISK_LABELS,
         "sources": PredictionRecord.Source.choices,
         "models": model_list(),
     }
-    template = "records/list.html#table" if request.htmx else "records/list.html"
-    return render(request, template, context)
+    return render_page(request, "records/list.html", context, partial="table")
 
 
-@login_required
-@require_GET
-def record_detail(request: HttpRequest, record_id: int) -> HttpResponse:
-    try:
-        record = record_get(record_id=record_id)
-    except DomainError as error:
-        return render(
-            request, "records/detail.html", {"error": error, "nav": "records"}, status=404
-        )
+@page_view("GET")
+def record_detail_page(request: HtmxHttpRequest, record_id: int) -> HttpResponse:
+    record = record_get(record_id=record_id)
     context = {"record": record, "nav": "records", **explanation(record)}
-    return render(request, "records/detail.html", context)
+    return render_page(request, "records/detail.html", context)
 
 
-@login_required
-@require_GET
-def record_similar(request: HttpRequest, record_id: int) -> HttpResponse:
-    try:
-        _record, neighbours = record_nearest_to_record(record_id=record_id, k=SIMILAR_COUNT)
-    except DomainError as error:
-        return render(request, "records/detail.html#similar", {"error": error}, status=404)
+@page_view("GET")
+def record_similar_partial(request: HtmxHttpRequest, record_id: int) -> HttpResponse:
+    _record, neighbours = record_nearest_to_record(record_id=record_id, k=SIMILAR_COUNT)
     return render(request, "records/detail.html#similar", {"neighbours": neighbours})
 
 
-@login_required
-@require_GET
-def records_panel(request: HttpRequest) -> HttpResponse:
+@page_view("GET")
+def record_panel_partial(request: HtmxHttpRequest) -> HttpResponse:
     return render(request, "records/panel.html", {"summary": records_summary()})

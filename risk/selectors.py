@@ -39,10 +39,14 @@ def model_list_in_production() -> QuerySet[RiskModel]:
     return RiskModel.objects.filter(versions__stage=ModelVersion.Stage.PRODUCTION)
 
 
+def _model_not_found(key: str) -> ModelNotFound:
+    return ModelNotFound(f"No model {key!r}.", errors={"model_id": [f"unknown model {key!r}"]})
+
+
 def model_get(*, key: str) -> RiskModel:
     model = model_list().filter(key=key).first()
     if model is None:
-        raise ModelNotFound(f"No model {key!r}.", errors={"model_id": [f"unknown model {key!r}"]})
+        raise _model_not_found(key)
     return model
 
 
@@ -66,9 +70,7 @@ def model_version_get(*, key: str, version: int | None = None) -> ModelVersion:
         problem = f"Model {key!r} has no version {version}."
     if found is None:
         if not RiskModel.objects.filter(key=key).exists():
-            raise ModelNotFound(
-                f"No model {key!r}.", errors={"model_id": [f"unknown model {key!r}"]}
-            )
+            raise _model_not_found(key)
         field = "model_id" if version is None else "version"
         raise ModelNotFound(problem, errors={field: [problem]})
     return found

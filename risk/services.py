@@ -9,7 +9,7 @@ from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
 
-from core.audit import audit_record
+from core.audit import Actor, audit_record
 from core.errors import InvalidInput
 from risk.exceptions import InvalidArtifact, ModelNotFound
 from risk.models import ModelVersion, RiskModel
@@ -58,7 +58,7 @@ def model_version_register(
     name: str = "",
     description: str = "",
     promote: bool = False,
-    actor: Any = None,
+    actor: Actor = None,
 ) -> ModelVersion:
     """Check an artifact against its schema (loadable, attributable, ≤ 384 dims) and add it."""
     if not re.fullmatch(r"[a-z0-9][a-z0-9_-]{0,63}", key or ""):
@@ -111,7 +111,7 @@ def model_version_register(
 
 
 def model_version_register_trained(
-    *, key: str, trained: TrainedModel, promote: bool = False, actor: Any = None
+    *, key: str, trained: TrainedModel, promote: bool = False, actor: Actor = None
 ) -> ModelVersion:
     """Register a model trained by `risk.training` (the shipped credit-default model)."""
     return model_version_register(
@@ -133,7 +133,7 @@ def model_version_register_trained(
 
 
 @transaction.atomic
-def model_version_promote(*, version_id: int, actor: Any = None) -> ModelVersion:
+def model_version_promote(*, version_id: int, actor: Actor = None) -> ModelVersion:
     """Make a version production; the previous production version is archived."""
     model_version = (
         ModelVersion.objects.defer("artifact").select_related("model").filter(pk=version_id).first()

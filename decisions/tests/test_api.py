@@ -5,8 +5,11 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from core.idempotency import request_fingerprint
 from core.models import IdempotencyRecord
 from decisions.models import Backtest, Decision, Event, RuleVersion
+from decisions.services import events
+from decisions.tasks import backtest_run_task
 from decisions.tests.factories import register_event, rule_with_version
 from records.selectors import demo_applicants
 
@@ -86,8 +89,6 @@ def test_it_answers_422_for_the_same_key_with_a_different_body(events_client):
 
 
 def test_it_answers_409_for_a_matching_body_still_in_flight(events_client, staff_user):
-    from core.idempotency import request_fingerprint
-
     IdempotencyRecord.objects.create(
         scope=f"user:{staff_user.pk}",
         key="key-1",
@@ -292,8 +293,6 @@ def test_it_queues_large_backtests_for_a_worker(
     assert response.json()["status"] == "queued"
     assert len(callbacks) == 1
 
-    from decisions.tasks import backtest_run_task
-
     backtest_run_task.run(response.json()["id"])  # what the worker runs
     backtest_run_task.run(response.json()["id"])  # a redelivery leaves it alone
 
@@ -338,18 +337,16 @@ def test_it_refuses_anonymous_callers(client):
 def test_it_leaves_no_trace_when_registering_fails_and_accepts_the_retry(staff_user, monkeypatch):
     from rest_framework.test import APIClient
 
-    from decisions import services
-
     client = APIClient(raise_request_exception=False)
     client.force_login(staff_user)
-    real_dispatch = services.decision_actions_dispatch
+    real_dispatch = events.decision_actions_dispatch
 
     def explode(*, decision):
         raise RuntimeError("the SMS provider is down")
 
-    monkeypatch.setattr(services, "decision_actions_dispatch", explode)
+    monkeypatch.setattr(events, "decision_actions_dispatch", explode)
     failed = post_event(client, EVENT)
-    monkeypatch.setattr(services, "decision_actions_dispatch", real_dispatch)
+    monkeypatch.setattr(events, "decision_actions_dispatch", real_dispatch)
 
     assert failed.status_code == 500
     assert failed["Content-Type"] == "application/problem+json"

@@ -7,8 +7,9 @@ from django.utils import timezone
 
 from core.errors import InvalidInput
 from core.expressions import ExpressionError
-from decisions import engine, services
+from decisions import engine, selectors, services
 from decisions.models import Decision, Event, RuleVersion
+from decisions.services import events
 from decisions.tests.factories import register_event, rule_with_version
 
 pytestmark = pytest.mark.django_db
@@ -229,7 +230,7 @@ def test_it_rolls_back_event_and_decision_when_registering_fails(monkeypatch):
     def explode(*, decision):
         raise RuntimeError("dispatch failed")
 
-    monkeypatch.setattr(services, "decision_actions_dispatch", explode)
+    monkeypatch.setattr(events, "decision_actions_dispatch", explode)
 
     with pytest.raises(RuntimeError):
         register_event({"amount": 1})
@@ -256,7 +257,7 @@ def test_it_replays_every_decision_exactly():
     services.named_list_save(name="trusted", values=[])
     rule_with_version(key="big", condition="event.amount > 1", outcome="decline", priority=5)
 
-    reports = [services.decision_replay(decision=decision) for decision in Decision.objects.all()]
+    reports = [selectors.decision_replay(decision=decision) for decision in Decision.objects.all()]
 
     assert len(reports) == 3
     assert all(report["matches"] for report in reports), reports

@@ -8,7 +8,7 @@ from django.utils import timezone
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from decisions import services
+from decisions import selectors, services
 from decisions.exceptions import DuplicateEvent
 from decisions.models import Decision
 from decisions.tests.factories import register_event, rule_with_version
@@ -59,7 +59,7 @@ def test_it_replays_any_decision_exactly_even_after_rules_and_lists_change(rule_
     decision = register_event(payload)
     services.named_list_save(name="blocked", values=[str(uuid.uuid4())])  # a later list change
 
-    report = services.decision_replay(decision=decision)
+    report = selectors.decision_replay(decision=decision)
 
     assert report["matches"], report["differences"]
     assert report["replayed"]["outcome"] == decision.outcome

@@ -264,6 +264,7 @@ def test_nearest_rejects_bad_k_and_bad_features(demo_records, api_client):
     assert list(bad.json()["errors"]) == ["k"]
     assert invalid_features.json()["errors"] == {"features.age": ["must be ≥ 18"]}
     assert api_client.get("/api/v1/records/999999/nearest/").status_code == 404
+    assert PredictionRecord.objects.count() == len(demo_records)
 
 
 def test_hnsw_answers_match_an_exact_sequential_scan(demo_records):

@@ -123,6 +123,7 @@ def test_it_rejects_a_schema_that_does_not_match_the_pipeline(db):
         )
 
     assert caught.value.detail == "The pipeline uses column 'kind', not in the schema."
+    assert not RiskModel.objects.exists()
 
 
 def test_register_model_command_registers_a_skops_file_with_its_schema(db, tmp_path):
@@ -180,6 +181,8 @@ def test_register_model_command_rejects_a_schema_file_that_is_not_json(db, tmp_p
             artifact=str(tmp_path / "model.skops"),
             schema=str(tmp_path / "schema.json"),
         )
+
+    assert not RiskModel.objects.exists()
 
 
 def test_train_model_trains_registers_promotes_and_then_skips(db):

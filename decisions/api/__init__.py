@@ -1,0 +1,18 @@
+"""The decisions API (events, decisions, rules, backtests) under /api/v1/; config/urls.py
+includes this package's `urlpatterns`.
+
+`serializers` says what goes in and out, `examples` holds the OpenAPI example data, `views` the
+viewsets.
+"""
+
+from rest_framework.routers import SimpleRouter
+
+from decisions.api.views import BacktestViewSet, DecisionViewSet, EventViewSet, RuleViewSet
+
+router = SimpleRouter()
+router.register("events", EventViewSet, basename="event")
+router.register("decisions", DecisionViewSet, basename="decision")
+router.register("rules", RuleViewSet, basename="rule")
+router.register("backtests", BacktestViewSet, basename="backtest")
+
+urlpatterns = router.urls

@@ -1,0 +1,225 @@
+"""What the decisions API reads and answers: request and response serializers."""
+
+from typing import Any
+
+from rest_framework import serializers
+
+from decisions.models import (
+    IDENTIFIER_PATTERN,
+    RULE_KEY_PATTERN,
+    Backtest,
+    Decision,
+    Rule,
+    RuleVersion,
+)
+
+# --- Events and decisions ----------------------------------------------------------------------
+
+
+class RiskRequestSerializer(serializers.Serializer):
+    model_id = serializers.CharField(max_length=64)
+    features = serializers.DictField(required=False, default=dict)
+
+
+class EventCreateSerializer(serializers.Serializer):
+    type = serializers.RegexField(IDENTIFIER_PATTERN, max_length=64)
+    payload = serializers.DictField()
+    risk = RiskRequestSerializer(required=False, allow_null=True)
+
+
+class DecisionSummarySerializer(serializers.ModelSerializer):
+    event_id = serializers.IntegerField(read_only=True)
+    matched_rule = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Decision
+        fields = [
+            "id",
+            "event_id",
+            "event_type",
+            "outcome",
+            "matched_rule",
+            "shadow_outcome",
+            "engine_us",
+            "decided_at",
+        ]
+
+    def get_matched_rule(self, decision: Decision) -> dict[str, Any] | None:
+        version = decision.matched_version
+        if version is None:
+            return None
+        return {"key": version.rule.key, "version": version.number}
+
+
+class DecisionSerializer(DecisionSummarySerializer):
+    risk = serializers.SerializerMethodField()
+
+    class Meta(DecisionSummarySerializer.Meta):
+        fields = [
+            *DecisionSummarySerializer.Meta.fields,
+            "policy",
+            "trace",
+            "lists_snapshot",
+            "actions",
+            "risk",
+        ]
+
+    def get_risk(self, decision: Decision) -> dict[str, Any] | None:
+        if decision.risk_score is None:
+            return None
+        return {
+            "score": decision.risk_score,
+            "label": decision.risk_label,
+            "record_id": decision.risk_record_id,
+        }
+
+
+class EventSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    type = serializers.CharField()
+    payload = serializers.JSONField()
+    risk = serializers.JSONField(source="risk_request")
+    idempotency_key = serializers.CharField()
+    received_at = serializers.DateTimeField()
+
+
+class DecisionDetailSerializer(DecisionSerializer):
+    event = EventSerializer()
+
+    class Meta(DecisionSerializer.Meta):
+        fields = [*DecisionSerializer.Meta.fields, "event"]
+
+
+class EventRegisteredSerializer(serializers.Serializer):
+    event_id = serializers.IntegerField()
+    decision = DecisionSerializer()
+
+
+class ReplaySerializer(serializers.Serializer):
+    decision_id = serializers.IntegerField()
+    matches = serializers.BooleanField()
+    differences = serializers.ListField(child=serializers.CharField())
+    stored = serializers.JSONField()
+    replayed = serializers.JSONField()
+
+
+# --- Rules -------------------------------------------------------------------------------------
+
+
+class RuleVersionSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = RuleVersion
+        fields = [
+            "number",
+            "status",
+            "condition",
+            "outcome",
+            "priority",
+            "actions",
+            "effective_from",
+            "effective_until",
+            "list_names",
+            "author_label",
+            "change_note",
+            "created_at",
+            "status_changed_at",
+        ]
+        read_only_fields = fields
+
+
+class RuleSerializer(serializers.ModelSerializer):
+    published_version = serializers.SerializerMethodField()
+    shadow_version = serializers.SerializerMethodField()
+    versions = RuleVersionSerializer(many=True, read_only=True)
+
+    class Meta:
+        model = Rule
+        fields = [
+            "key",
+            "name",
+            "description",
+            "event_type",
+            "created_at",
+            "published_version",
+            "shadow_version",
+            "versions",
+        ]
+
+    def get_published_version(self, rule: Rule) -> int | None:
+        return rule.number_with(RuleVersion.Status.PUBLISHED)
+
+    def get_shadow_version(self, rule: Rule) -> int | None:
+        return rule.number_with(RuleVersion.Status.SHADOW)
+
+
+class RuleCreateSerializer(serializers.Serializer):
+    key = serializers.RegexField(RULE_KEY_PATTERN, max_length=64)
+    name = serializers.CharField(max_length=200)
+    description = serializers.CharField(max_length=4000, required=False, allow_blank=True)
+    event_type = serializers.RegexField(IDENTIFIER_PATTERN, max_length=64)
+
+
+class RuleVersionCreateSerializer(serializers.Serializer):
+    condition = serializers.CharField(max_length=4000, trim_whitespace=False)
+    outcome = serializers.RegexField(IDENTIFIER_PATTERN, max_length=32)
+    priority = serializers.IntegerField(min_value=-1_000_000, max_value=1_000_000)
+    actions = serializers.JSONField(required=False, default=list)  # type: ignore[arg-type]
+    effective_from = serializers.DateTimeField(required=False, allow_null=True, default=None)
+    effective_until = serializers.DateTimeField(required=False, allow_null=True, default=None)
+    change_note = serializers.CharField(max_length=2000, required=False, allow_blank=True)
+
+
+# --- Backtests ---------------------------------------------------------------------------------
+
+
+class CandidateSerializer(serializers.Serializer):
+    rule_key = serializers.RegexField(RULE_KEY_PATTERN, max_length=64)
+    version = serializers.IntegerField(min_value=1, max_value=2_000_000_000)
+
+
+class BacktestCreateSerializer(serializers.Serializer):
+    rule_key = serializers.RegexField(RULE_KEY_PATTERN, max_length=64, required=False)
+    version = serializers.IntegerField(min_value=1, max_value=2_000_000_000, required=False)
+    candidates = CandidateSerializer(many=True, required=False)
+    window_start = serializers.DateTimeField()
+    window_end = serializers.DateTimeField()
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        candidates = list(attrs.get("candidates") or [])
+        if attrs.get("rule_key") or attrs.get("version"):
+            if not (attrs.get("rule_key") and attrs.get("version")):
+                raise serializers.ValidationError(
+                    {"version": ["rule_key and version go together."]}
+                )
+            candidates.insert(0, {"rule_key": attrs["rule_key"], "version": attrs["version"]})
+        if not candidates:
+            raise serializers.ValidationError(
+                {"candidates": ["Give rule_key and version, or candidates."]}
+            )
+        return {
+            "candidates": candidates,
+            "window_start": attrs["window_start"],
+            "window_end": attrs["window_end"],
+        }
+
+
+class BacktestSerializer(serializers.ModelSerializer):
+    progress = serializers.FloatField(read_only=True)
+
+    class Meta:
+        model = Backtest
+        fields = [
+            "id",
+            "status",
+            "candidates",
+            "event_types",
+            "window_start",
+            "window_end",
+            "total",
+            "processed",
+            "progress",
+            "results",
+            "error",
+            "created_at",
+            "finished_at",
+        ]

@@ -1,0 +1,292 @@
+"""Viewsets of the decisions API, mounted under /api/v1/: parse, call one service or selector,
+answer one serializer."""
+
+from collections.abc import Callable
+from typing import Any
+
+import django_filters
+from django.http import HttpResponse
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_view,
+)
+from rest_framework import permissions, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from core.authentication import client_scope
+from core.idempotency import HEADER, idempotent_response, request_fingerprint
+from decisions import selectors, services
+from decisions.api import examples
+from decisions.api.serializers import (
+    BacktestCreateSerializer,
+    BacktestSerializer,
+    DecisionDetailSerializer,
+    DecisionSummarySerializer,
+    EventCreateSerializer,
+    EventRegisteredSerializer,
+    ReplaySerializer,
+    RuleCreateSerializer,
+    RuleSerializer,
+    RuleVersionCreateSerializer,
+    RuleVersionSerializer,
+)
+from decisions.models import Backtest, Decision, RuleVersion
+
+PROBLEM = OpenApiResponse(description="Problem details (RFC 9457).")
+IDEMPOTENCY_PARAMETER = OpenApiParameter(
+    HEADER,
+    location=OpenApiParameter.HEADER,
+    required=True,
+    description="Unique per request (e.g. a UUID): a retry with the same key and body answers "
+    "the stored response with `Idempotent-Replayed: true`.",
+)
+
+
+# --- Events and decisions ----------------------------------------------------------------------
+
+
+@extend_schema_view(
+    create=extend_schema(
+        summary="Register an event and decide it",
+        parameters=[IDEMPOTENCY_PARAMETER],
+        request=EventCreateSerializer,
+        responses={201: EventRegisteredSerializer, 400: PROBLEM, 409: PROBLEM, 422: PROBLEM},
+        examples=examples.EVENT_CREATE,
+    )
+)
+class EventViewSet(viewsets.ViewSet):
+    """Events in, decisions out: exactly one decision per Idempotency-Key."""
+
+    permission_classes = [permissions.IsAuthenticated]
+
+    def create(self, request: Request) -> HttpResponse:
+        def produce() -> tuple[int, Any]:
+            incoming = EventCreateSerializer(data=request.data)
+            incoming.is_valid(raise_exception=True)
+            decision = services.event_register(
+                event_type=incoming.validated_data["type"],
+                payload=incoming.validated_data["payload"],
+                risk_request=incoming.validated_data.get("risk"),
+                idempotency_key=request.headers[HEADER],
+                client_scope=client_scope(request.user),
+                fingerprint=request_fingerprint(
+                    method="POST", path=request.path, body=request.data
+                ),
+            )
+            body = EventRegisteredSerializer({"event_id": decision.event_id, "decision": decision})
+            return status.HTTP_201_CREATED, body.data
+
+        return idempotent_response(request, produce, required=True)
+
+
+class DecisionFilter(django_filters.FilterSet):
+    outcome = django_filters.CharFilter()
+    event_type = django_filters.CharFilter()
+    rule = django_filters.CharFilter(field_name="matched_version__rule__key", label="Rule key")
+    decided_after = django_filters.IsoDateTimeFilter(field_name="decided_at", lookup_expr="gte")
+    decided_before = django_filters.IsoDateTimeFilter(field_name="decided_at", lookup_expr="lt")
+
+    class Meta:
+        model = Decision
+        fields = ["outcome", "event_type", "rule", "decided_after", "decided_before"]
+
+
+@extend_schema_view(
+    list=extend_schema(
+        summary="List decisions",
+        description="Newest first; filter by outcome, event type, matched rule and time range.",
+        examples=examples.DECISION_LIST,
+    ),
+    retrieve=extend_schema(
+        summary="A decision with its trace and event",
+        responses={200: DecisionDetailSerializer, 404: PROBLEM},
+        examples=examples.DECISION_RETRIEVE,
+    ),
+)
+class DecisionViewSet(viewsets.ReadOnlyModelViewSet):
+    """Stored decisions; replay re-evaluates one and compares."""
+
+    permission_classes = [permissions.IsAuthenticated]
+    lookup_value_regex = "[0-9]{1,18}"
+    filterset_class = DecisionFilter
+    ordering_fields = ["decided_at", "id"]
+    ordering = ["-decided_at", "-id"]
+
+    def get_queryset(self):
+        return selectors.decision_list()
+
+    def get_serializer_class(self):
+        return DecisionSummarySerializer if self.action == "list" else DecisionDetailSerializer
+
+    @extend_schema(
+        summary="Replay a decision",
+        description="Re-evaluates the stored event with the exact rule versions, list contents "
+        "and policy recorded on the decision; nothing is written.",
+        request=None,
+        responses={200: ReplaySerializer, 404: PROBLEM},
+        examples=examples.DECISION_REPLAY,
+    )
+    @action(detail=True, methods=["post"])
+    def replay(self, request: Request, pk: str | None = None) -> Response:
+        decision = selectors.decision_get(decision_id=int(pk or 0))
+        return Response(ReplaySerializer(selectors.decision_replay(decision=decision)).data)
+
+
+# --- Rules -------------------------------------------------------------------------------------
+
+
+def _version_transition(
+    verb: str, change: Callable[..., RuleVersion], summary: str, description: str
+) -> Any:
+    """The POST action `versions/<number>/<verb>/`: one lifecycle service on one version."""
+
+    def transition(
+        self: viewsets.GenericViewSet, request: Request, key: str, number: str
+    ) -> Response:
+        version = selectors.rule_version_get(key=key, number=int(number))
+        return Response(RuleVersionSerializer(change(version=version, actor=request.user)).data)
+
+    transition.__name__ = verb  # DRF names the route and its handler after the function
+    routed = action(
+        detail=True, methods=["post"], url_path=rf"versions/(?P<number>[0-9]{{1,9}})/{verb}"
+    )(transition)
+    return extend_schema(
+        summary=summary,
+        description=description,
+        request=None,
+        responses={200: RuleVersionSerializer, 404: PROBLEM, 409: PROBLEM},
+        examples=examples.RULE_VERSION_TRANSITION,
+    )(routed)
+
+
+@extend_schema_view(
+    list=extend_schema(
+        summary="List rules with their versions",
+        parameters=[OpenApiParameter("event_type", str, description="Only this event type.")],
+        examples=examples.RULE_LIST,
+    ),
+    retrieve=extend_schema(
+        summary="A rule and its version history",
+        responses={200: RuleSerializer, 404: PROBLEM},
+        examples=examples.RULE_RETRIEVE,
+    ),
+    create=extend_schema(
+        summary="Create a rule",
+        description="A rule is its stable key; add versions to give it a condition.",
+        request=RuleCreateSerializer,
+        responses={201: RuleSerializer, 400: PROBLEM, 409: PROBLEM},
+        examples=examples.RULE_CREATE,
+    ),
+)
+class RuleViewSet(viewsets.GenericViewSet):
+    """Rules and their immutable versions, for integrators (staff use the admin)."""
+
+    permission_classes = [permissions.IsAuthenticated]
+    serializer_class = RuleSerializer
+    lookup_field = "key"
+    lookup_value_regex = "[a-z][a-z0-9_-]*"
+    filter_backends: list = []
+
+    def get_queryset(self):
+        return selectors.rule_list(event_type=self.request.query_params.get("event_type"))
+
+    def list(self, request: Request) -> Response:
+        page = self.paginate_queryset(self.get_queryset())
+        return self.get_paginated_response(RuleSerializer(page, many=True).data)
+
+    def retrieve(self, request: Request, key: str) -> Response:
+        return Response(RuleSerializer(selectors.rule_get(key=key)).data)
+
+    def create(self, request: Request) -> Response:
+        incoming = RuleCreateSerializer(data=request.data)
+        incoming.is_valid(raise_exception=True)
+        rule = services.rule_create(**incoming.validated_data, actor=request.user)
+        return Response(RuleSerializer(selectors.rule_get(key=rule.key)).data, status=201)
+
+    @extend_schema(
+        summary="Add a draft version",
+        description="The CEL condition is compiled now; a syntax error or an unknown variable "
+        "is answered 400 with its line and column. Conditions read event, event_type, now, "
+        "lists and risk.",
+        request=RuleVersionCreateSerializer,
+        responses={201: RuleVersionSerializer, 400: PROBLEM, 404: PROBLEM},
+        examples=examples.RULE_VERSION_CREATE,
+    )
+    @action(detail=True, methods=["post"], url_path="versions")
+    def versions(self, request: Request, key: str) -> Response:
+        incoming = RuleVersionCreateSerializer(data=request.data)
+        incoming.is_valid(raise_exception=True)
+        version = services.rule_version_create(
+            rule=selectors.rule_get(key=key), **incoming.validated_data, actor=request.user
+        )
+        return Response(RuleVersionSerializer(version).data, status=201)
+
+    publish = _version_transition(
+        "publish",
+        services.rule_version_publish,
+        "Publish a version",
+        "A draft or shadow version goes live; the previously published version retires in the "
+        "same transaction. Publishing a retired version is a 409 (roll back instead).",
+    )
+    shadow = _version_transition(
+        "shadow",
+        services.rule_version_shadow,
+        "Shadow a version",
+        "A draft runs on live traffic and is recorded in traces without deciding.",
+    )
+    retire = _version_transition(
+        "retire",
+        services.rule_version_retire,
+        "Retire a version",
+        "The version stops running; this is final.",
+    )
+    rollback = _version_transition(
+        "rollback",
+        services.rule_version_rollback,
+        "Roll back to a version",
+        "Publishes a copy of this version's content as a new version and answers that version.",
+    )
+
+
+# --- Backtests ---------------------------------------------------------------------------------
+
+
+@extend_schema_view(
+    create=extend_schema(
+        summary="Backtest candidate versions",
+        description="Evaluates the candidates (each replacing its rule's live version) against "
+        "the stored events of the window, with the lists and policy each event was decided "
+        "with. Small windows answer 201 with results; larger ones answer 202 and run in the "
+        "background: poll the backtest for progress. Stored decisions never change.",
+        request=BacktestCreateSerializer,
+        responses={201: BacktestSerializer, 202: BacktestSerializer, 400: PROBLEM, 404: PROBLEM},
+        examples=examples.BACKTEST_CREATE,
+    ),
+    retrieve=extend_schema(
+        summary="A backtest's status, progress and results",
+        responses={200: BacktestSerializer, 404: PROBLEM},
+        examples=examples.BACKTEST_RETRIEVE,
+    ),
+)
+class BacktestViewSet(viewsets.GenericViewSet):
+    """What a candidate rule set would have decided; read-only for stored decisions."""
+
+    permission_classes = [permissions.IsAuthenticated]
+    serializer_class = BacktestSerializer
+    queryset = Backtest.objects.all()
+    lookup_value_regex = "[0-9]{1,18}"
+    filter_backends: list = []
+
+    def create(self, request: Request) -> Response:
+        incoming = BacktestCreateSerializer(data=request.data)
+        incoming.is_valid(raise_exception=True)
+        backtest = services.backtest_create(**incoming.validated_data, actor=request.user)
+        finished = backtest.status == Backtest.Status.COMPLETED
+        return Response(BacktestSerializer(backtest).data, status=201 if finished else 202)
+
+    def retrieve(self, request: Request, pk: str) -> Response:
+        return Response(BacktestSerializer(selectors.backtest_get(backtest_id=int(pk))).data)

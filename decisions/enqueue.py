@@ -1,0 +1,30 @@
+"""Services enqueue this app's Celery tasks here, by task name and after commit.
+
+Sending by name keeps `decisions.tasks` (which imports the services) out of the services'
+imports: only Celery's autodiscovery imports the tasks module.
+"""
+
+from typing import Any
+
+from celery import current_app
+from django.db import transaction
+
+BACKTEST_RUN = "decisions.backtest_run"
+
+
+def _send_on_commit(name: str, *args: Any) -> None:
+    def send() -> None:
+        if current_app.conf.task_always_eager:
+            # What .delay() does in eager mode; send_task ignores it. Autodiscovery first, as a
+            # worker does when it starts: nothing in the web process imports the tasks module.
+            current_app.loader.import_default_modules()
+            current_app.tasks[name].apply(args=args)
+        else:
+            current_app.send_task(name, args=args)
+
+    transaction.on_commit(send)
+
+
+def backtest_run_enqueue(*, backtest_id: int) -> None:
+    """Run the backtest in a worker once the transaction that created it commits."""
+    _send_on_commit(BACKTEST_RUN, backtest_id)

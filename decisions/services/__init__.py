@@ -1,0 +1,55 @@
+"""Writes of the decisions app, one module per concern; callers use `decisions.services.<name>`.
+
+Every write is one transaction and writes its audit entry inside it.
+"""
+
+from decisions.services.backtests import MAX_CANDIDATES, backtest_create, backtest_run
+from decisions.services.events import (
+    MAX_PAYLOAD_KEYS,
+    decision_actions_dispatch,
+    event_register,
+    event_risk_score,
+)
+from decisions.services.lists import MAX_LIST_VALUES, named_list_save, named_list_validate
+from decisions.services.policies import policy_save, policy_validate
+from decisions.services.rules import (
+    ACTION_TYPES,
+    MAX_ACTION_TEMPLATE,
+    MAX_ACTIONS,
+    rule_actions_validate,
+    rule_create,
+    rule_update,
+    rule_version_create,
+    rule_version_publish,
+    rule_version_retire,
+    rule_version_rollback,
+    rule_version_shadow,
+)
+from decisions.services.shared import Actor
+
+__all__ = [
+    "ACTION_TYPES",
+    "MAX_ACTIONS",
+    "MAX_ACTION_TEMPLATE",
+    "MAX_CANDIDATES",
+    "MAX_LIST_VALUES",
+    "MAX_PAYLOAD_KEYS",
+    "Actor",
+    "backtest_create",
+    "backtest_run",
+    "decision_actions_dispatch",
+    "event_register",
+    "event_risk_score",
+    "named_list_save",
+    "named_list_validate",
+    "policy_save",
+    "policy_validate",
+    "rule_actions_validate",
+    "rule_create",
+    "rule_update",
+    "rule_version_create",
+    "rule_version_publish",
+    "rule_version_retire",
+    "rule_version_rollback",
+    "rule_version_shadow",
+]

@@ -1,0 +1,183 @@
+"""Events in, decisions out: register an event, score it, decide it, send its actions.
+
+Other apps are reached only here: `event_risk_score` scores through records,
+`decision_actions_dispatch` sends through campaigns.
+"""
+
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from campaigns import services as campaigns_services
+from core.errors import DomainError, InvalidInput
+from decisions import engine, selectors
+from decisions.exceptions import DuplicateEvent
+from decisions.models import Decision, Event
+from decisions.services.shared import json_for_database, raise_validation
+from records import services as records_services
+
+MAX_PAYLOAD_KEYS = 500
+
+
+def _validated_event_input(
+    *, payload: Any, risk_request: Any
+) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    if not isinstance(payload, dict):
+        raise InvalidInput("payload must be a JSON object.", errors={"payload": ["Not an object."]})
+    if len(payload) > MAX_PAYLOAD_KEYS:
+        raise InvalidInput(
+            f"payload has more than {MAX_PAYLOAD_KEYS} keys.", errors={"payload": ["Too large."]}
+        )
+    if risk_request is not None:
+        if not isinstance(risk_request, dict) or not isinstance(risk_request.get("model_id"), str):
+            raise InvalidInput(
+                "risk needs a model_id and features.", errors={"risk.model_id": ["Required."]}
+            )
+        if not isinstance(risk_request.get("features", {}), dict):
+            raise InvalidInput(
+                "risk.features must be an object.", errors={"risk.features": ["Not an object."]}
+            )
+    # JSON round trip: the engine sees exactly what the database returns on a replay.
+    return json_for_database(payload, field="payload"), (
+        json_for_database(risk_request, field="risk") if risk_request is not None else None
+    )
+
+
+def event_risk_score(*, event: Event) -> tuple[engine.RiskInput | None, int | None]:
+    """Score the event when it names a risk model: (risk for the rules, scoring record id).
+
+    Runs inside event_register's transaction, so the prediction record rolls back with the
+    event. Bad features or an unknown model reject the event with the fields named under
+    `risk.` (nothing is stored); an event without `risk` is decided without a score.
+    """
+    if not event.risk_request:
+        return None, None
+    try:
+        record = records_services.record_predict(
+            model_id=event.risk_request["model_id"],
+            features=event.risk_request.get("features", {}),
+            version=event.risk_request.get("version"),
+            source="decision",
+            event_id=event.pk,
+        )
+    except DomainError as error:
+        errors = {f"risk.{field}": messages for field, messages in error.errors.items()}
+        raise InvalidInput(f"The event cannot be scored: {error.detail}", errors=errors) from error
+    return engine.RiskInput(score=record.risk_score, label=record.risk_label), record.pk
+
+
+def decision_actions_dispatch(*, decision: Decision) -> None:
+    """Send the decision's SMS actions through campaigns, recording each outcome on the decision.
+
+    Inside event_register's transaction: campaigns creates the message rows now and enqueues the
+    sends on commit, so a rollback leaves no message and no task. Each action's reference is
+    `decision:<id>:<n>`, so a message is never created twice for the same decision. A recipient
+    who opted out gets a canceled message (recorded as such); an action that cannot be sent
+    (bad number, template error) is recorded as failed and never fails the decision.
+    """
+    if not decision.actions:
+        return
+    context = {
+        "event": decision.event.payload,
+        "event_type": decision.event.type,
+        "outcome": decision.outcome,
+        "risk": {"score": decision.risk_score, "label": decision.risk_label},
+    }
+    for index, action in enumerate(decision.actions):
+        if action.get("error") or action.get("type") != "sms":
+            continue
+        try:
+            with transaction.atomic():
+                message = campaigns_services.transactional_message_send(
+                    phone=str(action["to"]),
+                    template=action["template"],
+                    context=context,
+                    topic=action.get("topic") or "transactional",
+                    reference=f"decision:{decision.pk}:{index}",
+                )
+        except DomainError as error:
+            action.update(status="failed", error=error.detail)
+            continue
+        action.update(status=message.status, message_id=message.pk)
+        if message.cancel_reason:
+            action["reason"] = message.cancel_reason
+    decision.save(update_fields=["actions"])
+
+
+@transaction.atomic
+def event_register(
+    *,
+    event_type: str,
+    payload: Any,
+    idempotency_key: str,
+    client_scope: str,
+    fingerprint: str,
+    risk_request: Any = None,
+) -> Decision:
+    """Store an event and its decision together (both or neither); one per idempotency key."""
+    clean_payload, clean_risk = _validated_event_input(payload=payload, risk_request=risk_request)
+    event = Event(
+        type=event_type,
+        payload=clean_payload,
+        risk_request=clean_risk,
+        idempotency_key=idempotency_key,
+        client_scope=client_scope,
+        fingerprint=fingerprint,
+        received_at=timezone.now(),
+    )
+    try:
+        event.full_clean(validate_unique=False, validate_constraints=False)
+    except ValidationError as error:
+        raise_validation(error)
+    try:
+        with transaction.atomic():
+            event.save()
+    except IntegrityError:
+        raise DuplicateEvent(
+            "An event with this Idempotency-Key was already registered.",
+            errors={"Idempotency-Key": ["Already used."]},
+        ) from None
+    risk, risk_record_id = event_risk_score(event=event)
+    decision = _decide_and_store(event=event, risk=risk, risk_record_id=risk_record_id)
+    decision_actions_dispatch(decision=decision)
+    return decision
+
+
+def _decide_and_store(
+    *, event: Event, risk: engine.RiskInput | None, risk_record_id: int | None
+) -> Decision:
+    policy = selectors.policy_spec_for(event_type=event.type)
+    rows = {
+        version.pk: version
+        for version in selectors.live_rule_versions(event_type=event.type, at=event.received_at)
+    }
+    versions = [selectors.compiled_version(version) for version in rows.values()]
+    needed = {name for version in versions for name in version.list_names}
+    snapshot = selectors.list_contents(names=needed)
+    result = engine.decide(
+        event_type=event.type,
+        payload=event.payload,
+        received_at=event.received_at,
+        versions=versions,
+        policy=policy,
+        lists={name: content["values"] for name, content in snapshot.items()},
+        risk=risk,
+    )
+    return Decision.objects.create(
+        event=event,
+        event_type=event.type,
+        outcome=result.outcome,
+        matched_version=rows[result.matched.version_id] if result.matched else None,
+        shadow_outcome=result.shadow_outcome,
+        policy=policy.as_json(),
+        trace=result.trace,
+        lists_snapshot=snapshot,
+        actions=[{**action, "status": "pending"} for action in result.actions],
+        engine_us=result.engine_us,
+        risk_score=risk.score if risk else None,
+        risk_label=risk.label if risk else "",
+        risk_record_id=risk_record_id,
+        decided_at=timezone.now(),
+    )

@@ -1,0 +1,323 @@
+"""Rules and their immutable versions: create, validate, and move versions through their life
+(draft → shadow → published → retired, and rollback as a new version)."""
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from core.audit import actor_label_for, actor_user_for, audit_record
+from core.errors import InvalidInput
+from decisions import engine
+from decisions.exceptions import (
+    DuplicateRule,
+    InvalidActions,
+    RuleVersionNotFound,
+    RuleVersionStateConflict,
+)
+from decisions.models import NamedList, Rule, RuleVersion
+from decisions.services.shared import Actor, json_for_database, raise_validation
+
+MAX_ACTIONS = 10
+MAX_ACTION_TEMPLATE = 1600
+ACTION_TYPES = {"sms": {"required": ("template", "to"), "optional": ("topic",)}}
+# The audit action (`rule_version.<verb>`) of a move into each status.
+STATUS_VERBS: dict[str, str] = {
+    RuleVersion.Status.PUBLISHED: "publish",
+    RuleVersion.Status.SHADOW: "shadow",
+    RuleVersion.Status.RETIRED: "retire",
+}
+# The statuses only one version of a rule holds at a time, and where a version may enter them.
+SLOT_SOURCES = {
+    RuleVersion.Status.PUBLISHED: (RuleVersion.Status.DRAFT, RuleVersion.Status.SHADOW),
+    RuleVersion.Status.SHADOW: (RuleVersion.Status.DRAFT,),
+}
+
+
+def _rule_snapshot(rule: Rule) -> dict[str, Any]:
+    return {
+        "key": rule.key,
+        "name": rule.name,
+        "description": rule.description,
+        "event_type": rule.event_type,
+    }
+
+
+def _version_snapshot(version: RuleVersion) -> dict[str, Any]:
+    return {"number": version.number, "status": version.status, **version.content}
+
+
+def _duplicate_rule(key: str) -> DuplicateRule:
+    return DuplicateRule(f"A rule with key {key} exists.", errors={"key": ["Taken."]})
+
+
+@transaction.atomic
+def rule_create(
+    *, key: str, name: str, event_type: str, description: str = "", actor: Actor = None
+) -> Rule:
+    """Create a rule (no versions yet); the key is its stable identity."""
+    rule = Rule(
+        key=key.strip(),
+        name=name.strip(),
+        event_type=event_type.strip(),
+        description=description.strip(),
+        created_by=actor_user_for(actor),
+    )
+    try:
+        rule.full_clean()
+    except ValidationError as error:
+        if "key" in error.message_dict and Rule.objects.filter(key=rule.key).exists():
+            raise _duplicate_rule(rule.key) from None
+        raise_validation(error)
+    try:
+        with transaction.atomic():
+            rule.save()
+    except IntegrityError:
+        raise _duplicate_rule(rule.key) from None
+    audit_record(
+        actor=actor,
+        action="rule.create",
+        target_type="rule",
+        target_id=rule.key,
+        after=_rule_snapshot(rule),
+    )
+    return rule
+
+
+@transaction.atomic
+def rule_update(*, rule: Rule, name: str, description: str, actor: Actor = None) -> Rule:
+    """Rename or re-describe a rule; its key and event type never change."""
+    rule = Rule.objects.select_for_update().get(pk=rule.pk)
+    before = _rule_snapshot(rule)
+    rule.name = name.strip()
+    rule.description = description.strip()
+    try:
+        rule.full_clean()
+    except ValidationError as error:
+        raise_validation(error)
+    rule.save(update_fields=["name", "description"])
+    audit_record(
+        actor=actor,
+        action="rule.update",
+        target_type="rule",
+        target_id=rule.key,
+        before=before,
+        after=_rule_snapshot(rule),
+    )
+    return rule
+
+
+def rule_actions_validate(actions: Any) -> list[dict[str, Any]]:
+    """Check the shape of a version's actions; `to` is a CEL expression over the event."""
+    if actions in (None, ""):
+        return []
+    if not isinstance(actions, list):
+        raise InvalidActions("Actions must be a list.", errors={"actions": ["Must be a list."]})
+    if len(actions) > MAX_ACTIONS:
+        raise InvalidActions(
+            f"At most {MAX_ACTIONS} actions.", errors={"actions": [f"At most {MAX_ACTIONS}."]}
+        )
+    return [
+        _action_validate(action, field=f"actions[{index}]") for index, action in enumerate(actions)
+    ]
+
+
+def _action_validate(action: Any, *, field: str) -> dict[str, Any]:
+    if not isinstance(action, dict):
+        raise InvalidActions(f"{field} must be an object.", errors={field: ["Not an object."]})
+    spec = ACTION_TYPES.get(action.get("type"))  # type: ignore[arg-type]
+    if spec is None:
+        known = ", ".join(sorted(ACTION_TYPES))
+        raise InvalidActions(
+            f"{field}.type must be one of: {known}.",
+            errors={f"{field}.type": [f"One of: {known}."]},
+        )
+    allowed = {"type", *spec["required"], *spec["optional"]}
+    unknown = sorted(set(action) - allowed)
+    if unknown:
+        raise InvalidActions(
+            f"{field} has unknown fields: {', '.join(unknown)}.",
+            errors={f"{field}.{name}": ["Unknown field."] for name in unknown},
+        )
+    for name in (*spec["required"], *spec["optional"]):
+        value = action.get(name)
+        if name in spec["required"] and (not isinstance(value, str) or not value.strip()):
+            raise InvalidActions(
+                f"{field}.{name} is required text.", errors={f"{field}.{name}": ["Required."]}
+            )
+        if value is not None and (not isinstance(value, str) or len(value) > MAX_ACTION_TEMPLATE):
+            raise InvalidActions(
+                f"{field}.{name} must be text of at most {MAX_ACTION_TEMPLATE} characters.",
+                errors={f"{field}.{name}": ["Too long or not text."]},
+            )
+    engine.compile_condition(action["to"], field=f"{field}.to")
+    return json_for_database(dict(action), field=field)
+
+
+def _condition_lists(condition: str) -> list[str]:
+    """Compile the condition and name the lists it reads, all of which must exist."""
+    engine.compile_condition(condition)
+    list_names = engine.referenced_lists(condition)
+    known_lists = set(NamedList.objects.filter(name__in=list_names).values_list("name", flat=True))
+    unknown_lists = sorted(set(list_names) - known_lists)
+    if unknown_lists:
+        # Caught now rather than as an evaluation error on every event.
+        raise InvalidInput(
+            f"The condition reads unknown list {', '.join(unknown_lists)}; create it first.",
+            errors={"condition": [f"Unknown list: {', '.join(unknown_lists)}."]},
+        )
+    return list_names
+
+
+@transaction.atomic
+def rule_version_create(
+    *,
+    rule: Rule,
+    condition: str,
+    outcome: str,
+    priority: int,
+    actions: Sequence[Mapping[str, Any]] | None = None,
+    effective_from: datetime | None = None,
+    effective_until: datetime | None = None,
+    change_note: str = "",
+    actor: Actor = None,
+) -> RuleVersion:
+    """Add a draft version; its CEL condition is compiled now and rejected with its position."""
+    rule = Rule.objects.select_for_update().get(pk=rule.pk)  # numbers versions one at a time
+    # Before full_clean, whose check-constraint error would name no field.
+    if effective_from and effective_until and effective_from >= effective_until:
+        raise InvalidInput(
+            "The effective window ends before it starts.",
+            errors={"effective_until": ["Must be after effective_from."]},
+        )
+    list_names = _condition_lists(condition)
+    cleaned_actions = rule_actions_validate(actions)
+    last = rule.versions.order_by("-number").values_list("number", flat=True).first()
+    version = RuleVersion(
+        rule=rule,
+        number=(last or 0) + 1,
+        condition=condition.strip(),
+        outcome=(outcome or "").strip(),
+        priority=priority,
+        actions=cleaned_actions,
+        effective_from=effective_from,
+        effective_until=effective_until,
+        list_names=list_names,
+        author=actor_user_for(actor),
+        author_label=actor_label_for(actor),
+        change_note=(change_note or "").strip(),
+        status=RuleVersion.Status.DRAFT,
+    )
+    try:
+        version.full_clean()
+    except ValidationError as error:
+        raise_validation(error)
+    version.save()
+    audit_record(
+        actor=actor,
+        action="rule_version.create",
+        target_type="rule_version",
+        target_id=f"{rule.key}:{version.number}",
+        after=_version_snapshot(version),
+    )
+    return version
+
+
+def _locked_version(version: RuleVersion) -> RuleVersion:
+    # Lock the rule first: every status change of a rule's versions serialises on it.
+    Rule.objects.select_for_update().get(pk=version.rule_id)
+    locked = RuleVersion.objects.select_for_update().select_related("rule").filter(pk=version.pk)
+    found = locked.first()
+    if found is None:
+        raise RuleVersionNotFound(f"Version {version.pk} is gone.")
+    return found
+
+
+def _set_status(version: RuleVersion, status: str, *, actor: Actor) -> None:
+    before = _version_snapshot(version)
+    version.status = status
+    version.status_changed_at = timezone.now()
+    version.save(update_fields=["status", "status_changed_at"])
+    audit_record(
+        actor=actor,
+        action=f"rule_version.{STATUS_VERBS[status]}",
+        target_type="rule_version",
+        target_id=f"{version.rule.key}:{version.number}",
+        before=before,
+        after=_version_snapshot(version),
+    )
+
+
+def _take_slot(version: RuleVersion, *, status: RuleVersion.Status, actor: Actor) -> RuleVersion:
+    """Move a version into a one-per-rule status, retiring its current holder."""
+    version = _locked_version(version)
+    allowed_from = SLOT_SOURCES[status]
+    if version.status not in allowed_from:
+        raise RuleVersionStateConflict(
+            f"Version {version.number} of {version.rule.key} is {version.status}; only "
+            f"{' or '.join(allowed_from)} versions can become {status}"
+            + (" (roll back to republish an old one)." if status == "published" else "."),
+            errors={"status": [f"Is {version.status}."]},
+        )
+    holders = RuleVersion.objects.select_for_update().filter(rule_id=version.rule_id, status=status)
+    for holder in holders:
+        holder.rule = version.rule
+        _set_status(holder, RuleVersion.Status.RETIRED, actor=actor)
+    _set_status(version, status, actor=actor)
+    return version
+
+
+@transaction.atomic
+def rule_version_publish(*, version: RuleVersion, actor: Actor = None) -> RuleVersion:
+    """Publish a draft or shadow version; the previously published one retires with it."""
+    return _take_slot(version, status=RuleVersion.Status.PUBLISHED, actor=actor)
+
+
+@transaction.atomic
+def rule_version_shadow(*, version: RuleVersion, actor: Actor = None) -> RuleVersion:
+    """Run a draft on live traffic without deciding; a previous shadow version retires."""
+    return _take_slot(version, status=RuleVersion.Status.SHADOW, actor=actor)
+
+
+@transaction.atomic
+def rule_version_retire(*, version: RuleVersion, actor: Actor = None) -> RuleVersion:
+    """Take a version out of service for good (drafts, shadows and published alike)."""
+    version = _locked_version(version)
+    if version.status == RuleVersion.Status.RETIRED:
+        raise RuleVersionStateConflict(
+            f"Version {version.number} of {version.rule.key} is already retired.",
+            errors={"status": ["Is retired."]},
+        )
+    _set_status(version, RuleVersion.Status.RETIRED, actor=actor)
+    return version
+
+
+@transaction.atomic
+def rule_version_rollback(
+    *, version: RuleVersion, actor: Actor = None, change_note: str = ""
+) -> RuleVersion:
+    """Publish an older version's content as a new version (versions stay immutable)."""
+    source = _locked_version(version)
+    restored = rule_version_create(
+        rule=source.rule,
+        condition=source.condition,
+        outcome=source.outcome,
+        priority=source.priority,
+        actions=source.actions,
+        effective_from=source.effective_from,
+        effective_until=source.effective_until,
+        change_note=change_note or f"Rollback to version {source.number}.",
+        actor=actor,
+    )
+    audit_record(
+        actor=actor,
+        action="rule_version.rollback",
+        target_type="rule_version",
+        target_id=f"{source.rule.key}:{restored.number}",
+        before={"from_version": source.number},
+        after=_version_snapshot(restored),
+    )
+    return rule_version_publish(version=restored, actor=actor)

@@ -1,0 +1,165 @@
+"""The records API's handlers: predict, list and read records, find similar records."""
+
+from typing import Any
+
+from django.db.models import QuerySet
+from django.http import HttpResponse
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
+from rest_framework import mixins, serializers, viewsets
+from rest_framework.decorators import action
+from rest_framework.permissions import IsAuthenticated
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from core.idempotency import idempotent_response
+from core.schema import problem_response
+from records.api import examples
+from records.api.serializers import (
+    NearestQuerySerializer,
+    NearestRequestSerializer,
+    NearestResponseSerializer,
+    PredictionSerializer,
+    PredictRequestSerializer,
+    RecordDetailSerializer,
+    RecordListSerializer,
+)
+from records.filters import RecordFilter
+from records.models import PredictionRecord
+from records.selectors import (
+    Neighbour,
+    record_list,
+    record_nearest_to_features,
+    record_nearest_to_record,
+)
+from records.services import record_predict
+
+
+def _nearest_body(model_id: str, k: int, neighbours: list[Neighbour]) -> dict[str, Any]:
+    return NearestResponseSerializer({"model_id": model_id, "k": k, "results": neighbours}).data
+
+
+class PredictView(APIView):
+    """Score features with a model and store the prediction as a record."""
+
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(
+        summary="Predict",
+        description=(
+            "Validates the features against the model's schema, scores them, stores a record "
+            "and answers its score, label and drivers (sorted by absolute contribution). "
+            "Drivers are exact: `base_logit` (the average applicant's log-odds) plus the "
+            "contributions is the logit, and `risk_score` = 1 / (1 + e^-logit). "
+            "Optional `Idempotency-Key` header: a retry with the same key and body gets the "
+            "stored response again. A rejected request stores nothing."
+        ),
+        request=PredictRequestSerializer,
+        responses={
+            201: PredictionSerializer,
+            **problem_response(400, examples.INVALID_FEATURES),
+        },
+        parameters=[
+            OpenApiParameter("Idempotency-Key", str, OpenApiParameter.HEADER, required=False)
+        ],
+        examples=[examples.PREDICT_REQUEST, examples.PREDICTION],
+    )
+    def post(self, request: Request) -> HttpResponse:
+        payload = PredictRequestSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+
+        def produce() -> tuple[int, Any]:
+            record = record_predict(
+                model_id=payload.validated_data["model_id"],
+                features=payload.validated_data["features"],
+                version=payload.validated_data.get("version"),
+                source=PredictionRecord.Source.API,
+            )
+            return 201, PredictionSerializer(record).data
+
+        return idempotent_response(request, produce)
+
+
+@extend_schema_view(
+    list=extend_schema(
+        summary="List records",
+        description=(
+            "Predictions newest first; filter by model, label, score range, creation time and "
+            "source; `ordering` by `created_at` or `risk_score` (prefix `-` for descending)."
+        ),
+        examples=[examples.RECORD_LIST],
+    ),
+    retrieve=extend_schema(
+        summary="A record",
+        description="Features, score, label, drivers, embedding, model version, source, event.",
+        examples=[examples.RECORD],
+    ),
+)
+class RecordViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    """Prediction records and similar-case search."""
+
+    permission_classes = [IsAuthenticated]
+    filterset_class = RecordFilter
+    ordering_fields = ["created_at", "risk_score"]
+    ordering = ["-created_at", "-id"]
+    lookup_value_regex = r"\d+"
+
+    def get_queryset(self) -> QuerySet[PredictionRecord]:
+        if self.action == "retrieve":
+            return PredictionRecord.objects.all()
+        return record_list()
+
+    def get_serializer_class(self) -> type[serializers.BaseSerializer]:
+        return RecordDetailSerializer if self.action == "retrieve" else RecordListSerializer
+
+    def filter_queryset(self, queryset: QuerySet[Any]) -> QuerySet[Any]:
+        queryset = super().filter_queryset(queryset)
+        # A stable order for equal scores or times, so pages never overlap.
+        return queryset.order_by(*queryset.query.order_by, "-id")
+
+    @extend_schema(
+        summary="Records similar to a record",
+        description="The k nearest records of the same model by cosine distance, itself excluded.",
+        parameters=[NearestQuerySerializer],
+        responses={200: NearestResponseSerializer},
+        examples=[examples.NEIGHBOURS],
+    )
+    @action(detail=True, methods=["get"], url_path="nearest", filter_backends=[])
+    def nearest(self, request: Request, pk: str) -> Response:
+        query = NearestQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        k = query.validated_data["k"]
+        record, neighbours = record_nearest_to_record(record_id=int(pk), k=k)
+        return Response(_nearest_body(record.model_id, k, neighbours))
+
+    @extend_schema(
+        summary="Records similar to features",
+        description=(
+            "Scores the features (nothing is stored) and returns the k nearest records of the "
+            "model by cosine distance between embeddings."
+        ),
+        request=NearestRequestSerializer,
+        responses={
+            200: NearestResponseSerializer,
+            **problem_response(400, examples.INVALID_FEATURES),
+        },
+        examples=[examples.NEAREST_REQUEST, examples.NEIGHBOURS],
+    )
+    @action(
+        detail=False,
+        methods=["post"],
+        url_path="nearest",
+        filter_backends=[],
+        pagination_class=None,
+    )
+    def nearest_search(self, request: Request) -> Response:
+        payload = NearestRequestSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        data = payload.validated_data
+        neighbours = record_nearest_to_features(
+            model_id=data["model_id"],
+            features=data["features"],
+            k=data["k"],
+            version=data.get("version"),
+        )
+        return Response(_nearest_body(data["model_id"], data["k"], neighbours))

@@ -1,5 +1,0 @@
-"""HTMX pages of this app."""
-
-app_name = "risk"
-
-urlpatterns: list = []
