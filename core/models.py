@@ -3,6 +3,7 @@
 from django.conf import settings
 from django.contrib.postgres.fields import ArrayField
 from django.db import models
+from django.utils import timezone
 from rest_framework_api_key.models import AbstractAPIKey
 
 from core.access import SCOPE_DESCRIPTIONS, codename
@@ -64,11 +65,21 @@ class IdempotencyRecord(models.Model):
 
 
 class AuditEntry(models.Model):
-    """Append-only: who changed what, before and after, written in the change's transaction."""
+    """Append-only: who changed what, before and after, written in the change's transaction.
 
-    occurred_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    A database trigger refuses UPDATE and DELETE, and each entry carries the hash of the one
+    before it (`manage.py audit_verify` walks the chain). The actor is kept without a foreign-key
+    constraint, so deleting a user touches no entry and leaves its actor_label as it was.
+    """
+
+    occurred_at = models.DateTimeField(default=timezone.now, db_index=True)
     actor = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        related_name="+",
     )
     actor_label = models.CharField(max_length=150, help_text="User name, API key name or 'system'.")
     action = models.CharField(max_length=64)
@@ -77,6 +88,8 @@ class AuditEntry(models.Model):
     before = models.JSONField(null=True, blank=True)
     after = models.JSONField(null=True, blank=True)
     request_id = models.CharField(max_length=128, blank=True, default="")
+    previous_hash = models.CharField(max_length=64, blank=True, default="")
+    entry_hash = models.CharField(max_length=64, blank=True, default="")
 
     class Meta:
         ordering = ["-occurred_at", "-id"]
