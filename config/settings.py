@@ -208,8 +208,16 @@ REST_FRAMEWORK = {
     "PAGE_SIZE": 50,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "core.problems.problem_exception_handler",
+    "DEFAULT_THROTTLE_CLASSES": ["core.throttling.ClientRateThrottle"],
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
 }
+# Requests per key, token or user ("client") and per address for anonymous callers; shared
+# through Redis when REDIS_URL is set. Over the rate: 429 problem details with Retry-After.
+API_THROTTLE_RATES = {
+    "client": env.str("API_THROTTLE_CLIENT_RATE", default="6000/min"),
+    "anonymous": env.str("API_THROTTLE_ANONYMOUS_RATE", default="300/min"),
+}
+
 # Bearer tokens from the customer's identity provider (off unless JWT_ISSUER is set): issuer,
 # audience, and either a JWKS URL or a PEM public key; scopes come from the `scope` claim.
 JWT_ISSUER = env.str("JWT_ISSUER", default="")

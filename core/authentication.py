@@ -1,7 +1,6 @@
 """How machines authenticate: `Authorization: Api-Key <key>`, or a JWT bearer token from the
 customer's own identity provider. Either way the principal carries the scopes it was granted."""
 
-from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, cast
 
@@ -14,43 +13,15 @@ from rest_framework import authentication, exceptions
 
 from core.access import ALL_SCOPES
 from core.models import ApiKey
+from core.principals import ApiClient, client_scope
+from core.throttling import address_throttle_check
+
+__all__ = ["ApiClient", "ApiKeyAuthentication", "JwtAuthentication", "client_scope"]
 
 KEYWORD = "Api-Key"
 BEARER = "Bearer"
 # A key's last use is written at most this often, so a busy key costs no write per request.
 LAST_USED_RESOLUTION = timedelta(seconds=60)
-
-
-@dataclass(frozen=True)
-class ApiClient:
-    """A machine caller (API key or JWT); it quacks enough like a user for DRF permissions."""
-
-    name: str
-    scopes: frozenset[str]
-    api_key: ApiKey | None = None
-    token_subject: str = ""
-    is_authenticated: bool = True
-    is_anonymous: bool = False
-    is_staff: bool = False
-    claims: dict[str, Any] = field(default_factory=dict, compare=False)
-
-    @property
-    def pk(self) -> str:
-        # Logged as user_id: the key's public prefix (never its hash) or the token's subject.
-        return self.identity
-
-    @property
-    def identity(self) -> str:
-        if self.api_key is not None:
-            return f"api-key:{self.api_key.prefix}"
-        return f"jwt:{self.token_subject}"
-
-    @property
-    def username(self) -> str:
-        return f"api-key:{self.name}" if self.api_key is not None else f"jwt:{self.name}"
-
-    def __str__(self) -> str:
-        return self.username
 
 
 def _key_used(api_key: ApiKey) -> None:
@@ -75,8 +46,10 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
         try:
             api_key = cast(ApiKey, ApiKey.objects.get_from_key(raw_key))
         except ApiKey.DoesNotExist:
+            address_throttle_check(request)  # guessing keys costs the address its rate
             raise exceptions.AuthenticationFailed("The API key is not valid.") from None
         if api_key.has_expired or api_key.revoked:
+            address_throttle_check(request)
             raise exceptions.AuthenticationFailed("The API key is revoked or expired.")
         _key_used(api_key)
         client = ApiClient(name=api_key.name, scopes=frozenset(api_key.scopes), api_key=api_key)
@@ -135,12 +108,3 @@ def _signing_key(token: str) -> Any:
     if _jwks_client is None or _jwks_client.uri != settings.JWT_JWKS_URL:
         _jwks_client = jwt.PyJWKClient(settings.JWT_JWKS_URL, cache_keys=True, timeout=5)
     return _jwks_client.get_signing_key_from_jwt(token).key
-
-
-def client_scope(user: object) -> str:
-    """A stable identifier of the caller, for per-client idempotency keys and audit labels."""
-    if isinstance(user, ApiClient):
-        if user.api_key is not None:
-            return f"key:{user.api_key.prefix}"
-        return f"jwt:{user.token_subject}"
-    return f"user:{getattr(user, 'pk', 'anonymous')}"

@@ -11,7 +11,8 @@ from rest_framework.request import Request
 from rest_framework.views import APIView
 
 from core.access import permission_name
-from core.authentication import ApiClient
+from core.principals import ApiClient
+from core.throttling import address_throttle_check
 
 
 def principal_may(principal: Any, permission: str) -> bool:
@@ -43,6 +44,7 @@ class ScopeRequired(BasePermission):
 
     def has_permission(self, request: Request, view: APIView) -> bool:
         if not getattr(request.user, "is_authenticated", False):
+            address_throttle_check(request)
             return False
         scope = required_scope(view, request)
         if scope is None:
