@@ -2,10 +2,17 @@
 
 from typing import Any
 
+from django.contrib.auth.base_user import AbstractBaseUser
+from django.contrib.auth.models import AnonymousUser
 from django.db import transaction
 
+from core.authentication import ApiClient
 from core.middleware import current_request_id
 from core.models import AuditEntry
+
+# Who makes a change: a staff user, an integrator's API key (which stands in for a user), or
+# None for the system itself.
+Actor = AbstractBaseUser | AnonymousUser | ApiClient | None
 
 
 def actor_user_for(actor: Any) -> Any:
