@@ -1,5 +1,6 @@
 """Contacts, consent, campaigns and messages under /api/v1/: thin viewsets over the services."""
 
+from collections.abc import Callable
 from typing import Any
 
 from django.conf import settings
@@ -53,6 +54,21 @@ def _valid(serializer_class: type[serializers.Serializer], data: Any) -> dict[st
     return dict(serializer.validated_data)
 
 
+def _create(
+    request: Request,
+    incoming: type[serializers.Serializer],
+    create: Callable[..., Any],
+    outgoing: type[serializers.Serializer],
+) -> Response:
+    """Validate, create through the service (idempotently, per Idempotency-Key), answer 201."""
+    payload = _valid(incoming, request.data)
+
+    def produce() -> tuple[int, Any]:
+        return 201, outgoing(create(**payload, actor=request.user)).data
+
+    return idempotent_response(request, produce)
+
+
 # --- contacts ---------------------------------------------------------------------------------
 
 
@@ -98,13 +114,7 @@ class ContactViewSet(viewsets.ReadOnlyModelViewSet):
         ],
     )
     def create(self, request: Request) -> Response:
-        payload = _valid(ContactCreateSerializer, request.data)
-
-        def produce() -> tuple[int, Any]:
-            contact = services.contact_create(**payload, actor=request.user)
-            return 201, ContactSerializer(contact).data
-
-        return idempotent_response(request, produce)
+        return _create(request, ContactCreateSerializer, services.contact_create, ContactSerializer)
 
     @extend_schema(
         summary="Update a contact's attributes or time-zone override",
@@ -230,13 +240,9 @@ class CampaignViewSet(viewsets.ReadOnlyModelViewSet):
         ],
     )
     def create(self, request: Request) -> Response:
-        payload = _valid(CampaignWriteSerializer, request.data)
-
-        def produce() -> tuple[int, Any]:
-            campaign = services.campaign_create(**payload, actor=request.user)
-            return 201, CampaignSerializer(campaign).data
-
-        return idempotent_response(request, produce)
+        return _create(
+            request, CampaignWriteSerializer, services.campaign_create, CampaignSerializer
+        )
 
     @extend_schema(
         summary="Update a draft campaign (409 once launched)",
@@ -274,23 +280,24 @@ class CampaignViewSet(viewsets.ReadOnlyModelViewSet):
 
         return idempotent_response(request, produce)
 
+    def _operate(self, operation: Callable[..., Campaign]) -> Response:
+        campaign = operation(campaign=self.get_object(), actor=self.request.user)
+        return Response(CampaignSerializer(campaign).data)
+
     @_campaign_action("Pause: no new sends within a second")
     @action(detail=True, methods=["post"])
     def pause(self, request: Request, pk: str) -> Response:
-        campaign = services.campaign_pause(campaign=self.get_object(), actor=request.user)
-        return Response(CampaignSerializer(campaign).data)
+        return self._operate(services.campaign_pause)
 
     @_campaign_action("Resume a paused campaign")
     @action(detail=True, methods=["post"])
     def resume(self, request: Request, pk: str) -> Response:
-        campaign = services.campaign_resume(campaign=self.get_object(), actor=request.user)
-        return Response(CampaignSerializer(campaign).data)
+        return self._operate(services.campaign_resume)
 
     @_campaign_action("Cancel: every message not yet sent is canceled")
     @action(detail=True, methods=["post"])
     def cancel(self, request: Request, pk: str) -> Response:
-        campaign = services.campaign_cancel(campaign=self.get_object(), actor=request.user)
-        return Response(CampaignSerializer(campaign).data)
+        return self._operate(services.campaign_cancel)
 
     @extend_schema(
         summary="Counts by status, delivery rate, failures by error code, sends per minute",

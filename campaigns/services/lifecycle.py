@@ -1,5 +1,6 @@
 """Campaign lifecycle: draft edits, the launch (one COPY of every message), pause, cancel."""
 
+import json
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
@@ -188,6 +189,20 @@ def _campaign_transition(
     return campaign
 
 
+def _messages_take_back(
+    *, campaign: Campaign, statuses: list[str], to: str, reason: str, extra_set: str = ""
+) -> None:
+    """The operator's move of the campaign's messages not yet claimed, with its reason."""
+    messages_move(
+        where="campaign_id = %s AND status = ANY(%s)",
+        params=[campaign.pk, statuses],
+        to=to,
+        source=MessageTransition.Source.OPERATOR,
+        extra_set=extra_set,
+        detail=json.dumps({"reason": reason}),
+    )
+
+
 @transaction.atomic
 def campaign_pause(*, campaign: Campaign, actor: Actor = None) -> Campaign:
     """Stop sending: queued messages go back to pending, so no new claim can succeed."""
@@ -197,12 +212,8 @@ def campaign_pause(*, campaign: Campaign, actor: Actor = None) -> Campaign:
         to=Campaign.Status.PAUSED,
         actor=actor,
     )
-    messages_move(
-        where="campaign_id = %s AND status = 'queued'",
-        params=[campaign.pk],
-        to=S.PENDING,
-        source=MessageTransition.Source.OPERATOR,
-        detail='{"reason": "campaign_paused"}',
+    _messages_take_back(
+        campaign=campaign, statuses=[S.QUEUED], to=S.PENDING, reason="campaign_paused"
     )
     return campaign
 
@@ -232,12 +243,11 @@ def campaign_cancel(*, campaign: Campaign, actor: Actor = None) -> Campaign:
         to=Campaign.Status.CANCELED,
         actor=actor,
     )
-    messages_move(
-        where="campaign_id = %s AND status IN ('pending', 'queued')",
-        params=[campaign.pk],
+    _messages_take_back(
+        campaign=campaign,
+        statuses=[S.PENDING, S.QUEUED],
         to=S.CANCELED,
-        source=MessageTransition.Source.OPERATOR,
+        reason="campaign_canceled",
         extra_set=", cancel_reason = 'campaign_canceled', finished_at = now()",
-        detail='{"reason": "campaign_canceled"}',
     )
     return campaign
