@@ -7,7 +7,7 @@ is unknown is parked as `unknown` and reconciled by asking the provider, never r
 """
 
 import random
-from datetime import datetime, time, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
 
@@ -28,9 +28,7 @@ from campaigns.services.states import (
     message_transition,
     messages_move,
 )
-from campaigns.windows import SendWindow, inside_window, next_allowed
-
-DEFAULT_WINDOW = SendWindow(start=time(8, 0), end=time(21, 0))
+from campaigns.windows import DEFAULT_WINDOW, SendWindow, inside_window, next_allowed
 
 
 def _window_for(message: Message) -> SendWindow:
