@@ -5,7 +5,6 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
-from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
@@ -19,8 +18,8 @@ from campaigns.models import (
     MessageTransition,
     WebhookRequest,
 )
-from campaigns.phones import phone_normalize
 from core.errors import DomainError
+from core.forms import form_add_domain_error, validation_error_from
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -55,14 +54,7 @@ class CampaignForm(forms.ModelForm):
         try:
             config_parse(config)
         except DomainError as error:
-            raise ValidationError(
-                [
-                    f"{field}: {message}"
-                    for field, items in error.errors.items()
-                    for message in items
-                ]
-                or [error.detail]
-            ) from None
+            raise validation_error_from(error) from None
         return config
 
 
@@ -124,11 +116,21 @@ class ContactForm(forms.ModelForm):
         model = Contact
         fields = ["phone", "attributes", "time_zone"]
 
-    def clean_phone(self) -> str:
+    def clean(self) -> dict[str, Any]:
+        """The service's own checks, so a bad input is a form error and nothing is saved."""
+        cleaned = super().clean() or {}
         try:
-            return phone_normalize(self.cleaned_data["phone"])
+            phone = services.contact_validate(
+                phone=cleaned.get("phone"),  # absent on change: the number is read-only
+                attributes=cleaned.get("attributes"),
+                time_zone=cleaned.get("time_zone"),
+            )
         except DomainError as error:
-            raise ValidationError(error.detail) from None
+            form_add_domain_error(self, error)
+            return cleaned
+        if phone:
+            cleaned["phone"] = phone
+        return cleaned
 
 
 @admin.register(Contact)
@@ -144,24 +146,19 @@ class ContactAdmin(admin.ModelAdmin):
         return ["phone", *fixed] if obj is not None else fixed
 
     def save_model(self, request: HttpRequest, obj: Contact, form: Any, change: bool) -> None:
-        try:
-            if change:
-                services.contact_update(
-                    contact=obj,
-                    attributes=obj.attributes,
-                    time_zone=obj.time_zone,
-                    actor=request.user,
-                )
-            else:
-                created = services.contact_create(
-                    phone=obj.phone,
-                    attributes=obj.attributes,
-                    time_zone=obj.time_zone,
-                    actor=request.user,
-                )
-                obj.pk = created.pk
-        except DomainError as error:
-            self.message_user(request, error.detail, messages.ERROR)
+        # The form's clean ran the service's checks; through the service for the audit trail.
+        if change:
+            services.contact_update(
+                contact=obj, attributes=obj.attributes, time_zone=obj.time_zone, actor=request.user
+            )
+        else:
+            created = services.contact_create(
+                phone=obj.phone,
+                attributes=obj.attributes,
+                time_zone=obj.time_zone,
+                actor=request.user,
+            )
+            obj.pk = created.pk
 
     def _consent(self, request: HttpRequest, queryset: QuerySet, action: str) -> None:
         for contact in queryset:

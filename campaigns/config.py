@@ -23,7 +23,7 @@ from jinja2 import StrictUndefined, TemplateError
 from jinja2.sandbox import SandboxedEnvironment
 
 from campaigns.exceptions import InvalidCampaignConfig, TemplateRenderError
-from campaigns.windows import SendWindow
+from campaigns.windows import DEFAULT_WINDOW, SendWindow
 from core.errors import InvalidInput
 from core.expressions import compile_expression
 
@@ -31,7 +31,7 @@ MAX_TEMPLATE_LENGTH = 1600
 MAX_RATE_PER_SECOND = 1000
 TOPIC_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 SEGMENT_VARIABLES = ("contact",)
-DEFAULT_WINDOW = {"start": "08:00", "end": "21:00"}
+DEFAULT_WINDOW_RAW = DEFAULT_WINDOW.as_dict()
 KNOWN_KEYS = {
     "segment",
     "template",
@@ -157,16 +157,16 @@ def config_parse(raw: Any) -> CampaignConfig:
             errors["config.start_at"] = ["An ISO 8601 date-time with a UTC offset."]
             start_at = None
 
-    window_raw = raw.get("send_window", DEFAULT_WINDOW)
+    window_raw = raw.get("send_window", DEFAULT_WINDOW_RAW)
     window = None
     if not isinstance(window_raw, dict) or set(window_raw) - {"start", "end"}:
         errors["config.send_window"] = ['An object {"start": "HH:MM", "end": "HH:MM"}.']
     else:
         start = _parse_time(
-            window_raw.get("start", DEFAULT_WINDOW["start"]), "config.send_window.start", errors
+            window_raw.get("start", DEFAULT_WINDOW_RAW["start"]), "config.send_window.start", errors
         )
         end = _parse_time(
-            window_raw.get("end", DEFAULT_WINDOW["end"]), "config.send_window.end", errors
+            window_raw.get("end", DEFAULT_WINDOW_RAW["end"]), "config.send_window.end", errors
         )
         if start is not None and end is not None:
             if start == end:

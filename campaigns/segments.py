@@ -17,7 +17,7 @@ from typing import Any
 
 import cel
 
-from campaigns.config import compile_segment
+from campaigns.config import compile_segment, template_environment
 from core.expressions import evaluate_boolean
 
 _STRING = re.compile(r"'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"")
@@ -133,8 +133,6 @@ def segment_reads(source: str) -> Reads | None:
 def template_reads(source: str) -> Reads | None:
     """The `contact` paths a Jinja template reads, when it reads nothing else."""
     from jinja2 import TemplateError, meta, nodes
-
-    from campaigns.config import template_environment
 
     try:
         ast = template_environment.parse(source)

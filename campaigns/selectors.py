@@ -20,6 +20,7 @@ from campaigns.models import (
     MessageTransition,
 )
 from campaigns.phones import phone_normalize
+from core.errors import NotFound
 
 
 def contact_get(*, phone: str) -> Contact:
@@ -152,8 +153,6 @@ def message_get(*, message_id: int) -> Message:
         .first()
     )
     if message is None:
-        from core.errors import NotFound
-
         raise NotFound(f"No message {message_id}.")
     return message
 

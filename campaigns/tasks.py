@@ -1,35 +1,30 @@
-"""Celery tasks: thin, idempotent wrappers over services, taking primitive ids."""
+"""Celery tasks: thin, idempotent wrappers over services, taking primitive ids.
 
-from typing import Any
+Only Celery's autodiscovery imports this module; services enqueue these tasks by name
+(`campaigns.enqueue`), and beat names them in `CELERY_BEAT_SCHEDULE`.
+"""
 
 from celery import shared_task
 
 import campaigns.providers.twilio  # noqa: F401 -- imported before the pool forks, not per child
 from campaigns import services
-from campaigns.providers import simulator
+from campaigns.enqueue import MESSAGE_SEND
+from campaigns.providers.simulator import simulator_callback_task  # noqa: F401 -- registers it
 
 
-@shared_task(name="campaigns.dispatch", ignore_result=True)
-def dispatch() -> int:
+@shared_task(name="campaigns.messages_dispatch", ignore_result=True)
+def messages_dispatch_task() -> int:
     """Beat, every second: claim due messages and enqueue their sends."""
     return services.messages_dispatch()
 
 
-@shared_task(name="campaigns.send_message", ignore_result=True)
-def send_message(message_id: int) -> str:
+@shared_task(name=MESSAGE_SEND, ignore_result=True)
+def message_send_task(message_id: int) -> str:
     """Send one message; safe to run twice (the claim lets only one run reach the provider)."""
     return services.message_send(message_id=message_id)
 
 
-@shared_task(name="campaigns.reconcile", ignore_result=True)
-def reconcile() -> dict[str, int]:
+@shared_task(name="campaigns.messages_reconcile", ignore_result=True)
+def messages_reconcile_task() -> dict[str, int]:
     """Beat: ask the provider about messages stuck in sending, unknown or sent."""
     return services.messages_reconcile()
-
-
-@shared_task(bind=True, name="campaigns.simulator_callback", ignore_result=True, max_retries=5)
-def simulator_callback(self: Any, sid: str, status: str) -> None:
-    """The simulator's delivery receipt, posted through the real webhook; retried while the
-    web server is unreachable."""
-    if not simulator.callback_post(sid=sid, status=status):
-        raise self.retry(countdown=2**self.request.retries)

@@ -1,6 +1,7 @@
 """Twilio webhooks: stored raw first, signature verified, processed once, answered fast."""
 
 import time
+from collections.abc import Callable
 from urllib.parse import urlsplit
 
 from django.conf import settings
@@ -60,54 +61,68 @@ def _receive(request: HttpRequest, kind: str) -> tuple[WebhookRequest, HttpRespo
     return webhook, None
 
 
-def _dedup_key(request: HttpRequest, fallback: str) -> str:
-    return request.headers.get(IDEMPOTENCY_HEADER) or fallback
+def _process(
+    request: HttpRequest,
+    kind: str,
+    fallback_key: Callable[[dict[str, str]], str],
+    respond: Callable[[services.WebhookResult], HttpResponse],
+    message_ref: str = "",
+) -> HttpResponse:
+    """Store, verify and process one webhook, then answer; a bad signature is refused.
+
+    Twilio's idempotency token names a delivery; without one, `fallback_key(params)` does.
+    """
+    started = time.perf_counter()
+    webhook, refusal = _receive(request, kind)
+    if refusal is not None:
+        return refusal
+    params = {key: request.POST.get(key, "") for key in request.POST}
+    result = services.webhook_process(
+        webhook=webhook,
+        params=params,
+        dedup_key=request.headers.get(IDEMPOTENCY_HEADER) or fallback_key(params),
+        message_ref=message_ref,
+    )
+    response = respond(result)
+    elapsed_ms = (time.perf_counter() - started) * 1000
+    WebhookRequest.objects.filter(pk=webhook.pk).update(processing_ms=elapsed_ms)
+    return response
 
 
 @csrf_exempt
 @require_POST
 def status_webhook(request: HttpRequest) -> HttpResponse:
     """A delivery receipt: moves the message forward by rank, never backwards."""
-    started = time.perf_counter()
-    webhook, refusal = _receive(request, WebhookRequest.Kind.STATUS)
-    if refusal is not None:
-        return refusal
-    params = {key: request.POST.get(key, "") for key in request.POST}
-    sid = params.get("MessageSid", "")
-    status = params.get("MessageStatus") or params.get("SmsStatus", "")
-    result = services.webhook_process(
-        webhook=webhook,
-        params=params,
-        dedup_key=_dedup_key(request, f"{sid}:{status}"),
+    return _process(
+        request,
+        WebhookRequest.Kind.STATUS,
+        lambda params: (
+            f"{params.get('MessageSid', '')}:"
+            f"{params.get('MessageStatus') or params.get('SmsStatus', '')}"
+        ),
+        lambda result: HttpResponse(status=200, headers=_outcome_header(result)),
         message_ref=request.GET.get("message", ""),
     )
-    _timed(webhook, started)
-    return HttpResponse(status=200, headers={"X-Webhook-Outcome": str(result.outcome)})
 
 
 @csrf_exempt
 @require_POST
 def inbound_webhook(request: HttpRequest) -> HttpResponse:
     """An incoming SMS: STOP / START / HELP keywords change consent and are answered in TwiML."""
-    started = time.perf_counter()
-    webhook, refusal = _receive(request, WebhookRequest.Kind.INBOUND)
-    if refusal is not None:
-        return refusal
-    params = {key: request.POST.get(key, "") for key in request.POST}
-    result = services.webhook_process(
-        webhook=webhook,
-        params=params,
-        dedup_key=_dedup_key(request, f"{params.get('MessageSid', '')}:inbound"),
+    return _process(
+        request,
+        WebhookRequest.Kind.INBOUND,
+        lambda params: f"{params.get('MessageSid', '')}:inbound",
+        _twiml_reply,
     )
+
+
+def _twiml_reply(result: services.WebhookResult) -> HttpResponse:
     twiml = MessagingResponse()
     if result.reply:
         twiml.message(result.reply)
-    _timed(webhook, started)
-    return HttpResponse(
-        str(twiml), content_type="text/xml", headers={"X-Webhook-Outcome": str(result.outcome)}
-    )
+    return HttpResponse(str(twiml), content_type="text/xml", headers=_outcome_header(result))
 
 
-def _timed(webhook: WebhookRequest, started: float) -> None:
-    elapsed_ms = (time.perf_counter() - started) * 1000
-    WebhookRequest.objects.filter(pk=webhook.pk).update(processing_ms=elapsed_ms)
+def _outcome_header(result: services.WebhookResult) -> dict[str, str]:
+    return {"X-Webhook-Outcome": str(result.outcome)}

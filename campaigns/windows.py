@@ -24,6 +24,10 @@ class SendWindow:
         return {"start": self.start.strftime("%H:%M"), "end": self.end.strftime("%H:%M")}
 
 
+# Where no campaign says otherwise (transactional messages, a config without a window).
+DEFAULT_WINDOW = SendWindow(start=time(8, 0), end=time(21, 0))
+
+
 @lru_cache(maxsize=1024)
 def _zone(name: str) -> ZoneInfo:
     return ZoneInfo(name)

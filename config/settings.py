@@ -437,8 +437,8 @@ CAMPAIGNS_START_CONFIRMATION = env.str(
 # Lets a test give its worker a queue of its own on a shared Redis broker.
 CELERY_TASK_DEFAULT_QUEUE = env.str("CELERY_TASK_DEFAULT_QUEUE", default="celery")
 CELERY_BEAT_SCHEDULE |= {
-    "campaigns-dispatch": {"task": "campaigns.dispatch", "schedule": 1.0},
-    "campaigns-reconcile": {"task": "campaigns.reconcile", "schedule": 30.0},
+    "campaigns-dispatch": {"task": "campaigns.messages_dispatch", "schedule": 1.0},
+    "campaigns-reconcile": {"task": "campaigns.messages_reconcile", "schedule": 30.0},
 }
 # The twilio client logs every request and its headers at INFO.
 LOGGING["loggers"]["twilio.http_client"] = {"level": "WARNING"}  # type: ignore[index]

@@ -1,5 +1,6 @@
 """The default provider: accepts every message and later posts realistic, signed status
-callbacks through the real webhook path, with a configurable share of failed deliveries.
+callbacks through the real webhook path (its own Celery task, registered through
+`campaigns.tasks`), with a configurable share of failed deliveries.
 
 What it "sent" is kept in its own table (the provider's side of the world), so reconciliation
 can ask it about a message exactly as it would ask Twilio.
@@ -11,6 +12,7 @@ import uuid
 from datetime import datetime, timedelta
 
 import requests
+from celery import Task, shared_task
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
@@ -46,14 +48,14 @@ class SimulatorProvider:
             error_code=error_code,
             status_callback=status_callback,
         )
-        from campaigns.tasks import simulator_callback
-
         delay = settings.CAMPAIGNS_SIMULATOR_CALLBACK_DELAY_SECONDS
         transaction.on_commit(
-            lambda: simulator_callback.apply_async(args=(sid, "sent"), countdown=delay)
+            lambda: simulator_callback_task.apply_async(args=(sid, "sent"), countdown=delay)
         )
         transaction.on_commit(
-            lambda: simulator_callback.apply_async(args=(sid, final_status), countdown=2 * delay)
+            lambda: simulator_callback_task.apply_async(
+                args=(sid, final_status), countdown=2 * delay
+            )
         )
         return ProviderReceipt(sid=sid, status="queued")
 
@@ -112,3 +114,11 @@ def callback_post(*, sid: str, status: str) -> bool:
     except requests.RequestException:
         return False
     return response.status_code < 500
+
+
+@shared_task(bind=True, name="campaigns.simulator_callback_post", ignore_result=True, max_retries=5)
+def simulator_callback_task(self: Task, sid: str, status: str) -> None:
+    """The simulator's delivery receipt, posted through the real webhook; retried while the
+    web server is unreachable."""
+    if not callback_post(sid=sid, status=status):
+        raise self.retry(countdown=2**self.request.retries)

@@ -21,6 +21,8 @@ from campaigns.models import (
 )
 from campaigns.providers import provider_get
 from campaigns.ratelimit import rate_limit_acquire, rate_limit_reset
+from campaigns.services import lifecycle, sending
+from campaigns.services.states import message_transition
 from campaigns.tests.factories import campaign_factory, contact_factory
 from campaigns.windows import SendWindow, next_allowed
 from core.errors import InvalidInput
@@ -168,7 +170,7 @@ def test_it_launches_one_message_per_matched_contact_with_reasons_for_exclusions
 
 def test_launch_streams_bodies_with_copy_escapes_intact_across_chunks(monkeypatch):
     # Several COPY chunks, and names holding the characters COPY's text format escapes.
-    monkeypatch.setattr(services, "_COPY_CHUNK", 2)
+    monkeypatch.setattr(lifecycle, "_COPY_CHUNK", 2)
     names = ["Tab\there", "Two\nlines", "Back\\slash", "Carriage\rreturn", "Plain"]
     contacts = [contact_factory(attributes={"first_name": name, "plan": "gold"}) for name in names]
     opted_out = contact_factory(consent={"marketing": False})
@@ -389,7 +391,7 @@ def test_it_refuses_a_move_outside_the_transition_table():
     _status(message, "delivered", "t1")
     message.refresh_from_db()
     with pytest.raises(RuntimeError), transaction.atomic():
-        services._transition(message, "pending", MessageTransition.Source.WORKER)
+        message_transition(message, "pending", MessageTransition.Source.WORKER)
     assert Message.objects.get(pk=message.pk).status == "delivered"
 
 
@@ -436,7 +438,7 @@ def test_a_pause_or_cancel_during_the_wait_for_tokens_stops_the_send(
         operator_action(campaign=message.campaign)
         return rate_limit_acquire(**kwargs)
 
-    monkeypatch.setattr(services, "rate_limit_acquire", acquire_while_the_operator_acts)
+    monkeypatch.setattr(sending, "rate_limit_acquire", acquire_while_the_operator_acts)
     assert services.message_send(message_id=message.pk).startswith("held:campaign_")
     message.refresh_from_db()
     assert (message.status, message.cancel_reason, message.attempts) == (status, reason, 0)
@@ -454,7 +456,7 @@ def test_a_claim_taken_by_reconciliation_during_the_wait_is_not_sent(
         services.messages_reconcile(now=timezone.now() + timedelta(seconds=1))
         return rate_limit_acquire(**kwargs)
 
-    monkeypatch.setattr(services, "rate_limit_acquire", acquire_while_reconciliation_runs)
+    monkeypatch.setattr(sending, "rate_limit_acquire", acquire_while_reconciliation_runs)
     assert services.message_send(message_id=message.pk) == "skipped"
     assert fake_twilio.create_calls == []
     assert Message.objects.get(pk=message.pk).status == "unknown"

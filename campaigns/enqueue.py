@@ -1,0 +1,34 @@
+"""How services start Celery tasks: by name, after commit, so no service imports `tasks`.
+
+The task modules import the services; naming the task here instead keeps the dependency one
+way (tasks -> services -> enqueue) with no import hidden in a function body.
+"""
+
+from collections.abc import Iterable
+from typing import Any
+
+from celery import current_app
+from django.db import transaction
+
+MESSAGE_SEND = "campaigns.message_send"
+
+
+def task_enqueue(name: str, *args: Any, **options: Any) -> None:
+    """Enqueue a task by its registered name (with apply_async's options, e.g. countdown)."""
+    app = current_app
+    if app.conf.task_always_eager and name not in app.tasks:
+        # Eager mode runs the task here, so it must be registered here: Celery's own
+        # autodiscovery imports every app's tasks module.
+        app.loader.import_default_modules()
+    app.signature(name, args=args, **options).apply_async()
+
+
+def messages_send_on_commit(message_ids: Iterable[int]) -> None:
+    """Once the caller's transaction commits, enqueue one send per message (none on rollback)."""
+    ids = list(message_ids)
+
+    def enqueue() -> None:
+        for message_id in ids:
+            task_enqueue(MESSAGE_SEND, message_id)
+
+    transaction.on_commit(enqueue)

@@ -1,0 +1,62 @@
+"""Every write of the campaigns app, one module per concern; callers use `campaigns.services`.
+
+- `contacts`: contacts, the consent ledger, CSV import;
+- `lifecycle`: campaign drafts, the launch (COPY), pause, resume, cancel;
+- `transactional`: one message outside any campaign (what `decisions` calls);
+- `dispatch`: claiming due messages and enqueueing their sends;
+- `sending`: one send (checks, claim, rate tokens, provider call, retry);
+- `receipts`: webhooks (delivery receipts, STOP/START/HELP) and reconciliation;
+- `states`: the message state tables and the only two ways a message moves.
+"""
+
+from campaigns.services.contacts import (
+    ImportReport,
+    consent_change,
+    contact_create,
+    contact_update,
+    contact_validate,
+    contacts_import,
+)
+from campaigns.services.dispatch import messages_dispatch
+from campaigns.services.lifecycle import (
+    campaign_cancel,
+    campaign_create,
+    campaign_launch,
+    campaign_pause,
+    campaign_resume,
+    campaign_update,
+)
+from campaigns.services.receipts import (
+    WebhookResult,
+    messages_reconcile,
+    webhook_process,
+    webhook_reject,
+    webhook_store,
+)
+from campaigns.services.sending import message_send, retry_delay, status_callback_url
+from campaigns.services.transactional import transactional_message_send
+
+__all__ = [
+    "ImportReport",
+    "WebhookResult",
+    "campaign_cancel",
+    "campaign_create",
+    "campaign_launch",
+    "campaign_pause",
+    "campaign_resume",
+    "campaign_update",
+    "consent_change",
+    "contact_create",
+    "contact_update",
+    "contact_validate",
+    "contacts_import",
+    "message_send",
+    "messages_dispatch",
+    "messages_reconcile",
+    "retry_delay",
+    "status_callback_url",
+    "transactional_message_send",
+    "webhook_process",
+    "webhook_reject",
+    "webhook_store",
+]
