@@ -73,7 +73,9 @@ def bench_predict(model_version):
     from records.services import record_predict
     from risk.tests.factories import applicant
 
-    _key, raw_key = api_key_create(name=f"bench-{time.time_ns()}")
+    _key, raw_key = api_key_create(
+        name=f"bench-{time.time_ns()}", scopes=["predict", "records:read"]
+    )
     features = applicant(0)
     body = {"model_id": "credit-default", "features": features}
 

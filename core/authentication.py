@@ -30,6 +30,7 @@ def _key_used(api_key: ApiKey) -> None:
         Q(last_used_at__isnull=True) | Q(last_used_at__lt=now - LAST_USED_RESOLUTION),
         pk=api_key.pk,
     ).update(last_used_at=now)
+    api_key.last_used_at = api_key.last_used_at or now
 
 
 class ApiKeyAuthentication(authentication.BaseAuthentication):

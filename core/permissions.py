@@ -55,6 +55,16 @@ class ScopeRequired(BasePermission):
         return True
 
 
+class AnyCredential(BasePermission):
+    """Only for self-inspection (who am I): any valid key, token or session, whatever its scopes."""
+
+    def has_permission(self, request: Request, view: APIView) -> bool:
+        if not getattr(request.user, "is_authenticated", False):
+            address_throttle_check(request)
+            return False
+        return True
+
+
 def requires(scope: str) -> type[BasePermission]:
     """For function views (`@permission_classes([requires(Scope.PREDICT)])`)."""
 

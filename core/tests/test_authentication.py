@@ -1,20 +1,45 @@
 import pytest
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 
-from core.models import AuditEntry
+from core.models import ApiKey, AuditEntry
 from core.services import api_key_revoke
 
 
 @pytest.mark.django_db
 def test_it_prints_a_working_key_as_the_last_line(client, capsys):
-    call_command("create_api_key", "checkout-service")
+    call_command(
+        "create_api_key", "checkout-service", "--scope", "events:write", "--scope", "decisions:read"
+    )
     raw_key = capsys.readouterr().out.strip().splitlines()[-1]
 
     response = client.get("/api/v1/whoami/", HTTP_AUTHORIZATION=f"Api-Key {raw_key}")
 
     assert response.status_code == 200
-    assert response.json() == {"kind": "api_key", "name": "checkout-service"}
-    assert AuditEntry.objects.filter(action="api_key.create").count() == 1
+    assert response.json()["kind"] == "api_key"
+    assert response.json()["name"] == "checkout-service"
+    assert response.json()["scopes"] == ["decisions:read", "events:write"]
+    assert response.json()["last_used_at"] is not None
+    created = AuditEntry.objects.get(action="api_key.create")
+    assert created.after["scopes"] == ["decisions:read", "events:write"]
+    assert created.after["all_scopes"] is False
+
+
+@pytest.mark.django_db
+def test_it_refuses_an_unknown_scope_and_creates_nothing(capsys):
+    with pytest.raises(CommandError, match="Unknown scope"):
+        call_command("create_api_key", "typo-service", "--scope", "events:wrte")
+
+    assert not ApiKey.objects.exists()
+    assert not AuditEntry.objects.exists()
+
+
+@pytest.mark.django_db
+def test_a_key_granted_every_scope_is_audited_as_such(capsys):
+    call_command("create_api_key", "ops", "--scope", "all")
+
+    entry = AuditEntry.objects.get(action="api_key.create")
+    assert entry.after["all_scopes"] is True
+    assert len(entry.after["scopes"]) == 15
 
 
 @pytest.mark.django_db
@@ -37,4 +62,6 @@ def test_it_stops_accepting_a_revoked_key(client, api_key):
 @pytest.mark.django_db
 def test_it_accepts_a_logged_in_browser_session(staff_client):
     response = staff_client.get("/api/v1/whoami/")
-    assert response.json() == {"kind": "user", "name": "staff"}
+    assert response.json()["kind"] == "user"
+    assert response.json()["name"] == "staff"
+    assert len(response.json()["scopes"]) == 15  # a superuser holds every scope
