@@ -23,6 +23,18 @@ class LoginForm(OTPAuthenticationForm):
     Each person has one authenticator, so the form picks it instead of asking which device.
     """
 
+    error_messages = {
+        **OTPAuthenticationForm.error_messages,
+        "invalid_login": "Your user name and password did not match. Please try again.",
+    }
+
+    def clean_otp(self, user: Any) -> None:
+        # django-otp asks everyone for a code; only people who enrolled an authenticator have one
+        # (staff without one are held at the enrolment page when production requires it).
+        if user is not None and not TOTPDevice.objects.devices_for_user(user, confirmed=True):
+            return
+        super().clean_otp(user)
+
     def _chosen_device(self, user: Any) -> Any:
         chosen = super()._chosen_device(user)
         if chosen is None:

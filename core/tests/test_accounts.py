@@ -83,3 +83,10 @@ def test_people_who_are_not_staff_are_not_held_at_the_second_factor(client, sett
     response = client.get("/")
 
     assert not response.get("Location", "").startswith("/account/two-factor/")
+
+
+def test_a_person_without_an_authenticator_logs_in_with_the_password_alone(client, person):
+    response = log_in(client, "right-pass-123")
+
+    assert response.status_code == 302
+    assert client.session["_auth_user_id"] == str(person.pk)
