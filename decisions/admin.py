@@ -460,7 +460,7 @@ class DecisionAdmin(ReadOnlyAdmin):
     @admin.display(description="Actions")
     def actions_shown(self, decision: Decision) -> str:
         shown = getattr(decision, "shown_actions", None)
-        return json.dumps(shown if shown is not None else [], sort_keys=True)
+        return json.dumps(shown if shown is not None else [], sort_keys=True, ensure_ascii=False)
 
 
 @admin.register(Backtest)

@@ -15,10 +15,18 @@ def risk_request_masked(risk_request: dict[str, Any] | None) -> dict[str, Any] |
 
 
 def actions_masked(actions: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    return [
-        {**action, "to": phone_mask(str(action["to"]))} if action.get("to") else dict(action)
-        for action in actions
-    ]
+    """Each action's number masked, also where an error message quotes it."""
+    return [_action_masked(action) for action in actions]
+
+
+def _action_masked(action: dict[str, Any]) -> dict[str, Any]:
+    if not action.get("to"):
+        return dict(action)
+    number = str(action["to"])
+    shown = {**action, "to": phone_mask(number)}
+    if isinstance(action.get("error"), str):
+        shown["error"] = action["error"].replace(number, shown["to"])
+    return shown
 
 
 def reader_sees_pii(reader: Any, *, decision_ids: list[int]) -> bool:

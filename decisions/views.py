@@ -55,8 +55,10 @@ def decision_detail_page(request: HtmxHttpRequest, decision_id: int) -> HttpResp
         "nav": "decisions",
         "decision": decision,
         "actions": decision.actions if unmasked else privacy.actions_masked(decision.actions),
-        "payload": json.dumps(payload, indent=2, sort_keys=True),
-        "risk_request": json.dumps(risk_request, indent=2, sort_keys=True) if risk_request else "",
+        "payload": json.dumps(payload, indent=2, sort_keys=True, ensure_ascii=False),
+        "risk_request": json.dumps(risk_request, indent=2, sort_keys=True, ensure_ascii=False)
+        if risk_request
+        else "",
         "trace_total_us": round(sum(entry.get("us", 0) for entry in decision.trace), 2),
         "sms_messages": [
             privacy.message_shown(message, unmasked=unmasked)
