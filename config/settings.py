@@ -163,6 +163,8 @@ CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
 CELERY_TIMEZONE = "UTC"
 # Periodic work, one entry per app that needs it.
 CELERY_BEAT_SCHEDULE: dict[str, dict] = {}
+# Heavy work runs on queues of its own (each app adds its tasks); workers consume them all.
+CELERY_TASK_ROUTES: dict[str, dict[str, str]] = {}
 
 # --- Auth, API --------------------------------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [
@@ -450,5 +452,13 @@ DEMO_SETUP_COMMANDS += ["load_demo_contacts"]
 DECISIONS_BACKTEST_INLINE_MAX_EVENTS = env.int("DECISIONS_BACKTEST_INLINE_MAX_EVENTS", default=1000)
 DECISIONS_BACKTEST_BATCH_SIZE = env.int("DECISIONS_BACKTEST_BATCH_SIZE", default=500)
 DECISIONS_BACKTEST_EXAMPLES = env.int("DECISIONS_BACKTEST_EXAMPLES", default=10)
+# Bounds of one backtest: the window's span and decided events, the worker's soft time limit;
+# one per rule at a time (a queued or running one older than STALE_SECONDS no longer blocks).
+DECISIONS_BACKTEST_MAX_WINDOW_DAYS = env.int("DECISIONS_BACKTEST_MAX_WINDOW_DAYS", default=92)
+DECISIONS_BACKTEST_MAX_EVENTS = env.int("DECISIONS_BACKTEST_MAX_EVENTS", default=200_000)
+DECISIONS_BACKTEST_SOFT_TIME_LIMIT = env.int("DECISIONS_BACKTEST_SOFT_TIME_LIMIT", default=300)
+DECISIONS_BACKTEST_STALE_SECONDS = env.int("DECISIONS_BACKTEST_STALE_SECONDS", default=3600)
+DECISIONS_BACKTEST_QUEUE = env.str("DECISIONS_BACKTEST_QUEUE", default="backtests")
+CELERY_TASK_ROUTES |= {"decisions.backtest_run": {"queue": DECISIONS_BACKTEST_QUEUE}}
 DASHBOARD_PANELS += [("decisions", "Decisions in the last 24 h", "decisions:panel")]
 DEMO_SETUP_COMMANDS += ["load_demo_rules"]

@@ -15,11 +15,22 @@ from django.template.loader import render_to_string
 from django.urls import URLPattern
 from django.utils.safestring import SafeString
 
+from core.access import PeopleOnly, Scope
+from core.admin_access import PermissionAdminMixin
 from core.errors import DomainError
 from core.forms import form_add_domain_error, validation_error_from
 from core.models import AuditEntry
-from decisions import admin_views, selectors, services
-from decisions.models import Backtest, Decision, NamedList, Policy, Rule, RuleVersion
+from core.permissions import request_may
+from decisions import admin_views, privacy, selectors, services
+from decisions.models import (
+    Backtest,
+    Decision,
+    NamedList,
+    Policy,
+    Rule,
+    RuleVersion,
+    RuleVersionApproval,
+)
 
 VERSION_COLUMNS = (
     "number",
@@ -30,6 +41,7 @@ VERSION_COLUMNS = (
     "change_note",
     "author_label",
     "created_at",
+    "approval",
     "lifecycle",
 )
 # The transitions each status allows, in the order of their buttons.
@@ -80,15 +92,31 @@ class AuditTrailMixin:
         return _audit_table(self.audit_entries(obj))
 
 
-class RuleVersionInline(admin.TabularInline):
-    """The version history, newest first, with the lifecycle buttons of each version."""
+def _open_approval(version: RuleVersion) -> RuleVersionApproval | None:
+    # The prefetched approvals, newest first: the latest one, if it still awaits an answer.
+    latest = next(iter(version.approvals.all()), None)
+    return latest if latest and latest.status == RuleVersionApproval.Status.REQUESTED else None
+
+
+class RuleVersionInline(PermissionAdminMixin, admin.TabularInline):
+    """The version history, newest first, with the buttons the viewer may use on each version.
+
+    RuleAdmin makes one per request and hands it the request (`viewer`) and whether the event
+    type's policy asks for approval, so the buttons can follow the viewer's permissions.
+    """
 
     model = RuleVersion
+    view_permission = Scope.RULES_READ
     extra = 0
     can_delete = False
     ordering = ["-number"]
     fields = VERSION_COLUMNS
     readonly_fields = VERSION_COLUMNS
+    viewer: HttpRequest | None = None
+    approval_required = False
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[RuleVersion]:
+        return super().get_queryset(request).prefetch_related("approvals")
 
     def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
@@ -96,11 +124,52 @@ class RuleVersionInline(admin.TabularInline):
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    @admin.display(description="Approval")
+    def approval(self, version: RuleVersion) -> str:
+        latest = next(iter(version.approvals.all()), None)
+        if latest is None:
+            return "—"
+        who = latest.decided_by_label or latest.requested_by_label
+        return f"{latest.status} ({who})"
+
+    def transitions_for(self, version: RuleVersion) -> list[str]:
+        """The buttons this viewer may press on this version."""
+        request = self.viewer
+        if request is None:
+            return []
+        status = RuleVersion.Status(version.status)
+        shown: list[str] = []
+        if request_may(request, Scope.RULES_WRITE):
+            shown.extend(LIFECYCLE[status])
+            latest = next(iter(version.approvals.all()), None)
+            if (
+                self.approval_required
+                and status in services.APPROVAL_OPEN_STATUSES
+                and (latest is None or latest.status == RuleVersionApproval.Status.REJECTED)
+            ):
+                shown.append("request-approval")
+        open_request = _open_approval(version)
+        if (
+            open_request is not None
+            and request_may(request, PeopleOnly.RULES_APPROVE)
+            and version.author_id != getattr(request.user, "pk", None)
+        ):
+            shown.extend(["approve", "reject"])
+        return shown
+
     @admin.display(description="Actions")
     def lifecycle(self, version: RuleVersion) -> SafeString:
+        request = self.viewer
         return render_to_string(
             "decisions/admin/version_actions.html",
-            {"version": version, "transitions": LIFECYCLE[RuleVersion.Status(version.status)]},
+            {
+                "version": version,
+                "transitions": self.transitions_for(version),
+                "may_backtest": request is not None and request_may(request, Scope.BACKTESTS_WRITE),
+            },
         )
 
 
@@ -111,7 +180,9 @@ class RuleForm(forms.ModelForm):
 
 
 @admin.register(Rule)
-class RuleAdmin(AuditTrailMixin, admin.ModelAdmin):
+class RuleAdmin(PermissionAdminMixin, AuditTrailMixin, admin.ModelAdmin):
+    view_permission = Scope.RULES_READ
+    change_permission = Scope.RULES_WRITE
     form = RuleForm
     list_display = ["key", "name", "event_type", "published", "shadow"]
     list_filter = ["event_type"]
@@ -121,16 +192,31 @@ class RuleAdmin(AuditTrailMixin, admin.ModelAdmin):
     def get_queryset(self, request: HttpRequest) -> QuerySet[Rule]:
         return super().get_queryset(request).prefetch_related("versions")
 
+    def get_inline_instances(self, request: HttpRequest, obj: Any = None) -> list[Any]:
+        # Fresh instances per request (Django's own), so the request can ride along safely.
+        inlines = super().get_inline_instances(request, obj)
+        required = obj is not None and services.approval_required_for(event_type=obj.event_type)
+        for inline in inlines:
+            if isinstance(inline, RuleVersionInline):
+                inline.viewer = request
+                inline.approval_required = required
+        return inlines
+
+    def _tools_field(self, request: HttpRequest) -> str:
+        # The "new draft" button only for those who may write one.
+        return "version_tools" if self.has_change_permission(request) else "version_compare"
+
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
         if obj is None:
             return []
-        return ["key", "event_type", "version_tools", "audit_trail"]
+        return ["key", "event_type", self._tools_field(request), "audit_trail"]
 
     def get_fieldsets(self, request: HttpRequest, obj: Any = None) -> Any:
         if obj is None:
             return [(None, {"fields": ["key", "name", "event_type", "description"]})]
+        tools = self._tools_field(request)
         return [
-            (None, {"fields": ["key", "event_type", "name", "description", "version_tools"]}),
+            (None, {"fields": ["key", "event_type", "name", "description", tools]}),
             ("Audit trail", {"classes": ["collapse"], "fields": ["audit_trail"]}),
         ]
 
@@ -148,6 +234,12 @@ class RuleAdmin(AuditTrailMixin, admin.ModelAdmin):
     @admin.display(description="Versions")
     def version_tools(self, rule: Rule) -> SafeString:
         return render_to_string("decisions/admin/version_tools.html", {"rule": rule})
+
+    @admin.display(description="Versions")
+    def version_compare(self, rule: Rule) -> SafeString:
+        return render_to_string(
+            "decisions/admin/version_tools.html", {"rule": rule, "read_only": True}
+        )
 
     def audit_entries(self, obj: Any) -> QuerySet[AuditEntry]:
         return selectors.audit_entries_for_rule(rule=obj)
@@ -171,10 +263,10 @@ class RuleAdmin(AuditTrailMixin, admin.ModelAdmin):
         return [*admin_views.rule_urls(self), *super().get_urls()]
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
-    """Stored history: shown, never added, changed or deleted here."""
+class ReadOnlyAdmin(PermissionAdminMixin, admin.ModelAdmin):
+    """Stored history: shown (to `view_permission`), never added, changed or deleted here."""
 
-    def has_add_permission(self, request: HttpRequest) -> bool:
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
@@ -188,6 +280,7 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 class RuleVersionAdmin(ReadOnlyAdmin):
     """Read-only: versions are immutable; the rule page holds their lifecycle buttons."""
 
+    view_permission = Scope.RULES_READ
     list_display = ["rule", "number", "status", "priority", "outcome", "created_at"]
     list_filter = ["status", "rule__event_type"]
     search_fields = ["rule__key", "condition"]
@@ -228,7 +321,9 @@ class NamedListForm(forms.ModelForm):
 
 
 @admin.register(NamedList)
-class NamedListAdmin(AuditTrailMixin, admin.ModelAdmin):
+class NamedListAdmin(PermissionAdminMixin, AuditTrailMixin, admin.ModelAdmin):
+    view_permission = Scope.RULES_READ
+    change_permission = Scope.RULES_WRITE
     form = NamedListForm
     list_display = ["name", "value_type", "version", "item_count", "updated_at"]
     search_fields = ["name", "description", "items__value"]
@@ -267,7 +362,7 @@ class PolicyForm(forms.ModelForm):
 
     class Meta:
         model = Policy
-        fields = ["event_type", "strategy", "default_outcome"]
+        fields = ["event_type", "strategy", "default_outcome", "requires_approval"]
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -285,9 +380,18 @@ class PolicyForm(forms.ModelForm):
 
 
 @admin.register(Policy)
-class PolicyAdmin(AuditTrailMixin, admin.ModelAdmin):
+class PolicyAdmin(PermissionAdminMixin, AuditTrailMixin, admin.ModelAdmin):
+    view_permission = Scope.RULES_READ
+    change_permission = Scope.RULES_WRITE
     form = PolicyForm
-    list_display = ["event_type", "strategy", "default_outcome", "precedence", "warnings"]
+    list_display = [
+        "event_type",
+        "strategy",
+        "default_outcome",
+        "precedence",
+        "requires_approval",
+        "warnings",
+    ]
     audit_target_type = "policy"
     audit_target_field = "event_type"
 
@@ -327,6 +431,7 @@ class PolicyAdmin(AuditTrailMixin, admin.ModelAdmin):
             strategy=obj.strategy,
             default_outcome=obj.default_outcome,
             outcome_precedence=form.cleaned_data.get("outcome_precedence") or [],
+            requires_approval=form.cleaned_data.get("requires_approval", False),
             actor=request.user,
         )
         obj.pk = saved.pk
@@ -334,14 +439,33 @@ class PolicyAdmin(AuditTrailMixin, admin.ModelAdmin):
 
 @admin.register(Decision)
 class DecisionAdmin(ReadOnlyAdmin):
+    view_permission = Scope.DECISIONS_READ
     list_display = ["id", "event_type", "outcome", "matched_version", "engine_us", "decided_at"]
     list_filter = ["outcome", "event_type"]
     list_select_related = ["matched_version__rule"]
     date_hierarchy = "decided_at"
+    # The actions name the numbers messages went to: shown masked unless the viewer has pii:read.
+    exclude = ["actions"]
+    readonly_fields = ["actions_shown"]
+
+    def get_object(self, request: HttpRequest, object_id: str, from_field: Any = None) -> Any:
+        decision = super().get_object(request, object_id, from_field)
+        if decision is not None:
+            unmasked = privacy.reader_sees_pii(request.user, decision_ids=[decision.pk])
+            decision.shown_actions = (
+                decision.actions if unmasked else privacy.actions_masked(decision.actions)
+            )
+        return decision
+
+    @admin.display(description="Actions")
+    def actions_shown(self, decision: Decision) -> str:
+        shown = getattr(decision, "shown_actions", None)
+        return json.dumps(shown if shown is not None else [], sort_keys=True, ensure_ascii=False)
 
 
 @admin.register(Backtest)
 class BacktestAdmin(ReadOnlyAdmin):
+    view_permission = Scope.RULES_READ
     list_display = ["id", "status", "event_types", "window_start", "window_end", "processed"]
     list_filter = ["status"]
 

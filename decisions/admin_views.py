@@ -1,8 +1,9 @@
 """The admin's own pages for rules and backtests: a new draft version, lifecycle transitions,
 a backtest of one version and its progress, and a diff of two versions.
 
-`admin.py` mounts them with `rule_urls` and `backtest_urls`; each view checks what the admin
-checks for the rule or backtest it shows.
+`admin.py` mounts them with `rule_urls` and `backtest_urls`; each view checks the permission
+its action needs (rules:read to compare, rules:write to draft and move versions, rules:approve to
+answer an approval request, backtests:write to run and follow backtests) and answers 403 without.
 """
 
 import difflib
@@ -14,24 +15,42 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, render
 from django.urls import URLPattern, path, reverse
 from django.utils import timezone
 
+from core.access import PeopleOnly, Scope
 from core.errors import DomainError
 from core.expressions import ExpressionError
 from core.forms import form_add_domain_error
 from core.pages import HtmxHttpRequest
+from core.permissions import request_may
 from decisions import services
 from decisions.models import Backtest, Rule, RuleVersion
 
-TRANSITIONS: dict[str, Callable[..., RuleVersion]] = {
-    "publish": services.rule_version_publish,
-    "shadow": services.rule_version_shadow,
-    "retire": services.rule_version_retire,
-    "rollback": services.rule_version_rollback,
+# Each button of a version: the service it calls and the permission it needs.
+TRANSITIONS: dict[str, tuple[Callable[..., Any], str]] = {
+    "publish": (services.rule_version_publish, Scope.RULES_WRITE),
+    "shadow": (services.rule_version_shadow, Scope.RULES_WRITE),
+    "retire": (services.rule_version_retire, Scope.RULES_WRITE),
+    "rollback": (services.rule_version_rollback, Scope.RULES_WRITE),
+    "request-approval": (services.rule_version_approval_request, Scope.RULES_WRITE),
+    "approve": (services.rule_version_approve, PeopleOnly.RULES_APPROVE),
+    "reject": (services.rule_version_reject, PeopleOnly.RULES_APPROVE),
 }
+APPROVAL_MESSAGES = {
+    "request-approval": "Approval of version {number} requested.",
+    "approve": "Version {number} approved: it can be published now.",
+    "reject": "Version {number} rejected.",
+}
+
+
+def permission_check(request: HttpRequest, permission: str) -> None:
+    """403 (Django's PermissionDenied) for a staff member whose roles lack `permission`."""
+    if not request_may(request, permission):
+        raise PermissionDenied(f"This needs the {permission} permission.")
 
 
 class RuleVersionDraftForm(forms.Form):
@@ -93,9 +112,8 @@ def rule_version_new(
     request: HttpRequest, *, model_admin: admin.ModelAdmin, rule_id: int
 ) -> HttpResponse:
     """A draft version, prefilled from the latest one; CEL errors are shown at their position."""
+    permission_check(request, Scope.RULES_WRITE)
     rule = get_object_or_404(Rule, pk=rule_id)
-    if not model_admin.has_change_permission(request, rule):
-        return HttpResponse(status=403)
     latest = rule.versions.order_by("-number").first()
     initial = (
         {
@@ -139,21 +157,25 @@ def rule_version_transition(
     number: int,
     transition: str,
 ) -> HttpResponse:
-    """Publish, shadow, retire or roll back one version (POST), then back to the rule."""
-    rule = get_object_or_404(Rule, pk=rule_id)
-    version = get_object_or_404(RuleVersion, rule=rule, number=number)
+    """Publish, shadow, retire or roll back one version, or request, approve or reject its
+    approval (POST), then back to the rule."""
     if request.method != "POST" or transition not in TRANSITIONS:
         return HttpResponse(status=405)
-    if not model_admin.has_change_permission(request, rule):
-        return HttpResponse(status=403)
+    change, permission = TRANSITIONS[transition]
+    permission_check(request, permission)
+    rule = get_object_or_404(Rule, pk=rule_id)
+    version = get_object_or_404(RuleVersion, rule=rule, number=number)
     try:
-        result = TRANSITIONS[transition](version=version, actor=request.user)
+        result = change(version=version, actor=request.user)
     except DomainError as error:
         messages.error(request, error.detail)
     else:
-        messages.success(
-            request, f"{transition.title()}: version {result.number} is now {result.status}."
-        )
+        if transition in APPROVAL_MESSAGES:
+            messages.success(request, APPROVAL_MESSAGES[transition].format(number=number))
+        else:
+            messages.success(
+                request, f"{transition.title()}: version {result.number} is now {result.status}."
+            )
     return HttpResponseRedirect(rule_change_url(rule))
 
 
@@ -161,6 +183,7 @@ def rule_version_backtest(
     request: HttpRequest, *, model_admin: admin.ModelAdmin, rule_id: int, number: int
 ) -> HttpResponse:
     """Backtest one version over a window (the last week by default), then show its progress."""
+    permission_check(request, Scope.BACKTESTS_WRITE)
     rule = get_object_or_404(Rule, pk=rule_id)
     version = get_object_or_404(RuleVersion, rule=rule, number=number)
     now = timezone.now()
@@ -203,6 +226,7 @@ def _version_lines(version: RuleVersion) -> list[str]:
 
 def rule_diff(request: HttpRequest, *, model_admin: admin.ModelAdmin, rule_id: int) -> HttpResponse:
     """Any two versions side by side (`?a=&b=`; the last two by default)."""
+    permission_check(request, Scope.RULES_READ)
     rule = get_object_or_404(Rule, pk=rule_id)
     versions = list(rule.versions.order_by("number"))
     numbers = [version.number for version in versions]
@@ -243,6 +267,7 @@ def backtest_progress(
     request: HtmxHttpRequest, *, model_admin: admin.ModelAdmin, backtest_id: int
 ) -> HttpResponse:
     """Results, or progress that refreshes itself over HTMX while a worker runs it."""
+    permission_check(request, Scope.BACKTESTS_WRITE)
     backtest = get_object_or_404(Backtest, pk=backtest_id)
     template = "decisions/admin/backtest_progress.html"
     context = {

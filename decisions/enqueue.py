@@ -7,12 +7,13 @@ imports: only Celery's autodiscovery imports the tasks module.
 from typing import Any
 
 from celery import current_app
+from django.conf import settings
 from django.db import transaction
 
 BACKTEST_RUN = "decisions.backtest_run"
 
 
-def _send_on_commit(name: str, *args: Any) -> None:
+def _send_on_commit(name: str, *args: Any, queue: str | None = None) -> None:
     def send() -> None:
         if current_app.conf.task_always_eager:
             # What .delay() does in eager mode; send_task ignores it. Autodiscovery first, as a
@@ -20,11 +21,15 @@ def _send_on_commit(name: str, *args: Any) -> None:
             current_app.loader.import_default_modules()
             current_app.tasks[name].apply(args=args)
         else:
-            current_app.send_task(name, args=args)
+            current_app.send_task(name, args=args, queue=queue)
 
     transaction.on_commit(send)
 
 
 def backtest_run_enqueue(*, backtest_id: int) -> None:
-    """Run the backtest in a worker once the transaction that created it commits."""
-    _send_on_commit(BACKTEST_RUN, backtest_id)
+    """Run the backtest in a worker once the transaction that created it commits.
+
+    On its own queue (settings.CELERY_TASK_ROUTES names the same one), so a long backtest never
+    holds up SMS sending; named at send time too, so it follows the setting as read now.
+    """
+    _send_on_commit(BACKTEST_RUN, backtest_id, queue=settings.DECISIONS_BACKTEST_QUEUE)

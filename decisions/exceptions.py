@@ -1,6 +1,6 @@
 """Errors of the decisions app, mapped to HTTP statuses by core.problems."""
 
-from core.errors import Conflict, InvalidInput, NotFound
+from core.errors import Conflict, DomainError, InvalidInput, NotFound
 
 
 class RuleNotFound(NotFound):
@@ -43,3 +43,30 @@ class DuplicateEvent(Conflict):
 class InvalidActions(InvalidInput):
     code = "invalid_actions"
     title = "Invalid rule actions"
+
+
+class ApprovalForbidden(DomainError):
+    """The actor may not answer this approval (no rules:approve, not a person, or the author)."""
+
+    code = "approval_forbidden"
+    status = 403
+    title = "Approval not allowed"
+
+
+class ApprovalRequired(Conflict):
+    """The event type's policy needs an approval by another person before publishing."""
+
+    code = "approval_required"
+    title = "Approval required"
+
+
+class ApprovalStateConflict(Conflict):
+    code = "approval_state_conflict"
+    title = "Approval state conflict"
+
+
+class BacktestInProgress(Conflict):
+    """One backtest per rule at a time: a second while one is queued or running is refused."""
+
+    code = "backtest_in_progress"
+    title = "Backtest in progress"

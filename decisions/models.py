@@ -118,6 +118,57 @@ class RuleVersion(models.Model):
         }
 
 
+class RuleVersionApproval(models.Model):
+    """One request to approve a version for publication, and its answer (four-eyes publishing)."""
+
+    class Status(models.TextChoices):
+        REQUESTED = "requested"
+        APPROVED = "approved"
+        REJECTED = "rejected"
+
+    version = models.ForeignKey(RuleVersion, on_delete=models.PROTECT, related_name="approvals")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.REQUESTED)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    requested_by_label = models.CharField(max_length=150, blank=True)
+    request_note = models.TextField(blank=True, max_length=2000)
+    requested_at = models.DateTimeField()
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    decided_by_label = models.CharField(max_length=150, blank=True)
+    decision_note = models.TextField(blank=True, max_length=2000)
+    decided_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["version", "-requested_at", "-id"]
+        constraints = [
+            # One open request at a time, and a version is approved at most once.
+            models.UniqueConstraint(
+                fields=["version"],
+                condition=Q(status="requested"),
+                name="rule_version_approval_one_open",
+            ),
+            models.UniqueConstraint(
+                fields=["version"],
+                condition=Q(status="approved"),
+                name="rule_version_approval_one_approved",
+            ),
+            models.CheckConstraint(
+                condition=Q(status__in=["requested", "approved", "rejected"]),
+                name="rule_version_approval_status_valid",
+            ),
+            models.CheckConstraint(
+                condition=Q(status="requested") | Q(decided_at__isnull=False),
+                name="rule_version_approval_decided_has_time",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.version}: {self.status}"
+
+
 class NamedList(models.Model):
     """A list staff maintain (e.g. blocked countries) that rules read as `lists.<name>`."""
 
@@ -176,6 +227,12 @@ class Policy(models.Model):
     )
     # Most severe first, e.g. ["decline", "review", "approve"]; outcomes not listed rank last.
     outcome_precedence = models.JSONField(default=list, blank=True)
+    # Four eyes: a version of this event type's rules goes live only once a person other than
+    # its author approved it.
+    requires_approval = models.BooleanField(
+        default=False,
+        help_text="Publishing a rule version needs the approval of someone other than its author.",
+    )
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:

@@ -248,14 +248,14 @@ def decision_filter_choices() -> dict[str, list[str]]:
 
 
 def rule_list(*, event_type: str | None = None) -> QuerySet[Rule]:
-    rules = Rule.objects.prefetch_related("versions").order_by("event_type", "key")
+    rules = Rule.objects.prefetch_related("versions__approvals").order_by("event_type", "key")
     if event_type:
         rules = rules.filter(event_type=event_type)
     return rules
 
 
 def rule_get(*, key: str) -> Rule:
-    rule = Rule.objects.filter(key=key).prefetch_related("versions").first()
+    rule = Rule.objects.filter(key=key).prefetch_related("versions__approvals").first()
     if rule is None:
         raise RuleNotFound(f"No rule with key {key}.", errors={"key": ["Unknown rule."]})
     return rule

@@ -4,11 +4,24 @@ Only Celery's autodiscovery imports this module; services enqueue by name (decis
 """
 
 from celery import shared_task
+from celery.exceptions import SoftTimeLimitExceeded
+from django.conf import settings
 
 from decisions import enqueue, services
 
 
-@shared_task(name=enqueue.BACKTEST_RUN)
+@shared_task(
+    name=enqueue.BACKTEST_RUN,
+    soft_time_limit=settings.DECISIONS_BACKTEST_SOFT_TIME_LIMIT,
+    time_limit=settings.DECISIONS_BACKTEST_SOFT_TIME_LIMIT + 30,
+)
 def backtest_run_task(backtest_id: int) -> None:
-    """Run a queued backtest; a missing or finished backtest is left alone."""
-    services.backtest_run(backtest_id=backtest_id)
+    """Run a queued backtest; a missing or finished backtest is left alone.
+
+    Past the soft time limit the service marks the backtest failed (its error names the limit)
+    and the task ends without a retry: the same window would only run out of time again.
+    """
+    try:
+        services.backtest_run(backtest_id=backtest_id)
+    except SoftTimeLimitExceeded:
+        return

@@ -8,9 +8,12 @@ from django.http import HttpResponse
 from django.shortcuts import render
 from django.utils import timezone
 
+from core.access import Scope
 from core.errors import DomainError
 from core.pages import HtmxHttpRequest, page_view, paginate, render_page, wants_partial
-from decisions import selectors
+from core.permissions import page_requires
+from core.pii import features_mask
+from decisions import privacy, selectors
 
 
 class DecisionFilterForm(forms.Form):
@@ -21,6 +24,7 @@ class DecisionFilterForm(forms.Form):
     decided_before = forms.DateTimeField(required=False)
 
 
+@page_requires(Scope.DECISIONS_READ)
 @page_view("GET")
 def decision_list_page(request: HtmxHttpRequest) -> HttpResponse:
     form = DecisionFilterForm(request.GET)
@@ -36,23 +40,35 @@ def decision_list_page(request: HtmxHttpRequest) -> HttpResponse:
     return render_page(request, "decisions/list.html", context, partial="results")
 
 
+@page_requires(Scope.DECISIONS_READ)
 @page_view("GET")
 def decision_detail_page(request: HtmxHttpRequest, decision_id: int) -> HttpResponse:
     decision = selectors.decision_get(decision_id=decision_id)
     event = decision.event
+    # Personal data unmasked only for pii:read (and that read is audited).
+    unmasked = privacy.reader_sees_pii(request.user, decision_ids=[decision.pk])
+    payload = event.payload if unmasked else features_mask(event.payload or {})
+    risk_request = (
+        event.risk_request if unmasked else privacy.risk_request_masked(event.risk_request)
+    )
     context = {
         "nav": "decisions",
         "decision": decision,
-        "payload": json.dumps(event.payload, indent=2, sort_keys=True),
-        "risk_request": json.dumps(event.risk_request, indent=2, sort_keys=True)
-        if event.risk_request
+        "actions": decision.actions if unmasked else privacy.actions_masked(decision.actions),
+        "payload": json.dumps(payload, indent=2, sort_keys=True, ensure_ascii=False),
+        "risk_request": json.dumps(risk_request, indent=2, sort_keys=True, ensure_ascii=False)
+        if risk_request
         else "",
         "trace_total_us": round(sum(entry.get("us", 0) for entry in decision.trace), 2),
-        "sms_messages": selectors.decision_messages(decision=decision),
+        "sms_messages": [
+            privacy.message_shown(message, unmasked=unmasked)
+            for message in selectors.decision_messages(decision=decision)
+        ],
     }
     return render_page(request, "decisions/detail.html", context)
 
 
+@page_requires(Scope.DECISIONS_READ)
 @page_view("POST")
 def decision_replay_partial(request: HtmxHttpRequest, decision_id: int) -> HttpResponse:
     decision = selectors.decision_get(decision_id=decision_id)
@@ -63,6 +79,7 @@ def decision_replay_partial(request: HtmxHttpRequest, decision_id: int) -> HttpR
     return render(request, "decisions/detail.html#replay", {"replay": replay})
 
 
+@page_requires(Scope.DECISIONS_READ)
 @page_view("GET")
 def decision_panel_partial(request: HtmxHttpRequest) -> HttpResponse:
     counts = selectors.decision_counts_by_outcome(since=timezone.now() - timedelta(hours=24))

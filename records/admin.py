@@ -1,15 +1,23 @@
 """Read-only admin for prediction records (they are written by scoring only)."""
 
+from typing import Any
+
 from django.contrib import admin
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
+from core.access import Scope
+from core.admin_access import PermissionAdminMixin
 from records.models import PredictionRecord
+from records.privacy import record_shown
 from records.selectors import LIST_FIELDS
 
 
 @admin.register(PredictionRecord)
-class PredictionRecordAdmin(admin.ModelAdmin):
+class PredictionRecordAdmin(PermissionAdminMixin, admin.ModelAdmin):
+    """Shown to records:read; features and drivers masked without pii:read (reads audited)."""
+
+    view_permission = Scope.RECORDS_READ
     list_display = list(LIST_FIELDS)
     list_filter = ["model_id", "risk_label", "source"]
     search_fields = ["=id", "=event_id", "=external_id"]
@@ -20,7 +28,11 @@ class PredictionRecordAdmin(admin.ModelAdmin):
     def get_queryset(self, request: HttpRequest) -> QuerySet[PredictionRecord]:
         return super().get_queryset(request).defer("embedding")
 
-    def has_add_permission(self, request: HttpRequest) -> bool:
+    def get_object(self, request: HttpRequest, object_id: str, from_field: Any = None) -> Any:
+        record = super().get_object(request, object_id, from_field)
+        return None if record is None else record_shown(record, reader=request.user)
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
     def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:

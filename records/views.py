@@ -5,10 +5,13 @@ from typing import Any
 from django.http import HttpResponse
 from django.shortcuts import render
 
+from core.access import Scope
 from core.errors import DomainError
 from core.pages import HtmxHttpRequest, page_view, paginate, render_page
+from core.permissions import page_requires
 from records.filters import RecordFilter
 from records.models import PredictionRecord
+from records.privacy import record_shown
 from records.selectors import record_get, record_list, record_nearest_to_record, records_summary
 from records.services import record_predict
 from risk.selectors import model_list, model_list_in_production, model_version_get
@@ -57,6 +60,7 @@ def _form_fields(
     return fields
 
 
+@page_requires(Scope.PREDICT)
 @page_view("GET", "POST")
 def record_predict_page(request: HtmxHttpRequest) -> HttpResponse:
     key = request.POST.get("model") or request.GET.get("model") or DEFAULT_MODEL
@@ -84,6 +88,7 @@ def record_predict_page(request: HtmxHttpRequest) -> HttpResponse:
     return render_page(request, "records/predict.html", context, partial="area", status=status)
 
 
+@page_requires(Scope.RECORDS_READ)
 @page_view("GET")
 def record_list_page(request: HtmxHttpRequest) -> HttpResponse:
     ordering = request.GET.get("ordering", DEFAULT_ORDERING)
@@ -104,19 +109,22 @@ def record_list_page(request: HtmxHttpRequest) -> HttpResponse:
     return render_page(request, "records/list.html", context, partial="table")
 
 
+@page_requires(Scope.RECORDS_READ)
 @page_view("GET")
 def record_detail_page(request: HtmxHttpRequest, record_id: int) -> HttpResponse:
-    record = record_get(record_id=record_id)
+    record = record_shown(record_get(record_id=record_id), reader=request.user)
     context = {"record": record, "nav": "records", **explanation(record)}
     return render_page(request, "records/detail.html", context)
 
 
+@page_requires(Scope.RECORDS_READ)
 @page_view("GET")
 def record_similar_partial(request: HtmxHttpRequest, record_id: int) -> HttpResponse:
     _record, neighbours = record_nearest_to_record(record_id=record_id, k=SIMILAR_COUNT)
     return render(request, "records/detail.html#similar", {"neighbours": neighbours})
 
 
+@page_requires(Scope.RECORDS_READ)
 @page_view("GET")
 def record_panel_partial(request: HtmxHttpRequest) -> HttpResponse:
     return render(request, "records/panel.html", {"summary": records_summary()})

@@ -14,6 +14,8 @@ from decisions.tests.factories import register_event, rule_with_version
 @pytest.mark.django_db(transaction=True)
 def test_it_runs_a_large_backtest_in_a_worker_with_progress(celery_worker, settings):
     settings.DECISIONS_BACKTEST_INLINE_MAX_EVENTS = 2
+    # Backtests go to their own queue; here it is the queue this test's worker consumes.
+    settings.DECISIONS_BACKTEST_QUEUE = celery_worker.queue
     celery_worker.start(env={"DECISIONS_BACKTEST_BATCH_SIZE": "3"})
     rule_with_version(condition="event.amount > 1000", outcome="review")
     for amount in (10, 200, 2000, 300, 3000, 40, 500, 5000, 60, 700):

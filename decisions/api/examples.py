@@ -165,6 +165,15 @@ VERSION = {
     "change_note": "Use the shared list.",
     "created_at": "2026-11-22T10:00:00Z",
     "status_changed_at": "2026-11-22T10:05:00Z",
+    "approval": {
+        "status": "approved",
+        "requested_by_label": "editor",
+        "request_note": "Decline sanctioned countries from the shared list.",
+        "requested_at": "2026-11-22T10:01:00Z",
+        "decided_by_label": "approver",
+        "decision_note": "Checked against the sanctions memo.",
+        "decided_at": "2026-11-22T10:04:00Z",
+    },
 }
 RULE = {
     "key": "blocked-country",
@@ -227,6 +236,10 @@ RULE_VERSION_CREATE = [
     ),
 ]
 RULE_VERSION_TRANSITION = [OpenApiExample("Version", response_only=True, value=VERSION)]
+RULE_VERSION_APPROVAL = [
+    OpenApiExample("Note", request_only=True, value={"note": "Checked against the memo."}),
+    *RULE_VERSION_TRANSITION,
+]
 
 # --- Backtests ---------------------------------------------------------------------------------
 

@@ -2,8 +2,11 @@
 
 from typing import Any
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from core.pii import features_mask
+from decisions import privacy
 from decisions.models import (
     IDENTIFIER_PATTERN,
     RULE_KEY_PATTERN,
@@ -11,6 +14,7 @@ from decisions.models import (
     Decision,
     Rule,
     RuleVersion,
+    RuleVersionApproval,
 )
 
 # --- Events and decisions ----------------------------------------------------------------------
@@ -84,10 +88,20 @@ class EventSerializer(serializers.Serializer):
 
 
 class DecisionDetailSerializer(DecisionSerializer):
+    """A decision with its event; personal data masked unless the view found `pii` allowed."""
+
     event = EventSerializer()
 
     class Meta(DecisionSerializer.Meta):
         fields = [*DecisionSerializer.Meta.fields, "event"]
+
+    def to_representation(self, instance: Decision) -> dict[str, Any]:
+        body = super().to_representation(instance)
+        if not self.context.get("pii"):
+            body["event"]["payload"] = features_mask(body["event"]["payload"] or {})
+            body["event"]["risk"] = privacy.risk_request_masked(body["event"]["risk"])
+            body["actions"] = privacy.actions_masked(body["actions"])
+        return body
 
 
 class EventRegisteredSerializer(serializers.Serializer):
@@ -106,7 +120,26 @@ class ReplaySerializer(serializers.Serializer):
 # --- Rules -------------------------------------------------------------------------------------
 
 
+class ApprovalSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = RuleVersionApproval
+        fields = [
+            "status",
+            "requested_by_label",
+            "request_note",
+            "requested_at",
+            "decided_by_label",
+            "decision_note",
+            "decided_at",
+        ]
+        read_only_fields = fields
+
+
 class RuleVersionSerializer(serializers.ModelSerializer):
+    approval = serializers.SerializerMethodField(
+        help_text="The latest approval request and its answer (four-eyes publishing), or null."
+    )
+
     class Meta:
         model = RuleVersion
         fields = [
@@ -123,8 +156,19 @@ class RuleVersionSerializer(serializers.ModelSerializer):
             "change_note",
             "created_at",
             "status_changed_at",
+            "approval",
         ]
         read_only_fields = fields
+
+    @extend_schema_field(ApprovalSerializer(allow_null=True))
+    def get_approval(self, version: RuleVersion) -> dict[str, Any] | None:
+        # Reads the prefetched approvals (newest first by the model's ordering).
+        latest = next(iter(version.approvals.all()), None)
+        return ApprovalSerializer(latest).data if latest else None
+
+
+class ApprovalNoteSerializer(serializers.Serializer):
+    note = serializers.CharField(max_length=2000, required=False, allow_blank=True, default="")
 
 
 class RuleSerializer(serializers.ModelSerializer):

@@ -12,16 +12,20 @@ from drf_spectacular.utils import (
     extend_schema,
     extend_schema_view,
 )
-from rest_framework import permissions, status, viewsets
+from rest_framework import status, viewsets
 from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.views import APIView
 
+from core.access import PeopleOnly, Scope
 from core.authentication import client_scope
 from core.idempotency import HEADER, idempotent_response, request_fingerprint
-from decisions import selectors, services
+from core.permissions import ScopeRequired, principal_may
+from decisions import privacy, selectors, services
 from decisions.api import examples
 from decisions.api.serializers import (
+    ApprovalNoteSerializer,
     BacktestCreateSerializer,
     BacktestSerializer,
     DecisionDetailSerializer,
@@ -61,7 +65,8 @@ IDEMPOTENCY_PARAMETER = OpenApiParameter(
 class EventViewSet(viewsets.ViewSet):
     """Events in, decisions out: exactly one decision per Idempotency-Key."""
 
-    permission_classes = [permissions.IsAuthenticated]
+    permission_classes = [ScopeRequired]
+    required_scopes = {"create": Scope.EVENTS_WRITE}
 
     def create(self, request: Request) -> HttpResponse:
         def produce() -> tuple[int, Any]:
@@ -81,6 +86,26 @@ class EventViewSet(viewsets.ViewSet):
             return status.HTTP_201_CREATED, body.data
 
         return idempotent_response(request, produce, required=True)
+
+
+class DecisionReadPermission(ScopeRequired):
+    """decisions:read; without it, a submitter (events:write) reads the decisions of the events
+    it submitted itself, and no others."""
+
+    def has_permission(self, request: Request, view: APIView) -> bool:
+        if super().has_permission(request, view):
+            return True
+        own_reads = getattr(view, "action", None) in ("list", "retrieve")
+        return own_reads and principal_may(request.user, Scope.EVENTS_WRITE)
+
+    def has_object_permission(self, request: Request, view: APIView, obj: Any) -> bool:
+        if principal_may(request.user, Scope.DECISIONS_READ):
+            return True
+        self.message = (
+            "This decision is of an event another client submitted; reading it needs the "
+            "'decisions:read' scope."
+        )
+        return bool(obj.event.client_scope == client_scope(request.user))
 
 
 class DecisionFilter(django_filters.FilterSet):
@@ -110,14 +135,31 @@ class DecisionFilter(django_filters.FilterSet):
 class DecisionViewSet(viewsets.ReadOnlyModelViewSet):
     """Stored decisions; replay re-evaluates one and compares."""
 
-    permission_classes = [permissions.IsAuthenticated]
+    permission_classes = [DecisionReadPermission]
+    required_scopes = {
+        "list": Scope.DECISIONS_READ,
+        "retrieve": Scope.DECISIONS_READ,
+        "replay": Scope.DECISIONS_READ,
+    }
     lookup_value_regex = "[0-9]{1,18}"
     filterset_class = DecisionFilter
     ordering_fields = ["decided_at", "id"]
     ordering = ["-decided_at", "-id"]
 
     def get_queryset(self):
-        return selectors.decision_list()
+        decisions = selectors.decision_list()
+        if self.action == "list" and not principal_may(self.request.user, Scope.DECISIONS_READ):
+            # A submitter without decisions:read: the decisions of its own events only.
+            decisions = decisions.filter(event__client_scope=client_scope(self.request.user))
+        return decisions
+
+    def get_serializer_context(self) -> dict[str, Any]:
+        context = dict(super().get_serializer_context())
+        if self.action == "retrieve":
+            context["pii"] = privacy.reader_sees_pii(
+                self.request.user, decision_ids=[int(self.kwargs["pk"])]
+            )
+        return context
 
     def get_serializer_class(self):
         return DecisionSummarySerializer if self.action == "list" else DecisionDetailSerializer
@@ -150,16 +192,44 @@ def _version_transition(
         version = selectors.rule_version_get(key=key, number=int(number))
         return Response(RuleVersionSerializer(change(version=version, actor=request.user)).data)
 
-    transition.__name__ = verb  # DRF names the route and its handler after the function
+    return _version_action(verb, transition, summary, description, noted=False)
+
+
+def _version_approval(verb: str, answer: Callable[..., Any], summary: str, description: str) -> Any:
+    """The POST action `versions/<number>/<verb>/` of four-eyes publishing, with a note."""
+
+    def approval(
+        self: viewsets.GenericViewSet, request: Request, key: str, number: str
+    ) -> Response:
+        incoming = ApprovalNoteSerializer(data=request.data)
+        incoming.is_valid(raise_exception=True)
+        version = selectors.rule_version_get(key=key, number=int(number))
+        answer(version=version, actor=request.user, note=incoming.validated_data["note"])
+        updated = selectors.rule_version_get(key=key, number=int(number))
+        return Response(RuleVersionSerializer(updated).data)
+
+    return _version_action(verb, approval, summary, description, noted=True)
+
+
+def _version_action(
+    verb: str, handler: Callable[..., Response], summary: str, description: str, *, noted: bool
+) -> Any:
+    handler.__name__ = verb.replace("-", "_")  # DRF names the route and handler after it
     routed = action(
         detail=True, methods=["post"], url_path=rf"versions/(?P<number>[0-9]{{1,9}})/{verb}"
-    )(transition)
+    )(handler)
     return extend_schema(
         summary=summary,
         description=description,
-        request=None,
-        responses={200: RuleVersionSerializer, 404: PROBLEM, 409: PROBLEM},
-        examples=examples.RULE_VERSION_TRANSITION,
+        request=ApprovalNoteSerializer if noted else None,
+        responses={
+            200: RuleVersionSerializer,
+            400: PROBLEM,
+            403: PROBLEM,
+            404: PROBLEM,
+            409: PROBLEM,
+        },
+        examples=examples.RULE_VERSION_APPROVAL if noted else examples.RULE_VERSION_TRANSITION,
     )(routed)
 
 
@@ -185,7 +255,21 @@ def _version_transition(
 class RuleViewSet(viewsets.GenericViewSet):
     """Rules and their immutable versions, for integrators (staff use the admin)."""
 
-    permission_classes = [permissions.IsAuthenticated]
+    permission_classes = [ScopeRequired]
+    required_scopes = {
+        "list": Scope.RULES_READ,
+        "retrieve": Scope.RULES_READ,
+        "create": Scope.RULES_WRITE,
+        "versions": Scope.RULES_WRITE,
+        "publish": Scope.RULES_WRITE,
+        "shadow": Scope.RULES_WRITE,
+        "retire": Scope.RULES_WRITE,
+        "rollback": Scope.RULES_WRITE,
+        "request_approval": Scope.RULES_WRITE,
+        # People only: no key carries it, so a machine can never approve.
+        "approve": PeopleOnly.RULES_APPROVE,
+        "reject": PeopleOnly.RULES_APPROVE,
+    }
     serializer_class = RuleSerializer
     lookup_field = "key"
     lookup_value_regex = "[a-z][a-z0-9_-]*"
@@ -230,7 +314,8 @@ class RuleViewSet(viewsets.GenericViewSet):
         services.rule_version_publish,
         "Publish a version",
         "A draft or shadow version goes live; the previously published version retires in the "
-        "same transaction. Publishing a retired version is a 409 (roll back instead).",
+        "same transaction. Publishing a retired version is a 409 (roll back instead), and so is "
+        "publishing an unapproved version where the event type's policy requires approval.",
     )
     shadow = _version_transition(
         "shadow",
@@ -248,7 +333,29 @@ class RuleViewSet(viewsets.GenericViewSet):
         "rollback",
         services.rule_version_rollback,
         "Roll back to a version",
-        "Publishes a copy of this version's content as a new version and answers that version.",
+        "Publishes a copy of this version's content as a new version and answers that version. "
+        "Under a policy that requires approval, only an approved version can be rolled back to.",
+    )
+    request_approval = _version_approval(
+        "request-approval",
+        services.rule_version_approval_request,
+        "Request approval of a version",
+        "Four-eyes publishing: where the event type's policy requires approval, a draft or "
+        "shadow version can be published only once a rule approver other than its author "
+        "approved it. One open request at a time.",
+    )
+    approve = _version_approval(
+        "approve",
+        services.rule_version_approve,
+        "Approve a version for publication",
+        "A person with the rule approver role, other than the version's author, approves the "
+        "open request (API keys cannot approve).",
+    )
+    reject = _version_approval(
+        "reject",
+        services.rule_version_reject,
+        "Reject a version's approval request",
+        "A rule approver other than the author rejects the open request; a new request may follow.",
     )
 
 
@@ -273,9 +380,14 @@ class RuleViewSet(viewsets.GenericViewSet):
     ),
 )
 class BacktestViewSet(viewsets.GenericViewSet):
-    """What a candidate rule set would have decided; read-only for stored decisions."""
+    """What a candidate rule set would have decided; read-only for stored decisions.
 
-    permission_classes = [permissions.IsAuthenticated]
+    Reading a backtest needs rules:read, so a rule approver can look at the backtest of the
+    version they are asked to approve; running one needs backtests:write.
+    """
+
+    permission_classes = [ScopeRequired]
+    required_scopes = {"create": Scope.BACKTESTS_WRITE, "retrieve": Scope.RULES_READ}
     serializer_class = BacktestSerializer
     queryset = Backtest.objects.all()
     lookup_value_regex = "[0-9]{1,18}"

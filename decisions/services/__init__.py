@@ -3,9 +3,20 @@
 Every write is one transaction and writes its audit entry inside it.
 """
 
+from decisions.services.approvals import (
+    OPEN_STATUSES as APPROVAL_OPEN_STATUSES,
+)
+from decisions.services.approvals import (
+    approval_required_for,
+    rule_version_approval_request,
+    rule_version_approve,
+    rule_version_reject,
+)
 from decisions.services.backtests import MAX_CANDIDATES, backtest_create, backtest_run
 from decisions.services.events import (
     MAX_PAYLOAD_KEYS,
+    MAX_PAYLOAD_LIST_ITEMS,
+    MAX_PAYLOAD_VALUES,
     decision_actions_dispatch,
     event_register,
     event_risk_score,
@@ -29,12 +40,16 @@ from decisions.services.shared import Actor
 
 __all__ = [
     "ACTION_TYPES",
+    "APPROVAL_OPEN_STATUSES",
     "MAX_ACTIONS",
     "MAX_ACTION_TEMPLATE",
     "MAX_CANDIDATES",
     "MAX_LIST_VALUES",
     "MAX_PAYLOAD_KEYS",
+    "MAX_PAYLOAD_LIST_ITEMS",
+    "MAX_PAYLOAD_VALUES",
     "Actor",
+    "approval_required_for",
     "backtest_create",
     "backtest_run",
     "decision_actions_dispatch",
@@ -47,8 +62,11 @@ __all__ = [
     "rule_actions_validate",
     "rule_create",
     "rule_update",
+    "rule_version_approval_request",
+    "rule_version_approve",
     "rule_version_create",
     "rule_version_publish",
+    "rule_version_reject",
     "rule_version_retire",
     "rule_version_rollback",
     "rule_version_shadow",

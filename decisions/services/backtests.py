@@ -2,9 +2,10 @@
 
 from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
+from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.db import transaction
 from django.db.models import F, Q, QuerySet
@@ -14,7 +15,8 @@ from django.utils import timezone
 from core.audit import actor_label_for
 from core.errors import InvalidInput
 from decisions import engine, enqueue, selectors
-from decisions.models import Backtest, Event, RuleVersion
+from decisions.exceptions import BacktestInProgress
+from decisions.models import Backtest, Event, Rule, RuleVersion
 from decisions.services.shared import Actor
 
 MAX_CANDIDATES = 50
@@ -63,7 +65,9 @@ def backtest_create(
         raise InvalidInput(
             "The window ends before it starts.", errors={"window_end": ["After window_start."]}
         )
+    _window_check(window_start, window_end)
     resolved = _candidate_versions(candidates)
+    _one_at_a_time(resolved)
     backtest = Backtest.objects.create(
         candidates=[
             {"rule_key": version.rule.key, "version": version.number, "version_id": version.pk}
@@ -75,12 +79,52 @@ def backtest_create(
         created_by_label=actor_label_for(actor),
     )
     total = _backtest_events(backtest).count()
+    if total > settings.DECISIONS_BACKTEST_MAX_EVENTS:
+        # Raising rolls the new row back with the rest of the transaction.
+        raise InvalidInput(
+            f"The window holds {total} decided events; a backtest covers at most "
+            f"{settings.DECISIONS_BACKTEST_MAX_EVENTS}. Choose a shorter window.",
+            errors={"window_start": ["Too many events in the window."]},
+        )
     Backtest.objects.filter(pk=backtest.pk).update(total=total)
     backtest.total = total
     if total > settings.DECISIONS_BACKTEST_INLINE_MAX_EVENTS:
         enqueue.backtest_run_enqueue(backtest_id=backtest.pk)
         return backtest
     return backtest_run(backtest_id=backtest.pk) or backtest
+
+
+def _window_check(window_start: datetime, window_end: datetime) -> None:
+    longest = timedelta(days=settings.DECISIONS_BACKTEST_MAX_WINDOW_DAYS)
+    if window_end - window_start > longest:
+        raise InvalidInput(
+            f"A backtest window spans at most {longest.days} days.",
+            errors={"window_start": [f"At most {longest.days} days before window_end."]},
+        )
+
+
+def _one_at_a_time(versions: Sequence[RuleVersion]) -> None:
+    """Refuse (409) a backtest of a rule that already has one queued or running.
+
+    The rules are locked first, so two requests for the same rule cannot both pass. A backtest
+    still "running" long after any worker could have finished it (its process was killed) no
+    longer blocks.
+    """
+    keys = sorted({version.rule.key for version in versions})
+    list(Rule.objects.select_for_update().filter(key__in=keys).order_by("key"))
+    stale_before = timezone.now() - timedelta(seconds=settings.DECISIONS_BACKTEST_STALE_SECONDS)
+    active = Backtest.objects.filter(
+        status__in=[Backtest.Status.QUEUED, Backtest.Status.RUNNING], created_at__gte=stale_before
+    )
+    for key in keys:
+        busy = active.filter(candidates__contains=[{"rule_key": key}]).first()
+        if busy is not None:
+            raise BacktestInProgress(
+                f"Backtest {busy.pk} of rule {key} is still {busy.status}; one backtest per rule "
+                "runs at a time. Wait for it to finish.",
+                errors={"candidates": [f"{key} has a backtest {busy.status}."]},
+                backtest_id=busy.pk,
+            )
 
 
 def _backtest_events(backtest: Backtest) -> QuerySet[Event]:
@@ -112,8 +156,14 @@ def backtest_run(*, backtest_id: int) -> Backtest | None:
     try:
         results = _backtest_evaluate(backtest)
     except Exception as error:
+        reason = str(error) or type(error).__name__
+        if isinstance(error, SoftTimeLimitExceeded):
+            reason = (
+                f"Stopped after the time limit of {settings.DECISIONS_BACKTEST_SOFT_TIME_LIMIT} s; "
+                "choose a shorter window."
+            )
         Backtest.objects.filter(pk=backtest_id).update(
-            status=Backtest.Status.FAILED, error=str(error)[:2000], finished_at=timezone.now()
+            status=Backtest.Status.FAILED, error=reason[:2000], finished_at=timezone.now()
         )
         raise
     Backtest.objects.filter(pk=backtest_id).update(

@@ -6,8 +6,11 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
-from core.audit import audit_record
+from core.access import PeopleOnly
+from core.audit import actor_user_for, audit_record
 from core.errors import InvalidInput
+from core.permissions import principal_may
+from decisions.exceptions import ApprovalForbidden
 from decisions.models import Policy
 from decisions.services.shared import Actor, insert_once, raise_validation
 
@@ -18,6 +21,7 @@ def _policy_snapshot(policy: Policy) -> dict[str, Any]:
         "strategy": policy.strategy,
         "default_outcome": policy.default_outcome,
         "outcome_precedence": list(policy.outcome_precedence or []),
+        "requires_approval": policy.requires_approval,
     }
 
 
@@ -39,14 +43,30 @@ def policy_save(
     strategy: str,
     default_outcome: str,
     outcome_precedence: Sequence[str] = (),
+    requires_approval: bool | None = None,
     actor: Actor = None,
 ) -> Policy:
-    """Create or change the policy of an event type."""
+    """Create or change the policy of an event type (`requires_approval=None` keeps it).
+
+    Turning four-eyes publishing off needs a rule approver: otherwise an author could switch it
+    off, publish alone, and switch it on again.
+    """
     precedence = policy_validate(outcome_precedence=outcome_precedence)
     policy = Policy.objects.select_for_update().filter(event_type=event_type).first()
     before = _policy_snapshot(policy) if policy else None
     if policy is None:
         policy = Policy(event_type=event_type)
+    if requires_approval is not None:
+        if (
+            policy.requires_approval
+            and not requires_approval
+            and not principal_may(actor_user_for(actor), PeopleOnly.RULES_APPROVE)
+        ):
+            raise ApprovalForbidden(
+                "Only a rule approver can turn off approval before publishing.",
+                errors={"requires_approval": ["Needs a rule approver to turn off."]},
+            )
+        policy.requires_approval = requires_approval
     policy.strategy = strategy
     policy.default_outcome = default_outcome.strip()
     policy.outcome_precedence = precedence
@@ -58,7 +78,13 @@ def policy_save(
         insert_once(policy, what=f"policy for {event_type}")
     else:
         policy.save(
-            update_fields=["strategy", "default_outcome", "outcome_precedence", "updated_at"]
+            update_fields=[
+                "strategy",
+                "default_outcome",
+                "outcome_precedence",
+                "requires_approval",
+                "updated_at",
+            ]
         )
     audit_record(
         actor=actor,

@@ -15,11 +15,16 @@ from decisions import engine
 from decisions.exceptions import (
     DuplicateRule,
     InvalidActions,
-    RuleVersionNotFound,
     RuleVersionStateConflict,
 )
 from decisions.models import NamedList, Rule, RuleVersion
-from decisions.services.shared import Actor, json_for_database, raise_validation
+from decisions.services.approvals import approval_check_before_publish
+from decisions.services.shared import (
+    Actor,
+    json_for_database,
+    raise_validation,
+    version_locked,
+)
 
 MAX_ACTIONS = 10
 MAX_ACTION_TEMPLATE = 1600
@@ -226,16 +231,6 @@ def rule_version_create(
     return version
 
 
-def _locked_version(version: RuleVersion) -> RuleVersion:
-    # Lock the rule first: every status change of a rule's versions serialises on it.
-    Rule.objects.select_for_update().get(pk=version.rule_id)
-    locked = RuleVersion.objects.select_for_update().select_related("rule").filter(pk=version.pk)
-    found = locked.first()
-    if found is None:
-        raise RuleVersionNotFound(f"Version {version.pk} is gone.")
-    return found
-
-
 def _set_status(version: RuleVersion, status: str, *, actor: Actor) -> None:
     before = _version_snapshot(version)
     version.status = status
@@ -253,7 +248,7 @@ def _set_status(version: RuleVersion, status: str, *, actor: Actor) -> None:
 
 def _take_slot(version: RuleVersion, *, status: RuleVersion.Status, actor: Actor) -> RuleVersion:
     """Move a version into a one-per-rule status, retiring its current holder."""
-    version = _locked_version(version)
+    version = version_locked(version)
     allowed_from = SLOT_SOURCES[status]
     if version.status not in allowed_from:
         raise RuleVersionStateConflict(
@@ -272,7 +267,12 @@ def _take_slot(version: RuleVersion, *, status: RuleVersion.Status, actor: Actor
 
 @transaction.atomic
 def rule_version_publish(*, version: RuleVersion, actor: Actor = None) -> RuleVersion:
-    """Publish a draft or shadow version; the previously published one retires with it."""
+    """Publish a draft or shadow version; the previously published one retires with it.
+
+    Under a policy that requires approval, only a version approved by someone other than its
+    author may go live (409 otherwise).
+    """
+    approval_check_before_publish(version_locked(version))
     return _take_slot(version, status=RuleVersion.Status.PUBLISHED, actor=actor)
 
 
@@ -285,7 +285,7 @@ def rule_version_shadow(*, version: RuleVersion, actor: Actor = None) -> RuleVer
 @transaction.atomic
 def rule_version_retire(*, version: RuleVersion, actor: Actor = None) -> RuleVersion:
     """Take a version out of service for good (drafts, shadows and published alike)."""
-    version = _locked_version(version)
+    version = version_locked(version)
     if version.status == RuleVersion.Status.RETIRED:
         raise RuleVersionStateConflict(
             f"Version {version.number} of {version.rule.key} is already retired.",
@@ -299,8 +299,13 @@ def rule_version_retire(*, version: RuleVersion, actor: Actor = None) -> RuleVer
 def rule_version_rollback(
     *, version: RuleVersion, actor: Actor = None, change_note: str = ""
 ) -> RuleVersion:
-    """Publish an older version's content as a new version (versions stay immutable)."""
-    source = _locked_version(version)
+    """Publish an older version's content as a new version (versions stay immutable).
+
+    Under a policy that requires approval, only an approved version's content can come back
+    this way: the copy carries the source's approval (the audit entry names the source).
+    """
+    source = version_locked(version)
+    approval_check_before_publish(source)
     restored = rule_version_create(
         rule=source.rule,
         condition=source.condition,
@@ -320,4 +325,5 @@ def rule_version_rollback(
         before={"from_version": source.number},
         after=_version_snapshot(restored),
     )
-    return rule_version_publish(version=restored, actor=actor)
+    # Not rule_version_publish: the approval check was made on the source above.
+    return _take_slot(restored, status=RuleVersion.Status.PUBLISHED, actor=actor)

@@ -390,7 +390,7 @@ def test_it_lists_rules_with_versions_in_a_fixed_number_of_queries(
         rule_with_version(key=f"rule-{index}", condition="true", outcome="review")
         rule_with_version(key=f"rule-{index}", condition="false", outcome="review", status="draft")
 
-    with django_assert_num_queries(4):  # API key, count, rules, versions
+    with django_assert_num_queries(5):  # API key, count, rules, versions, approvals
         response = api_client.get("/api/v1/rules/")
 
     results = response.json()["results"]

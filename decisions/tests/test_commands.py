@@ -21,6 +21,11 @@ def test_it_loads_demo_rules_once_and_every_demo_decision_replays():
     assert Rule.objects.count() == 6
     assert RuleVersion.objects.filter(status="published").count() == 6
     assert RuleVersion.objects.filter(status="shadow").count() == 1
+    # Four eyes on for the demo's event type, with one draft waiting for a rule approver.
+    assert Policy.objects.get(event_type="loan_application").requires_approval is True
+    waiting = RuleVersion.objects.get(status="draft")
+    assert (waiting.rule.key, waiting.approvals.get().status) == ("loan-to-income", "requested")
+    assert "loan_application now needs approval to publish" in first.getvalue()
     assert Decision.objects.count() == 15
     assert "6 published rules, 15 new events" in first.getvalue()
     assert len({decision.outcome for decision in Decision.objects.all()}) > 1

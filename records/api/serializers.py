@@ -3,6 +3,7 @@
 from typing import Any
 
 from django.conf import settings
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from records.models import PredictionRecord
@@ -85,7 +86,13 @@ class RecordDetailSerializer(serializers.ModelSerializer):
             "external_id",
         ]
 
-    def get_embedding(self, record: PredictionRecord) -> list[float]:
+    @extend_schema_field(
+        serializers.ListField(child=serializers.FloatField(), allow_null=True),
+    )
+    def get_embedding(self, record: PredictionRecord) -> list[float] | None:
+        # Null without pii:read: the embedding encodes the applicant's features.
+        if record.embedding is None:
+            return None
         return [round(float(value), 6) for value in record.embedding]
 
 

@@ -7,12 +7,13 @@ from django.http import HttpResponse
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import mixins, serializers, viewsets
 from rest_framework.decorators import action
-from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from core.access import Scope
 from core.idempotency import idempotent_response
+from core.permissions import ScopeRequired
 from core.schema import problem_response
 from records.api import examples
 from records.api.serializers import (
@@ -26,6 +27,7 @@ from records.api.serializers import (
 )
 from records.filters import RecordFilter
 from records.models import PredictionRecord
+from records.privacy import record_shown
 from records.selectors import (
     Neighbour,
     record_list,
@@ -40,9 +42,13 @@ def _nearest_body(model_id: str, k: int, neighbours: list[Neighbour]) -> dict[st
 
 
 class PredictView(APIView):
-    """Score features with a model and store the prediction as a record."""
+    """Score features with a model and store the prediction as a record.
 
-    permission_classes = [IsAuthenticated]
+    The answer is not masked: the caller sent these features itself.
+    """
+
+    permission_classes = [ScopeRequired]
+    required_scopes = {"POST": Scope.PREDICT}
 
     @extend_schema(
         summary="Predict",
@@ -96,9 +102,15 @@ class PredictView(APIView):
     ),
 )
 class RecordViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
-    """Prediction records and similar-case search."""
+    """Prediction records and similar-case search; features masked without pii:read."""
 
-    permission_classes = [IsAuthenticated]
+    permission_classes = [ScopeRequired]
+    required_scopes = {
+        "list": Scope.RECORDS_READ,
+        "retrieve": Scope.RECORDS_READ,
+        "nearest": Scope.RECORDS_READ,
+        "nearest_search": Scope.RECORDS_READ,
+    }
     filterset_class = RecordFilter
     ordering_fields = ["created_at", "risk_score"]
     ordering = ["-created_at", "-id"]
@@ -108,6 +120,9 @@ class RecordViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.G
         if self.action == "retrieve":
             return PredictionRecord.objects.all()
         return record_list()
+
+    def get_object(self) -> PredictionRecord:
+        return record_shown(super().get_object(), reader=self.request.user)
 
     def get_serializer_class(self) -> type[serializers.BaseSerializer]:
         return RecordDetailSerializer if self.action == "retrieve" else RecordListSerializer

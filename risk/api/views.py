@@ -6,10 +6,11 @@ from django.db.models import QuerySet
 from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import mixins, viewsets
 from rest_framework.decorators import action
-from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from core.access import Scope
+from core.permissions import ScopeRequired
 from core.schema import problem_response
 from risk.api import examples
 from risk.api.serializers import RiskModelMetadataSerializer, RiskModelSerializer
@@ -27,7 +28,8 @@ from risk.selectors import model_get, model_list
 class RiskModelViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
     """Read-only registry: models are registered by management commands."""
 
-    permission_classes = [IsAuthenticated]
+    permission_classes = [ScopeRequired]
+    required_scopes = {"list": Scope.MODELS_READ, "metadata": Scope.MODELS_READ}
     serializer_class = RiskModelSerializer
     lookup_field = "key"
     lookup_value_regex = r"[-a-zA-Z0-9_]+"

@@ -58,8 +58,17 @@ class Command(BaseCommand):
             pool = "--pool threads --concurrency 8"
         else:
             pool = "--concurrency 2"
+        # The default queue and every queue heavy work is routed to (backtests, ...).
+        queues = ",".join(
+            sorted(
+                {settings.CELERY_TASK_DEFAULT_QUEUE}
+                | {route["queue"] for route in settings.CELERY_TASK_ROUTES.values()}
+            )
+        )
         manager.add_process(
-            "worker", f"{python} -m celery -A config worker --loglevel INFO {pool}", env=env
+            "worker",
+            f"{python} -m celery -A config worker --loglevel INFO {pool} --queues {queues}",
+            env=env,
         )
         manager.add_process(
             "beat",

@@ -1,4 +1,5 @@
-"""Demo data for loan applications: a policy, two lists, six published rules, a shadow, events.
+"""Demo data for loan applications: a policy, two lists, six published rules, a shadow, events,
+and four-eyes publishing: the loan_application policy requires approval, and one draft awaits it.
 
 Idempotent: what exists already (even if staff changed it since) is left alone.
 """
@@ -76,6 +77,13 @@ RULES: list[dict[str, Any]] = [
     },
 ]
 
+# A draft that waits for a rule approver in the demo (the policy requires approval).
+APPROVAL_DEMO = {
+    "rule": "loan-to-income",
+    "condition": "has(event.income) && event.amount > 4 * event.income",
+    "note": "Demo: review loans above four yearly incomes instead of five.",
+}
+
 
 class Command(BaseCommand):
     help = "Load the demo loan_application policy, lists and rules (and some decided events)."
@@ -86,7 +94,8 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args: Any, events: int, **options: Any) -> None:
-        if not Policy.objects.filter(event_type=EVENT_TYPE).exists():
+        created = not Policy.objects.filter(event_type=EVENT_TYPE).exists()
+        if created:
             services.policy_save(
                 event_type=EVENT_TYPE,
                 strategy="first_match",
@@ -100,7 +109,31 @@ class Command(BaseCommand):
                 self.stdout.write(f"List {name} created.")
         for spec in RULES:
             self._ensure_rule(spec)
+        if created:
+            self._require_approval()
         self._register_events(events)
+
+    def _require_approval(self) -> None:
+        """Four eyes from now on: the demo rules above went live before it was switched on."""
+        services.policy_save(
+            event_type=EVENT_TYPE,
+            strategy="first_match",
+            default_outcome="approve",
+            outcome_precedence=["decline", "review", "approve"],
+            requires_approval=True,
+        )
+        rule = Rule.objects.get(key=APPROVAL_DEMO["rule"])
+        draft = services.rule_version_create(
+            rule=rule,
+            condition=APPROVAL_DEMO["condition"],
+            outcome="review",
+            priority=rule.versions.order_by("-number").values_list("priority", flat=True)[0],
+            change_note=APPROVAL_DEMO["note"],
+        )
+        services.rule_version_approval_request(version=draft, note=APPROVAL_DEMO["note"])
+        self.stdout.write(
+            f"{EVENT_TYPE} now needs approval to publish; {rule.key} v{draft.number} awaits it."
+        )
 
     def _ensure_rule(self, spec: dict[str, Any]) -> None:
         rule = Rule.objects.filter(key=spec["key"]).first()
