@@ -20,6 +20,10 @@ MAX_EXPRESSION_LENGTH = 4000
 # on the largest payload the API accepts (measured in core/tests/test_expressions.py).
 MAX_NESTING_DEPTH = 32
 MAX_COMPREHENSION_NESTING = 1
+# The CEL runtime copies a variable's whole value each time an expression reads it, so the cost
+# is (reads of a variable) times (its size): reads are capped here and payload sizes by the callers.
+MAX_VARIABLE_READS = 16
+MAX_COMPREHENSION_BODY = 400
 _POSITION = re.compile(r"<input>:(\d+):(\d+)")
 _STRING = re.compile(
     r"(?s)[rRbB]*('{3}.*?'{3}|\"{3}.*?\"{3}|'(?:\\.|[^'\\])*'|\"(?:\\.|[^\"\\])*\")"
@@ -80,6 +84,7 @@ def compile_expression(
             f"Unknown variable {', '.join(unknown)}; available: {', '.join(sorted(allowed))}.",
             field=field,
         )
+    _check_variable_reads(program, source, field=field)
     return program
 
 
@@ -87,7 +92,7 @@ def _check_cost_bounds(source: str, *, field: str) -> None:
     """Refuse nesting deeper than the bounds, counted outside string literals."""
     code = _STRING.sub('""', source)
     depth = 0
-    comprehensions: list[int] = []  # the bracket depth at which each open comprehension began
+    comprehensions: list[tuple[int, int]] = []  # (bracket depth, body start) of each open one
     for index, char in enumerate(code):
         if char in "([{":
             depth += 1
@@ -97,7 +102,7 @@ def _check_cost_bounds(source: str, *, field: str) -> None:
                     field=field,
                 )
             if char == "(" and _COMPREHENSION.search(code[max(0, index - 40) : index + 1]):
-                comprehensions.append(depth)
+                comprehensions.append((depth, index))
                 if len(comprehensions) > MAX_COMPREHENSION_NESTING:
                     raise ExpressionError(
                         "A comprehension (all, exists, exists_one, map, filter) inside another "
@@ -105,20 +110,39 @@ def _check_cost_bounds(source: str, *, field: str) -> None:
                         field=field,
                     )
         elif char in ")]}":
-            if comprehensions and comprehensions[-1] == depth:
-                comprehensions.pop()
+            if comprehensions and comprehensions[-1][0] == depth:
+                _, start = comprehensions.pop()
+                if index - start > MAX_COMPREHENSION_BODY:
+                    raise ExpressionError(
+                        f"A comprehension's body is {index - start} characters; the limit is "
+                        f"{MAX_COMPREHENSION_BODY} (it runs once per item).",
+                        field=field,
+                    )
             depth = max(depth - 1, 0)
+
+
+def _check_variable_reads(program: cel.Program, source: str, *, field: str) -> None:
+    code = _STRING.sub('""', source)
+    roots = set(program.variables()) - _comprehension_variables(source)
+    reads = sum(len(re.findall(rf"(?<![\w.]){re.escape(name)}\b", code)) for name in roots)
+    if reads > MAX_VARIABLE_READS:
+        raise ExpressionError(
+            f"The expression reads its variables {reads} times; the limit is "
+            f"{MAX_VARIABLE_READS} (each read copies the value it names).",
+            field=field,
+        )
 
 
 def _free_variables(program: cel.Program) -> list[str]:
     # Comprehension variables (`x` in `list.exists(x, ...)`) are listed too; they are bound
     # locally, so we only check names that are used as a root (followed by `.` or `[`)
     # or that appear alone, excluding macro-bound ones.
-    names = program.variables()
-    bound = set(
-        re.findall(r"\.(?:all|exists|exists_one|map|filter)\(\s*([A-Za-z_]\w*)\s*,", program.source)
-    )
-    return [name for name in names if name not in bound]
+    bound = _comprehension_variables(program.source)
+    return [name for name in program.variables() if name not in bound]
+
+
+def _comprehension_variables(source: str) -> set[str]:
+    return set(re.findall(r"\.(?:all|exists|exists_one|map|filter)\(\s*([A-Za-z_]\w*)\s*,", source))
 
 
 class EvaluationError(Exception):

@@ -24,9 +24,11 @@ MAX_PAYLOAD_KEYS = 500
 # body once per item. Measured (common-expression-language 0.10, two shared cores): 150 reads
 # of a 25,600-value list cost ~1.2 s, of a 256-item list of numbers ~1 ms; a 3,800-character
 # comprehension body over 256 small objects ~15-30 ms. So lists are capped, and so is the
-# payload's count of values.
+# payload's count of values; core.expressions caps how often an expression reads a variable (16)
+# and a comprehension body (400 characters): core/tests/test_expression_bounds.py measures the
+# worst accepted expression on the largest accepted payload.
 MAX_PAYLOAD_LIST_ITEMS = 256
-MAX_PAYLOAD_VALUES = 5_000
+MAX_PAYLOAD_VALUES = 2_000
 
 
 def _payload_bounds_check(payload: dict[str, Any]) -> None:
