@@ -326,6 +326,9 @@ class ContactAdmin(PersonalDataAdmin):
             self.message_user(request, f"{title}: {done} contact(s).", messages.SUCCESS)
             return None
         mask = not self._unmasked(request)
+        if not mask:
+            rows = [contact.pk for contact in queryset]
+            pii_read_audit(actor=request.user, target_type=self.pii_target, target_ids=rows)
         context = {
             **self.admin_site.each_context(request),
             "title": title,

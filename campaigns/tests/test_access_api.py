@@ -1,6 +1,7 @@
 """Who may call which campaigns endpoint, who sees numbers and bodies, and who may undo a STOP."""
 
 import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
 
 from campaigns import services
 from campaigns.models import ConsentEvent, Contact, Message
@@ -143,6 +144,26 @@ def test_compliance_reverses_a_stop_only_with_a_recorded_reason(role_client):
     assert event.evidence == {"override": True, "reason": reason, "by": "compliance"}
     entry = AuditEntry.objects.filter(action="consent.opt_in").get()
     assert (entry.actor_label, entry.after["reason"]) == ("compliance", reason)
+
+
+def test_an_import_cannot_opt_a_stopped_contact_back_in(key_client):
+    contact = contact_stopped_factory(phone=PHONE)
+    ledger = ConsentEvent.objects.count()
+    upload = SimpleUploadedFile(
+        "contacts.csv",
+        b"phone,plan,consent_marketing\n+14155552671,silver,yes\n+14155552672,gold,yes\n",
+        content_type="text/csv",
+    )
+    client = key_client(Scope.CONTACTS_WRITE)
+    response = client.post("/api/v1/contacts/import/", {"file": upload}, format="multipart")
+    body = response.json()
+    assert (body["created"], body["updated"]) == (1, 0)
+    assert [row["line"] for row in body["rejected"]] == [2]
+    contact.refresh_from_db()
+    assert contact.opted_out
+    assert contact.attributes["plan"] == "gold"
+    assert ConsentEvent.objects.filter(contact=contact).count() == 2
+    assert ConsentEvent.objects.count() == ledger + 1  # the new contact's opt-in
 
 
 def test_a_write_key_still_records_opt_ins_and_opt_outs_of_a_contact_who_did_not_stop(key_client):

@@ -153,6 +153,9 @@ def test_compliance_lifts_an_opt_out_in_admin_after_giving_a_reason(role_client)
     asked = compliance.post(CONTACTS, data)
     assert asked.status_code == 200
     assert b'name="reason"' in asked.content
+    assert PHONE in asked.content.decode()
+    read = AuditEntry.objects.get(action="pii.read")
+    assert read.after == {"ids": [str(contact.pk)]}
     empty = compliance.post(CONTACTS, {**data, "confirm": "yes", "reason": ""})
     assert b"This field is required." in empty.content
     contact.refresh_from_db()
