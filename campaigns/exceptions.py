@@ -1,6 +1,6 @@
 """Domain errors of the campaigns app."""
 
-from core.errors import Conflict, InvalidInput, NotFound
+from core.errors import Conflict, DomainError, InvalidInput, NotFound
 
 
 class InvalidPhone(InvalidInput):
@@ -37,3 +37,14 @@ class CampaignStateConflict(Conflict):
 class ReferenceConflict(Conflict):
     code = "reference_conflict"
     title = "This reference was already used for a different message"
+
+
+class ConsentOverrideRequired(DomainError):
+    code = "consent_override_required"
+    status = 403
+    title = "Only the contact or a compliance officer may reverse an opt-out"
+
+
+class ContactErased(Conflict):
+    code = "contact_erased"
+    title = "The contact was erased"

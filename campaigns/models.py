@@ -3,11 +3,16 @@
 from django.db import models
 from django.db.models import Q
 
+from core.pii import phone_mask
+
+ERASED_PREFIX = "erased:"
+
 
 class Contact(models.Model):
     """A recipient keyed by the E.164 form of their phone number."""
 
-    phone = models.CharField(max_length=16, unique=True, help_text="E.164, e.g. +14155552671.")
+    # Room for an erased contact's marker (`erased:` and 16 hex digits) in place of the number.
+    phone = models.CharField(max_length=32, unique=True, help_text="E.164, e.g. +14155552671.")
     attributes = models.JSONField(default=dict, blank=True, help_text="Free-form, for segments.")
     region = models.CharField(max_length=2, blank=True, default="", help_text="ISO country.")
     number_time_zones = models.CharField(
@@ -20,6 +25,9 @@ class Contact(models.Model):
     number_invalid = models.BooleanField(
         default=False, help_text="The provider refused the number (21211 / 21614)."
     )
+    erased_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the number, attributes and bodies were erased."
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -27,7 +35,8 @@ class Contact(models.Model):
         ordering = ["phone"]
 
     def __str__(self) -> str:
-        return self.phone
+        # Masked: this name lands in admin breadcrumbs, selection labels and the admin's log.
+        return self.phone if self.phone.startswith(ERASED_PREFIX) else phone_mask(self.phone)
 
     @property
     def zones(self) -> tuple[str, ...]:
@@ -78,17 +87,23 @@ class ConsentEvent(models.Model):
         SMS_KEYWORD = "sms_keyword"
         ADMIN = "admin"
         PROVIDER = "provider"
+        ERASURE = "erasure"
 
     contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="consent_events")
     topic = models.CharField(max_length=64, help_text="'*' is every topic (a global STOP).")
     action = models.CharField(max_length=8, choices=Action.choices)
     source = models.CharField(max_length=16, choices=Source.choices)
     evidence = models.JSONField(default=dict, blank=True)
+    # The number's salted hash: the ledger stays evidence of consent once the number is erased.
+    phone_hash = models.CharField(max_length=64, blank=True, default="")
     occurred_at = models.DateTimeField()
 
     class Meta:
         ordering = ["-occurred_at", "-id"]
-        indexes = [models.Index(fields=["contact", "topic", "-occurred_at"], name="consent_idx")]
+        indexes = [
+            models.Index(fields=["contact", "topic", "-occurred_at"], name="consent_idx"),
+            models.Index(fields=["phone_hash"], name="consent_phone_hash_idx"),
+        ]
         constraints = [
             models.CheckConstraint(
                 condition=Q(action__in=["opt_in", "opt_out"]), name="consent_action_valid"

@@ -20,6 +20,7 @@ from campaigns.models import (
     MessageTransition,
 )
 from campaigns.phones import phone_normalize
+from campaigns.pii import phone_hash
 from core.errors import NotFound
 
 
@@ -176,3 +177,13 @@ def campaigns_overview() -> dict[str, Any]:
             Campaign.objects.filter(status=Campaign.Status.RUNNING).order_by("-launched_at")[:5]
         ),
     }
+
+
+def consent_ledger_for_number(*, phone: str) -> list[dict[str, Any]]:
+    """The ledger of a number, found by its salted hash: evidence that outlives an erasure."""
+    rows = (
+        ConsentEvent.objects.filter(phone_hash=phone_hash(phone_normalize(phone)))
+        .order_by("-occurred_at", "-id")
+        .values("contact_id", "topic", "action", "source", "evidence", "occurred_at")[:200]
+    )
+    return [dict(row) for row in rows]

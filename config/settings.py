@@ -1,5 +1,6 @@
 """The one settings module: every knob comes from the environment (see .env.example)."""
 
+import hashlib
 from pathlib import Path
 from typing import Any
 
@@ -428,6 +429,13 @@ CAMPAIGNS_SIMULATOR_CALLBACK_DELAY_SECONDS = env.float(
     "CAMPAIGNS_SIMULATOR_CALLBACK_DELAY_SECONDS", default=1.0
 )
 CAMPAIGNS_IMPORT_MAX_ROWS = env.int("CAMPAIGNS_IMPORT_MAX_ROWS", default=100_000)
+# The salt of the hash that stands for an erased contact's number (in its consent ledger). Set
+# it explicitly in production: the default follows SECRET_KEY, and rotating that would orphan
+# the ledger's hashes of numbers erased before.
+PII_HASH_SALT = env.str(
+    "PII_HASH_SALT",
+    default=hashlib.sha256(f"pii-hash-salt:{SECRET_KEY}".encode()).hexdigest(),
+)
 CAMPAIGNS_STOP_CONFIRMATION = env.str(
     "CAMPAIGNS_STOP_CONFIRMATION",
     default="You are unsubscribed and will receive no more messages. Reply START to resubscribe.",

@@ -40,6 +40,7 @@ CONTACT_EXAMPLE = {
     "number_time_zones": "America/Los_Angeles",
     "opted_out": False,
     "number_invalid": False,
+    "erased_at": None,
     "created_at": "2026-11-23T10:00:00Z",
     "updated_at": "2026-11-23T10:00:00Z",
 }
@@ -68,6 +69,21 @@ CONSENT_EXAMPLE = {
     ],
 }
 CONSENT_CHANGE_EXAMPLE = {"topic": "marketing", "action": "opt_out", "evidence": {"form": "web"}}
+CONSENT_OVERRIDE_EXAMPLE = {
+    "topic": "*",
+    "action": "opt_in",
+    "evidence": {"ticket": "DPO-1182"},
+    "reason": "Signed consent received by post; the STOP came from a former owner of the number.",
+}
+ERASE_EXAMPLE = {"reason": "Erasure request DPO-1183 (GDPR art. 17), identity verified."}
+ERASURE_EXAMPLE = {
+    "contact": 42,
+    "phone_hash": "5c1f0e6d0f2a4b8e9a7d3c2b1a0f9e8d7c6b5a4f3e2d1c0b9a8f7e6d5c4b3a2f",
+    "messages_erased": 12,
+    "messages_canceled": 1,
+    "consent_events_kept": 3,
+    "webhooks_erased": 4,
+}
 
 # --- campaigns --------------------------------------------------------------------------------
 

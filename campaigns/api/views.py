@@ -1,6 +1,6 @@
 """Contacts, consent, campaigns and messages under /api/v1/: thin viewsets over the services."""
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from django.conf import settings
@@ -11,7 +11,6 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
-from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -21,8 +20,11 @@ from campaigns.api.examples import (
     CONFIG_EXAMPLE,
     CONSENT_CHANGE_EXAMPLE,
     CONSENT_EXAMPLE,
+    CONSENT_OVERRIDE_EXAMPLE,
     CONTACT_CREATE_EXAMPLE,
     CONTACT_EXAMPLE,
+    ERASE_EXAMPLE,
+    ERASURE_EXAMPLE,
     IMPORT_REPORT_EXAMPLE,
     MESSAGE_DETAIL_EXAMPLE,
     MESSAGE_EXAMPLE,
@@ -40,13 +42,19 @@ from campaigns.api.serializers import (
     ContactCreateSerializer,
     ContactSerializer,
     ContactUpdateSerializer,
+    EraseSerializer,
+    ErasureSerializer,
     ImportReportSerializer,
     MessageDetailSerializer,
     MessageSerializer,
 )
 from campaigns.models import Campaign, ConsentEvent, Contact, Message
+from campaigns.pii import phone_shown, preview_read
+from core.access import PeopleOnly, Scope
 from core.errors import InvalidInput
 from core.idempotency import idempotent_response
+from core.permissions import ScopeRequired, request_may
+from core.pii import may_read_pii, pii_read_audit
 
 
 def _valid(serializer_class: type[serializers.Serializer], data: Any) -> dict[str, Any]:
@@ -60,14 +68,49 @@ def _create(
     incoming: type[serializers.Serializer],
     create: Callable[..., Any],
     outgoing: type[serializers.Serializer],
+    context: Mapping[str, Any],
 ) -> HttpResponse:
     """Validate, create through the service (idempotently, per Idempotency-Key), answer 201."""
     payload = _valid(incoming, request.data)
 
     def produce() -> tuple[int, Any]:
-        return 201, outgoing(create(**payload, actor=request.user)).data
+        return 201, outgoing(create(**payload, actor=request.user), context=dict(context)).data
 
     return idempotent_response(request, produce)
+
+
+class PersonalDataMixin(viewsets.GenericViewSet):
+    """Numbers and bodies masked for a caller without `pii:read` (the serializers' `mask`);
+    a read of them unmasked leaves one audit entry naming the rows it showed."""
+
+    pii_target = "contact"
+
+    @property
+    def masked(self) -> bool:
+        return not may_read_pii(self.request.user)
+
+    def get_serializer_context(self) -> dict[str, Any]:
+        return {**super().get_serializer_context(), "mask": self.masked}
+
+    def pii_read(self, rows: list[int]) -> None:
+        if not self.masked:
+            pii_read_audit(actor=self.request.user, target_type=self.pii_target, target_ids=rows)
+
+    def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        queryset = self.filter_queryset(self.get_queryset())
+        page = self.paginate_queryset(queryset)
+        rows = list(page if page is not None else queryset)
+        data = self.get_serializer(rows, many=True).data
+        self.pii_read([row.pk for row in rows])
+        if page is None:
+            return Response(data)
+        return self.get_paginated_response(data)
+
+    def retrieve(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        row = self.get_object()
+        data = self.get_serializer(row).data
+        self.pii_read([row.pk])
+        return Response(data)
 
 
 # --- contacts ---------------------------------------------------------------------------------
@@ -88,15 +131,32 @@ class ContactFilter(filters.FilterSet):
         examples=[response_example("Contact", CONTACT_EXAMPLE)],
     ),
 )
-class ContactViewSet(viewsets.ReadOnlyModelViewSet):
+class ContactViewSet(PersonalDataMixin, viewsets.ReadOnlyModelViewSet):
     """Contacts keyed by their E.164 number."""
 
-    permission_classes = [IsAuthenticated]
+    permission_classes = [ScopeRequired]
+    scopes: Mapping[str, str] = {
+        "list": Scope.CONTACTS_READ,
+        "retrieve": Scope.CONTACTS_READ,
+        "consent": Scope.CONTACTS_READ,
+        "create": Scope.CONTACTS_WRITE,
+        "partial_update": Scope.CONTACTS_WRITE,
+        "import_csv": Scope.CONTACTS_WRITE,
+        "consent_change": Scope.CONTACTS_WRITE,
+        "erase": PeopleOnly.CONTACTS_ERASE,
+    }
     serializer_class = ContactSerializer
     lookup_field = "phone"
     lookup_value_regex = r"[^/]+"
     filterset_class = ContactFilter
     ordering_fields = ["phone", "created_at"]
+
+    @property
+    def required_scopes(self) -> Mapping[str, str]:
+        """A compliance officer records consent (overrides included) without contacts:write."""
+        if request_may(self.request, PeopleOnly.CONSENT_OVERRIDE):
+            return {**self.scopes, "consent_change": PeopleOnly.CONSENT_OVERRIDE}
+        return self.scopes
 
     def get_queryset(self) -> Any:
         return selectors.contact_list()
@@ -115,7 +175,13 @@ class ContactViewSet(viewsets.ReadOnlyModelViewSet):
         ],
     )
     def create(self, request: Request) -> HttpResponse:
-        return _create(request, ContactCreateSerializer, services.contact_create, ContactSerializer)
+        return _create(
+            request,
+            ContactCreateSerializer,
+            services.contact_create,
+            ContactSerializer,
+            self.get_serializer_context(),
+        )
 
     @extend_schema(
         summary="Update a contact's attributes or time-zone override",
@@ -129,7 +195,7 @@ class ContactViewSet(viewsets.ReadOnlyModelViewSet):
     def partial_update(self, request: Request, phone: str) -> Response:
         payload = _valid(ContactUpdateSerializer, request.data)
         contact = services.contact_update(contact=self.get_object(), **payload, actor=request.user)
-        return Response(ContactSerializer(contact).data)
+        return Response(self.get_serializer(contact).data)
 
     @extend_schema(
         summary="Import contacts from CSV",
@@ -168,29 +234,70 @@ class ContactViewSet(viewsets.ReadOnlyModelViewSet):
         report = services.contacts_import(text=text, actor=request.user)
         return Response(report.as_dict())
 
+    def _consent_state(self, contact: Contact) -> dict[str, Any]:
+        state = selectors.consent_state(contact=contact)
+        return {**state, "phone": phone_shown(state["phone"], mask=self.masked)}
+
     @extend_schema(
-        methods=["GET"],
         summary="A contact's consent: current state per topic and the ledger",
         responses={200: OpenApiTypes.OBJECT},
         examples=[response_example("Consent", CONSENT_EXAMPLE)],
     )
-    @extend_schema(
-        methods=["POST"],
-        summary="Record an opt-in or opt-out",
-        request=ConsentChangeSerializer,
-        responses={200: OpenApiTypes.OBJECT},
-        examples=[request_example("Opt out", CONSENT_CHANGE_EXAMPLE)],
-    )
-    @action(detail=True, methods=["get", "post"])
+    @action(detail=True, methods=["get"])
     def consent(self, request: Request, phone: str) -> Response:
         contact = self.get_object()
-        if request.method == "POST":
-            payload = _valid(ConsentChangeSerializer, request.data)
-            services.consent_change(
-                contact=contact, source=ConsentEvent.Source.API, actor=request.user, **payload
-            )
-            contact.refresh_from_db()
-        return Response(selectors.consent_state(contact=contact))
+        state = self._consent_state(contact)
+        self.pii_read([contact.pk])
+        return Response(state)
+
+    @extend_schema(
+        summary="Record an opt-in or opt-out",
+        description=(
+            "Needs `contacts:write` (or, for a person, `consent:override`). An opt-in for a "
+            "contact who opted out (STOP) is refused with 403 unless a person with the "
+            "compliance role (`consent:override`) makes it and gives a `reason`; no API key "
+            "can. The contact's own START (an inbound SMS) needs no one's permission."
+        ),
+        request=ConsentChangeSerializer,
+        responses={200: OpenApiTypes.OBJECT},
+        examples=[
+            request_example("Opt out", CONSENT_CHANGE_EXAMPLE),
+            request_example("Compliance override", CONSENT_OVERRIDE_EXAMPLE),
+            PROBLEM_EXAMPLE,
+        ],
+    )
+    @consent.mapping.post
+    def consent_change(self, request: Request, phone: str) -> Response:
+        contact = self.get_object()
+        payload = _valid(ConsentChangeSerializer, request.data)
+        services.consent_change(
+            contact=contact, source=ConsentEvent.Source.API, actor=request.user, **payload
+        )
+        contact.refresh_from_db()
+        return Response(self._consent_state(contact))
+
+    @extend_schema(
+        summary="Erase a contact's personal data (compliance only)",
+        description=(
+            "Removes the number, attributes and message bodies; keeps message counts and the "
+            "consent ledger (keyed by a salted hash of the number). The contact stays opted "
+            "out for good. People with `contacts:erase` only: no API key carries it."
+        ),
+        request=EraseSerializer,
+        responses={200: ErasureSerializer},
+        examples=[
+            request_example("Reason", ERASE_EXAMPLE),
+            response_example("Erased", ERASURE_EXAMPLE),
+            PROBLEM_EXAMPLE,
+        ],
+    )
+    @action(detail=True, methods=["post"])
+    def erase(self, request: Request, phone: str) -> Response:
+        payload = _valid(EraseSerializer, request.data)
+        erasure = services.contact_erase(
+            contact=self.get_object(), reason=payload["reason"], actor=request.user
+        )
+        return Response(ErasureSerializer(erasure.as_dict()).data)
 
 
 # --- campaigns --------------------------------------------------------------------------------
@@ -216,7 +323,19 @@ def _campaign_action(summary: str) -> Any:
 class CampaignViewSet(viewsets.ReadOnlyModelViewSet):
     """Campaigns: create and edit while draft, preview, launch, pause, resume, cancel, stats."""
 
-    permission_classes = [IsAuthenticated]
+    permission_classes = [ScopeRequired]
+    required_scopes = {
+        "list": Scope.CAMPAIGNS_READ,
+        "retrieve": Scope.CAMPAIGNS_READ,
+        "preview": Scope.CAMPAIGNS_READ,
+        "stats": Scope.CAMPAIGNS_READ,
+        "create": Scope.CAMPAIGNS_WRITE,
+        "partial_update": Scope.CAMPAIGNS_WRITE,
+        "launch": Scope.CAMPAIGNS_LAUNCH,
+        "pause": Scope.CAMPAIGNS_LAUNCH,
+        "resume": Scope.CAMPAIGNS_LAUNCH,
+        "cancel": Scope.CAMPAIGNS_LAUNCH,
+    }
     serializer_class = CampaignSerializer
     filterset_fields = ["status"]
     ordering_fields = ["created_at", "name"]
@@ -242,7 +361,11 @@ class CampaignViewSet(viewsets.ReadOnlyModelViewSet):
     )
     def create(self, request: Request) -> HttpResponse:
         return _create(
-            request, CampaignWriteSerializer, services.campaign_create, CampaignSerializer
+            request,
+            CampaignWriteSerializer,
+            services.campaign_create,
+            CampaignSerializer,
+            self.get_serializer_context(),
         )
 
     @extend_schema(
@@ -268,7 +391,8 @@ class CampaignViewSet(viewsets.ReadOnlyModelViewSet):
     )
     @action(detail=True, methods=["get"])
     def preview(self, request: Request, pk: str) -> Response:
-        return Response(selectors.campaign_preview(campaign=self.get_object()))
+        preview = selectors.campaign_preview(campaign=self.get_object())
+        return Response(preview_read(preview, viewer=request.user))
 
     @_campaign_action("Launch: materialise messages and start (or schedule) sending")
     @action(detail=True, methods=["post"])
@@ -333,10 +457,17 @@ class MessageFilter(filters.FilterSet):
         examples=[response_example("Message", MESSAGE_DETAIL_EXAMPLE)],
     ),
 )
-class MessageViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+class MessageViewSet(
+    PersonalDataMixin,
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    viewsets.GenericViewSet,
+):
     """Messages, read-only: the ledger of every send."""
 
-    permission_classes = [IsAuthenticated]
+    permission_classes = [ScopeRequired]
+    required_scopes = {"list": Scope.MESSAGES_READ, "retrieve": Scope.MESSAGES_READ}
+    pii_target = "message"
     serializer_class = MessageSerializer
     filterset_class = MessageFilter
     ordering_fields = ["id", "sent_at"]
@@ -347,4 +478,6 @@ class MessageViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
     def retrieve(self, request: Request, pk: str) -> Response:
         message_id = int(pk) if pk.isdigit() else 0
         message = selectors.message_get(message_id=message_id)
-        return Response(MessageDetailSerializer(message).data, status=status.HTTP_200_OK)
+        data = MessageDetailSerializer(message, context=self.get_serializer_context()).data
+        self.pii_read([message.pk])
+        return Response(data, status=status.HTTP_200_OK)

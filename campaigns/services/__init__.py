@@ -1,6 +1,7 @@
 """Every write of the campaigns app, one module per concern; callers use `campaigns.services`.
 
-- `contacts`: contacts, the consent ledger, CSV import;
+- `contacts`: contacts, the consent ledger (and who may reverse an opt-out), CSV import;
+- `erasure`: a contact's personal data erased, its counts and consent ledger kept;
 - `lifecycle`: campaign drafts, the launch (COPY), pause, resume, cancel;
 - `transactional`: one message outside any campaign (what `decisions` calls);
 - `dispatch`: claiming due messages and enqueueing their sends;
@@ -18,6 +19,7 @@ from campaigns.services.contacts import (
     contacts_import,
 )
 from campaigns.services.dispatch import messages_dispatch
+from campaigns.services.erasure import Erasure, contact_erase
 from campaigns.services.lifecycle import (
     campaign_cancel,
     campaign_create,
@@ -37,6 +39,7 @@ from campaigns.services.sending import message_send, retry_delay, status_callbac
 from campaigns.services.transactional import transactional_message_send
 
 __all__ = [
+    "Erasure",
     "ImportReport",
     "WebhookResult",
     "campaign_cancel",
@@ -47,6 +50,7 @@ __all__ = [
     "campaign_update",
     "consent_change",
     "contact_create",
+    "contact_erase",
     "contact_update",
     "contact_validate",
     "contacts_import",

@@ -9,12 +9,22 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from campaigns.exceptions import InvalidPhone
+from campaigns.exceptions import ConsentOverrideRequired, ContactErased, InvalidPhone
 from campaigns.models import ConsentEvent, Contact, Subscription
 from campaigns.phones import candidate_zones, phone_normalize, phone_region, zone_is_known
+from campaigns.pii import phone_hash
 from campaigns.providers import BAD_NUMBER_CODES, UNSUBSCRIBED_CODE
-from core.audit import Actor, audit_record
+from core.access import PeopleOnly
+from core.audit import Actor, actor_label_for, audit_record
 from core.errors import InvalidInput
+from core.permissions import principal_may
+from core.principals import ApiClient
+
+REASON_MAX_CHARS = 500
+OPT_OUT_KEPT = (
+    "The contact opted out (STOP): only their own START, or a compliance officer giving a "
+    "reason, may reverse it."
+)
 
 
 def _validate_time_zone(time_zone: str) -> str:
@@ -94,7 +104,8 @@ def contact_create(
         action="contact.create",
         target_type="contact",
         target_id=contact.pk,
-        after={"phone": e164},
+        # The trail is append-only: it names the number by its hash, so erasure can keep it.
+        after={"phone_hash": phone_hash(e164)},
     )
     return contact
 
@@ -109,6 +120,8 @@ def contact_update(
 ) -> Contact:
     """Replace a contact's attributes and/or time-zone override."""
     contact = Contact.objects.select_for_update().get(pk=contact.pk)
+    if contact.erased_at is not None:
+        raise ContactErased("An erased contact cannot be changed.")
     before = {"attributes": contact.attributes, "time_zone": contact.time_zone}
     if attributes is not None:
         contact.attributes = _validate_attributes(attributes)
@@ -138,6 +151,7 @@ def consent_apply(
         action=action,
         source=source,
         evidence=evidence,
+        phone_hash=_ledger_hash(contact),
         occurred_at=now,
     )
     opted_out = action == ConsentEvent.Action.OPT_OUT
@@ -159,6 +173,43 @@ def consent_apply(
     return True
 
 
+def _ledger_hash(contact: Contact) -> str:
+    """The number's hash; an erased contact keeps the one its ledger was written under."""
+    if contact.erased_at is None:
+        return phone_hash(contact.phone)
+    return (
+        ConsentEvent.objects.filter(contact=contact)
+        .exclude(phone_hash="")
+        .values_list("phone_hash", flat=True)
+        .first()
+        or ""
+    )
+
+
+def consent_override_check(*, actor: Actor, reason: str) -> str:
+    """Who may lift a contact's opt-out here: a person with consent:override, giving a reason.
+
+    (The contact's own START arrives by webhook and never comes this way.) Returns the reason.
+    """
+    person = not isinstance(actor, ApiClient) and getattr(actor, "is_authenticated", False)
+    if not person or not principal_may(actor, PeopleOnly.CONSENT_OVERRIDE):
+        raise ConsentOverrideRequired(OPT_OUT_KEPT)
+    return reason_valid(reason, needed_for="Reversing an opt-out")
+
+
+def reason_valid(reason: str, *, needed_for: str) -> str:
+    """A compliance action's reason (kept in the ledger and the trail): given, and bounded."""
+    reason = (reason or "").strip()
+    if not reason:
+        raise InvalidInput(f"{needed_for} needs a reason.", errors={"reason": ["Say why."]})
+    if len(reason) > REASON_MAX_CHARS:
+        raise InvalidInput(
+            "The reason is too long.",
+            errors={"reason": [f"At most {REASON_MAX_CHARS} characters."]},
+        )
+    return reason
+
+
 @transaction.atomic
 def consent_change(
     *,
@@ -167,9 +218,14 @@ def consent_change(
     action: str,
     source: str,
     evidence: dict[str, Any] | None = None,
+    reason: str = "",
     actor: Actor = None,
 ) -> bool:
-    """Record an opt-in or opt-out for a topic ('*' = all); True when the state changed."""
+    """Record an opt-in or opt-out for a topic ('*' = all); True when the state changed.
+
+    An opt-in for a contact who opted out (STOP, the carrier, an operator, an erasure) is an
+    override: only a compliance person may make it, with a reason kept in the ledger and trail.
+    """
     if action not in ConsentEvent.Action.values:
         raise InvalidInput("Unknown action.", errors={"action": ["opt_in or opt_out."]})
     if source not in ConsentEvent.Source.values:
@@ -177,15 +233,25 @@ def consent_change(
     if not topic or len(topic) > 64:
         raise InvalidInput("A topic is required.", errors={"topic": ["1 to 64 characters."]})
     contact = Contact.objects.select_for_update().get(pk=contact.pk)
+    if contact.erased_at is not None:
+        raise ContactErased("An erased contact's consent cannot change.")
+    evidence = dict(evidence or {})
+    override = action == ConsentEvent.Action.OPT_IN and contact.opted_out
+    if override:
+        reason = consent_override_check(actor=actor, reason=reason)
+        evidence.update(override=True, reason=reason, by=actor_label_for(actor))
     changed = consent_apply(
-        contact=contact, topic=topic, action=action, source=source, evidence=evidence or {}
+        contact=contact, topic=topic, action=action, source=source, evidence=evidence
     )
+    after: dict[str, Any] = {"topic": topic, "source": source, "changed": changed}
+    if override:
+        after.update(override=True, reason=reason)
     audit_record(
         actor=actor,
         action=f"consent.{action}",
         target_type="contact",
         target_id=contact.pk,
-        after={"topic": topic, "source": source, "changed": changed},
+        after=after,
     )
     return changed
 
@@ -242,6 +308,9 @@ def contacts_import(*, text: str, actor: Actor = None) -> ImportReport:
         }
         attributes = {key: value for key, value in row.items() if not key.startswith("consent_")}
         contact = Contact.objects.filter(phone=phone).first()
+        if contact is not None and contact.opted_out and any(consent.values()):
+            report.rejected.append({"line": line, "errors": [OPT_OUT_KEPT]})
+            continue
         if contact is None:
             contact = Contact.objects.create(
                 phone=phone, attributes=attributes, **contact_fields(phone, time_zone)

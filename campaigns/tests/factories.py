@@ -25,6 +25,13 @@ def contact_factory(
     )
 
 
+def contact_stopped_factory(*, phone: str) -> Contact:
+    """A contact who texted STOP: opted out of everything."""
+    contact = contact_factory(phone=phone)
+    services.consent_change(contact=contact, topic="*", action="opt_out", source="sms_keyword")
+    return contact
+
+
 def campaign_config(**overrides: Any) -> dict[str, Any]:
     return {
         "segment": "contact.attributes.plan == 'gold'",

@@ -40,14 +40,6 @@ def test_it_updates_attributes(api_client):
     assert response.json()["attributes"] == {"plan": "silver"}
 
 
-def test_it_lists_contacts_in_a_fixed_number_of_queries(api_client, django_assert_num_queries):
-    for _ in range(5):
-        contact_factory()
-    with django_assert_num_queries(3):  # key lookup, count, page
-        response = api_client.get("/api/v1/contacts/?opted_out=false")
-    assert response.json()["count"] == 5
-
-
 def test_it_imports_a_csv_with_a_line_numbered_report(api_client):
     upload = SimpleUploadedFile(
         "contacts.csv", b"phone,plan\n+14155552671,gold\nbad,gold\n", content_type="text/csv"
@@ -117,14 +109,15 @@ def test_it_runs_the_campaign_lifecycle(api_client):
 
 
 def test_it_lists_and_filters_messages_in_a_fixed_number_of_queries(
-    api_client, django_assert_num_queries
+    api_client, key_client, django_assert_num_queries
 ):
     for _ in range(4):
         contact_factory()
     campaign = services.campaign_create(name="Gold", config=campaign_config())
     services.campaign_launch(campaign=campaign)
+    masked = key_client("messages:read")
     with django_assert_num_queries(4):  # key, the campaign filter's lookup, count, page
-        response = api_client.get(f"/api/v1/messages/?campaign={campaign.pk}&status=pending")
+        response = masked.get(f"/api/v1/messages/?campaign={campaign.pk}&status=pending")
     assert response.json()["count"] == 4
     message = Message.objects.filter(campaign=campaign).first()
     services.messages_dispatch()
@@ -146,5 +139,5 @@ def test_it_replays_a_launch_with_the_same_idempotency_key(staff_client):
 
 
 def test_it_requires_authentication(client):
-    assert client.get("/api/v1/campaigns/").status_code in (401, 403)
-    assert client.get("/api/v1/messages/").status_code in (401, 403)
+    assert client.get("/api/v1/campaigns/").status_code == 401
+    assert client.get("/api/v1/messages/").status_code == 401
