@@ -1,6 +1,6 @@
 """Domain errors of the campaigns app."""
 
-from core.errors import Conflict, InvalidInput, NotFound
+from core.errors import Conflict, DomainError, InvalidInput, NotFound
 
 
 class InvalidPhone(InvalidInput):
@@ -37,3 +37,31 @@ class CampaignStateConflict(Conflict):
 class ReferenceConflict(Conflict):
     code = "reference_conflict"
     title = "This reference was already used for a different message"
+
+
+class TemplateLimitExceeded(TemplateRenderError):
+    code = "template_too_costly"
+    title = "The template is over a size or work limit"
+
+    def __init__(self, detail: str):
+        super().__init__(detail, errors={"template": [detail]})
+
+
+class ApprovalForbidden(DomainError):
+    code = "approval_forbidden"
+    status = 403
+    title = "Only a campaign manager (a person with campaigns:launch) may approve"
+
+
+class SmsTemplateNotFound(NotFound):
+    code = "sms_template_not_found"
+
+
+class SmsTemplateConflict(Conflict):
+    code = "sms_template_conflict"
+    title = "The SMS template cannot change this way"
+
+
+class CampaignJobConflict(Conflict):
+    code = "campaign_job_running"
+    title = "Another job is already running for this campaign"

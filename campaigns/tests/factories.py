@@ -3,8 +3,10 @@
 from itertools import count
 from typing import Any
 
+from django.contrib.auth.models import Group, User
+
 from campaigns import services
-from campaigns.models import Campaign, Contact
+from campaigns.models import Campaign, Contact, SmsTemplate
 
 _numbers = count(1000)
 OPEN_WINDOW = {"start": "00:00", "end": "23:59"}
@@ -38,3 +40,19 @@ def campaign_config(**overrides: Any) -> dict[str, Any]:
 
 def campaign_factory(*, name: str = "Gold offer", **overrides: Any) -> Campaign:
     return services.campaign_create(name=name, config=campaign_config(**overrides))
+
+
+def campaign_manager(username: str = "campaign-manager") -> User:
+    """A person in the campaign manager role (campaigns:launch): who approves SMS templates."""
+    user, created = User.objects.get_or_create(username=username)
+    if created:
+        user.groups.add(Group.objects.get(name="campaign manager"))
+    return User.objects.get(pk=user.pk)  # a fresh object: permissions are cached per instance
+
+
+def approved_template(key: str = "call-us", body: str = "Call us.") -> SmsTemplate:
+    """An SMS template a campaign manager approved, so rule actions may send it."""
+    template = services.sms_template_get(key=key) or services.sms_template_create(
+        key=key, body=body
+    )
+    return services.sms_template_approve(template=template, actor=campaign_manager())
