@@ -8,7 +8,10 @@ from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from campaigns import services
+from campaigns import (
+    admin_templates,  # noqa: F401 -- registers the SMS template admin
+    services,
+)
 from campaigns.config import config_parse
 from campaigns.models import (
     Campaign,

@@ -43,8 +43,8 @@ class TemplateLimitExceeded(TemplateRenderError):
     code = "template_too_costly"
     title = "The template is over a size or work limit"
 
-    def __init__(self, detail: str):
-        super().__init__(detail, errors={"template": [detail]})
+    def __init__(self, detail: str, *, errors: dict[str, list[str]] | None = None):
+        super().__init__(detail, errors=errors or {"template": [detail]})
 
 
 class ApprovalForbidden(DomainError):

@@ -431,8 +431,11 @@ CAMPAIGNS_IMPORT_MAX_ROWS = env.int("CAMPAIGNS_IMPORT_MAX_ROWS", default=100_000
 # Guard-rails against SMS pumping (see docs/security.md): messages go only to numbers of these
 # ISO regions (required in production); a number gets at most this many transactional
 # messages in 24 hours; no campaign may be configured faster than the ceiling.
-# The development default covers the demo's numbers (US, GB, AU, BR contacts; DE applicants).
-DEVELOPMENT_SMS_COUNTRIES = ["US", "CA", "GB", "IE", "DE", "FR", "NL", "ES", "IT", "AU", "BR"]
+# The development default covers the demo's numbers (US, Guernsey (+44 7911), AU and BR
+# contacts; DE applicants) and their neighbours. GG, JE and IM share the UK's +44.
+DEVELOPMENT_SMS_COUNTRIES = [
+    *("US", "CA", "GB", "GG", "JE", "IM", "IE", "DE", "FR", "NL", "ES", "IT", "AU", "BR"),
+]
 SMS_ALLOWED_COUNTRIES = [
     code.strip().upper()
     for code in env.list(

@@ -41,6 +41,7 @@ from campaigns.services.retention import retention_purge
 from campaigns.services.sending import message_send, retry_delay, status_callback_url
 from campaigns.services.templates import (
     sms_template_approve,
+    sms_template_body_validate,
     sms_template_create,
     sms_template_for_sending,
     sms_template_get,
@@ -71,6 +72,7 @@ __all__ = [
     "retention_purge",
     "retry_delay",
     "sms_template_approve",
+    "sms_template_body_validate",
     "sms_template_create",
     "sms_template_for_sending",
     "sms_template_get",

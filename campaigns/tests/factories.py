@@ -3,10 +3,11 @@
 from itertools import count
 from typing import Any
 
-from django.contrib.auth.models import Group, User
+from django.contrib.auth.models import Group, Permission, User
 
 from campaigns import services
 from campaigns.models import Campaign, Contact, SmsTemplate
+from core.access import ROLES, codename
 
 _numbers = count(1000)
 OPEN_WINDOW = {"start": "00:00", "end": "23:59"}
@@ -42,12 +43,23 @@ def campaign_factory(*, name: str = "Gold offer", **overrides: Any) -> Campaign:
     return services.campaign_create(name=name, config=campaign_config(**overrides))
 
 
+def role_member(username: str, role: str) -> User:
+    """A person in one of the roles of core.access (the group is made again if a transactional
+    test's flush removed what the data migration created)."""
+    group, _ = Group.objects.get_or_create(name=role)
+    group.permissions.set(
+        Permission.objects.filter(
+            content_type__app_label="core", codename__in=[codename(p) for p in ROLES[role]]
+        )
+    )
+    user, _ = User.objects.get_or_create(username=username)
+    user.groups.add(group)
+    return User.objects.get(pk=user.pk)  # a fresh object: permissions are cached per instance
+
+
 def campaign_manager(username: str = "campaign-manager") -> User:
     """A person in the campaign manager role (campaigns:launch): who approves SMS templates."""
-    user, created = User.objects.get_or_create(username=username)
-    if created:
-        user.groups.add(Group.objects.get(name="campaign manager"))
-    return User.objects.get(pk=user.pk)  # a fresh object: permissions are cached per instance
+    return role_member(username, "campaign manager")
 
 
 def approved_template(key: str = "call-us", body: str = "Call us.") -> SmsTemplate:

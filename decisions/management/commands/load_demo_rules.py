@@ -7,11 +7,12 @@ Idempotent: what exists already (even if staff changed it since) is left alone.
 import random
 from typing import Any
 
-from django.contrib.auth.models import Group, User
+from django.contrib.auth.models import Group, Permission, User
 from django.core.management.base import BaseCommand
 from tqdm import tqdm
 
 from campaigns import services as campaigns_services
+from core.access import ROLES, codename
 from decisions import services
 from decisions.models import Event, NamedList, Policy, Rule, RuleVersion
 from records import selectors as records_selectors
@@ -32,6 +33,7 @@ TEMPLATES = {
     ),
 }
 DEMO_APPROVER = "demo-campaign-manager"
+APPROVER_ROLE = "campaign manager"
 RULES: list[dict[str, Any]] = [
     {
         "key": "blocked-country",
@@ -117,7 +119,16 @@ class Command(BaseCommand):
         if created:
             approver.set_unusable_password()
             approver.save(update_fields=["password"])
-            approver.groups.add(Group.objects.get(name="campaign manager"))
+        # The role's group comes from a data migration; made again if it is gone (a flushed DB).
+        role, _ = Group.objects.get_or_create(name=APPROVER_ROLE)
+        role.permissions.add(
+            *Permission.objects.filter(
+                content_type__app_label="core",
+                codename__in=[codename(scope) for scope in ROLES[APPROVER_ROLE]],
+            )
+        )
+        approver.groups.add(role)
+        approver = User.objects.get(pk=approver.pk)  # permissions are cached per instance
         for key, body in TEMPLATES.items():
             template = campaigns_services.sms_template_get(key=key)
             if template is None:
