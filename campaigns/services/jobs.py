@@ -112,7 +112,8 @@ def campaign_job_request(
             target_id=campaign.pk if campaign is not None else "import",
             after={"job": job.pk, "status": job.status},
         )
-    transaction.on_commit(lambda: task_enqueue(CAMPAIGN_JOB_RUN, job.pk))
+    queue = settings.CAMPAIGNS_HEAVY_QUEUE  # named here too, so a test's worker can take it
+    transaction.on_commit(lambda: task_enqueue(CAMPAIGN_JOB_RUN, job.pk, queue=queue))
     return job
 
 
