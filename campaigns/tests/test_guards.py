@@ -5,6 +5,7 @@ campaign, costly templates, approved SMS templates, heavy jobs one at a time, re
 from datetime import timedelta
 
 import pytest
+from django.contrib.auth.models import User
 from django.utils import timezone
 from rest_framework.test import APIClient
 
@@ -342,3 +343,23 @@ def test_it_purges_old_webhooks_and_blanks_old_message_bodies_with_an_audited_co
     entry = AuditEntry.objects.get(action="retention.purge")
     assert entry.after["webhooks_deleted"] == 3
     assert services.retention_purge() == {"webhooks_deleted": 0, "message_bodies_blanked": 0}
+
+
+def test_it_lets_only_a_campaign_manager_approve_in_admin(client):
+    template = services.sms_template_create(key="notice", body="We are reviewing.")
+    changelist = "/admin/campaigns/smstemplate/"
+    action = {"action": "approve", "_selected_action": [template.pk]}
+    analyst = role_member("analyst", "analyst")  # campaigns:read, not :write or :launch
+    manager = campaign_manager()
+    User.objects.filter(pk__in=[analyst.pk, manager.pk]).update(is_staff=True)  # admin users
+    client.force_login(analyst)
+    assert client.get(changelist).status_code == 200
+    assert client.get(f"{changelist}add/").status_code == 403
+    client.post(changelist, action)
+    assert not SmsTemplate.objects.get().approved
+
+    client.force_login(manager)
+    client.post(changelist, action)
+    assert SmsTemplate.objects.get().approved
+    assert client.get(f"{changelist}{template.pk}/change/").status_code == 200  # view only now
+    assert AuditEntry.objects.filter(action="sms_template.approve").count() == 1
