@@ -13,7 +13,10 @@ from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 
-from campaigns import services
+from campaigns import (
+    admin_templates,  # noqa: F401 -- registers the SMS template admin
+    services,
+)
 from campaigns.config import config_parse
 from campaigns.exceptions import InvalidPhone
 from campaigns.models import (

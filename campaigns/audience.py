@@ -21,6 +21,7 @@ from django.db.models import Count, Q
 
 from campaigns.config import CampaignConfig, compile_template, render_template
 from campaigns.exceptions import TemplateRenderError
+from campaigns.guards import COUNTRY_NOT_ALLOWED, allowed_regions, country_refusal
 from campaigns.models import Message, Subscription
 from campaigns.segments import Memo, segment_compile, segment_reads, template_reads
 from campaigns.sms import sms_length
@@ -29,6 +30,7 @@ from core.expressions import EvaluationError
 
 # Why a matched contact gets no message, in the order the checks run.
 EXCLUSION_REASONS = (
+    "country_not_allowed",
     "invalid_number",
     "opted_out",
     "no_consent",
@@ -36,6 +38,7 @@ EXCLUSION_REASONS = (
     "template_error",
     "no_send_window",
 )
+PROGRESS_EVERY = 2000
 COUNTED_FOR_CAP = Q(status__in=["sending", "unknown"]) | Q(provider_sid__isnull=False)
 
 
@@ -122,9 +125,11 @@ def audience_build(
     sample_size: int = 5,
     inputs: AudienceInputs | None = None,
     on_outcome: OutcomeSink | None = None,
+    progress: Callable[[int], None] | None = None,
 ) -> Audience:
     """Evaluate the audience: counts, samples, and each matched contact's outcome handed to
-    `on_outcome` when given (the launch writes them). With `inputs`, no query runs here."""
+    `on_outcome` when given (the launch writes them). With `inputs`, no query runs here.
+    `progress(contacts_seen)` is called every PROGRESS_EVERY contacts (background jobs)."""
     segment = segment_compile(config.segment)
     segment_memo = Memo(segment_reads(config.segment))
     template_memo = Memo(template_reads(config.template))
@@ -133,6 +138,7 @@ def audience_build(
     except TemplateRenderError:
         template = None
     implicit = config.topic in settings.CAMPAIGNS_IMPLICIT_CONSENT_TOPICS
+    regions = allowed_regions()
     if inputs is None:
         inputs = audience_inputs(config=config, now=now)
     subscriptions = inputs.subscriptions
@@ -153,6 +159,8 @@ def audience_build(
         invalid,
     ) in inputs.contacts:
         audience.contacts += 1
+        if progress is not None and not audience.contacts % PROGRESS_EVERY:
+            progress(audience.contacts)
         if not isinstance(attributes, dict):
             attributes = {}
         contact = {
@@ -172,7 +180,9 @@ def audience_build(
         reason = ""
         body = ""
         zones_key = override or number_zones or settings.CAMPAIGNS_FALLBACK_TIME_ZONE
-        if invalid:
+        if region not in regions and country_refusal(phone=phone, region=region):
+            reason = COUNTRY_NOT_ALLOWED
+        elif invalid:
             reason = "invalid_number"
         elif opted_out or subscriptions.get(contact_id) == Subscription.Status.OPTED_OUT:
             reason = "opted_out"

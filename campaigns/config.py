@@ -8,6 +8,13 @@ Shape (JSON):
      "send_window": {"start": "09:00", "end": "20:00"},     recipient local time
      "rate_per_second": 10,                                SMS segments per second
      "frequency_cap": {"max_messages": 3, "per_hours": 24} | null}
+
+Guard-rails checked here, when a campaign is saved (a 400 naming the field): the rate is at most
+CAMPAIGNS_MAX_RATE_PER_SECOND; the topic is not one that needs no opt-in (`transactional`), so a
+campaign cannot borrow the consent of transactional messages; the template is rendered against
+a representative contact inside the bounded sandbox (`campaigns.sandbox`), so a template that
+builds huge values, loops a million times or writes more than 1,600 characters or ten SMS
+segments is refused before anything is stored.
 """
 
 import json
@@ -18,17 +25,17 @@ from functools import lru_cache
 from typing import Any
 
 import cel
+from django.conf import settings
 from django.utils.dateparse import parse_datetime
-from jinja2 import StrictUndefined, TemplateError
-from jinja2.sandbox import SandboxedEnvironment
+from jinja2 import ChainableUndefined, StrictUndefined, TemplateError
 
-from campaigns.exceptions import InvalidCampaignConfig, TemplateRenderError
+from campaigns.exceptions import InvalidCampaignConfig, TemplateLimitExceeded, TemplateRenderError
+from campaigns.sandbox import MAX_OUTPUT_CHARACTERS, BoundedSandbox, render_bounded
 from campaigns.windows import DEFAULT_WINDOW, SendWindow
 from core.errors import InvalidInput
 from core.expressions import compile_expression
 
-MAX_TEMPLATE_LENGTH = 1600
-MAX_RATE_PER_SECOND = 1000
+MAX_TEMPLATE_LENGTH = MAX_OUTPUT_CHARACTERS
 TOPIC_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 SEGMENT_VARIABLES = ("contact",)
 DEFAULT_WINDOW_RAW = DEFAULT_WINDOW.as_dict()
@@ -60,7 +67,17 @@ class CampaignConfig:
     frequency_cap: FrequencyCap | None
 
 
-template_environment = SandboxedEnvironment(undefined=StrictUndefined, autoescape=False)
+template_environment = BoundedSandbox(undefined=StrictUndefined, autoescape=False)
+# The save-time check renders with whatever the template reads present: a missing attribute
+# renders empty instead of failing, so the check sees the template's own cost.
+_probe_environment = BoundedSandbox(undefined=ChainableUndefined, autoescape=False)
+# What a representative recipient looks like when a template is checked at save.
+SAMPLE_CONTACT = {
+    "phone": "+14155550123",
+    "country": "US",
+    "time_zone": "America/Los_Angeles",
+    "attributes": {},
+}
 
 
 @lru_cache(maxsize=512)
@@ -82,21 +99,30 @@ def _globals_of(template: Any) -> dict[str, Any]:
 
 
 def render_template(template: Any, context: dict[str, Any]) -> str:
-    """Render with StrictUndefined: a missing variable is an error, never an empty string.
+    """Render with StrictUndefined (a missing variable is an error, never an empty string),
+    inside the sandbox's budgets (size, loops, calls, 1,600 characters, ten segments).
 
     Calls the compiled render function with one flat context instead of `template.render`,
     which merges Jinja's globals again on every call (a third of a bulk launch's time).
     """
+    return render_bounded(template, {**_globals_of(template), **context})
+
+
+def template_cost_check(source: str, context: dict[str, Any]) -> None:
+    """Refuse, at save, a template whose render against `context` goes over a limit.
+
+    Rendered leniently (missing variables are empty), so only the cost is judged here; the
+    per-recipient errors of real data are reported at launch or send time.
+    """
     try:
-        variables = {**_globals_of(template), **context}
-        return "".join(
-            template.root_render_func(template.new_context(variables, shared=True))
-        ).strip()
-    except TemplateError as error:
-        detail = str(error)
-    except (TypeError, ValueError, ArithmeticError) as error:
-        detail = f"{type(error).__name__}: {error}"
-    raise TemplateRenderError(f"Template error: {detail}", errors={"template": [detail]})
+        probe = _probe_environment.from_string(source)
+        render_bounded(probe, {**dict(probe.globals), **context})
+    except TemplateLimitExceeded as error:
+        raise TemplateLimitExceeded(error.detail) from None
+    except (TemplateError, TemplateRenderError):
+        return  # a data-dependent error, not a cost: compile_template judged the syntax
+    except Exception:  # lenient values can upset a filter or a method: not a cost either
+        return
 
 
 def compile_segment(source: str) -> cel.Program:
@@ -114,8 +140,13 @@ def _parse_time(value: Any, field: str, errors: dict[str, list[str]]) -> time | 
     return time(hours, minutes)
 
 
-def config_parse(raw: Any) -> CampaignConfig:
-    """Validate a whole config; every problem is reported at once under `config.<field>`."""
+def config_parse(raw: Any, *, saving: bool = True) -> CampaignConfig:
+    """Validate a whole config; every problem is reported at once under `config.<field>`.
+
+    `saving=False` is the send path re-reading a config checked when it was saved and launched:
+    it skips the save-time guard-rails (the template's trial render, the topic rule), so a
+    running campaign never stops on a rule made after its launch (its rate is clamped instead).
+    """
     if not isinstance(raw, dict):
         raise InvalidCampaignConfig(
             "The config must be a JSON object.", errors={"config": ["Must be an object."]}
@@ -142,12 +173,19 @@ def config_parse(raw: Any) -> CampaignConfig:
     else:
         try:
             compile_template(template)
+            if saving:
+                template_cost_check(template, {"contact": SAMPLE_CONTACT})
         except TemplateRenderError as error:
             errors["config.template"] = [error.detail]
 
     topic = raw.get("topic", "marketing")
     if not isinstance(topic, str) or not TOPIC_PATTERN.match(topic):
         errors["config.topic"] = ["Lower-case letters, digits, '-' or '_', at most 64."]
+    elif saving and topic in settings.CAMPAIGNS_IMPLICIT_CONSENT_TOPICS:
+        errors["config.topic"] = [
+            f"'{topic}' is for one-to-one transactional messages (it needs no opt-in); "
+            "a campaign needs a topic its recipients opted in to, e.g. 'marketing'."
+        ]
 
     start_at = None
     if raw.get("start_at") not in (None, ""):
@@ -175,8 +213,11 @@ def config_parse(raw: Any) -> CampaignConfig:
                 window = SendWindow(start=start, end=end)
 
     rate = raw.get("rate_per_second", 10)
-    if isinstance(rate, bool) or not isinstance(rate, int) or not 1 <= rate <= MAX_RATE_PER_SECOND:
-        errors["config.rate_per_second"] = [f"An integer from 1 to {MAX_RATE_PER_SECOND}."]
+    ceiling = settings.CAMPAIGNS_MAX_RATE_PER_SECOND
+    if isinstance(rate, bool) or not isinstance(rate, int) or not 1 <= rate <= ceiling:
+        errors["config.rate_per_second"] = [
+            f"An integer from 1 to {ceiling} (CAMPAIGNS_MAX_RATE_PER_SECOND)."
+        ]
 
     cap = None
     cap_raw = raw.get("frequency_cap")
@@ -212,7 +253,13 @@ def config_parse(raw: Any) -> CampaignConfig:
 
 @lru_cache(maxsize=256)
 def _config_from_json(text: str) -> CampaignConfig:
-    return config_parse(json.loads(text))
+    raw = json.loads(text)
+    # A campaign launched before the rate ceiling was lowered keeps running, at the ceiling.
+    rate = raw.get("rate_per_second")
+    ceiling = settings.CAMPAIGNS_MAX_RATE_PER_SECOND
+    if isinstance(rate, int) and not isinstance(rate, bool) and rate > ceiling:
+        raw["rate_per_second"] = ceiling
+    return config_parse(raw, saving=False)
 
 
 def config_cached(raw: dict[str, Any]) -> CampaignConfig:

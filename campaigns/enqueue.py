@@ -11,6 +11,8 @@ from celery import current_app
 from django.db import transaction
 
 MESSAGE_SEND = "campaigns.message_send"
+# Routed to the heavy queue (CELERY_TASK_ROUTES), with a soft time limit.
+CAMPAIGN_JOB_RUN = "campaigns.campaign_job_run"
 
 
 def task_enqueue(name: str, *args: Any, **options: Any) -> None:

@@ -48,3 +48,31 @@ class ConsentOverrideRequired(DomainError):
 class ContactErased(Conflict):
     code = "contact_erased"
     title = "The contact was erased"
+
+
+class TemplateLimitExceeded(TemplateRenderError):
+    code = "template_too_costly"
+    title = "The template is over a size or work limit"
+
+    def __init__(self, detail: str, *, errors: dict[str, list[str]] | None = None):
+        super().__init__(detail, errors=errors or {"template": [detail]})
+
+
+class ApprovalForbidden(DomainError):
+    code = "approval_forbidden"
+    status = 403
+    title = "Only a campaign manager (a person with campaigns:launch) may approve"
+
+
+class SmsTemplateNotFound(NotFound):
+    code = "sms_template_not_found"
+
+
+class SmsTemplateConflict(Conflict):
+    code = "sms_template_conflict"
+    title = "The SMS template cannot change this way"
+
+
+class CampaignJobConflict(Conflict):
+    code = "campaign_job_running"
+    title = "Another job is already running for this campaign"

@@ -359,3 +359,96 @@ class SimulatedMessage(models.Model):
 
     def __str__(self) -> str:
         return f"{self.sid} to {self.to} ({self.status})"
+
+
+class SmsTemplate(models.Model):
+    """A message text that rule actions may send, by key, once a campaign manager approved it.
+
+    The text is frozen once approved, so what was approved is what goes out (and a decision's
+    actions, which name the key, replay to the same message); a new text is a new key.
+    """
+
+    key = models.SlugField(max_length=64, unique=True, help_text="What a rule action names.")
+    body = models.TextField(help_text="Jinja, sandboxed; reads event, event_type, outcome, risk.")
+    description = models.CharField(max_length=200, blank=True, default="")
+    created_by = models.CharField(max_length=150, blank=True, default="")
+    created_at = models.DateTimeField(auto_now_add=True)
+    approved_by = models.ForeignKey(
+        "auth.User", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    approved_by_label = models.CharField(max_length=150, blank=True, default="")
+    approved_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["key"]
+
+    def __str__(self) -> str:
+        return self.key
+
+    @property
+    def approved(self) -> bool:
+        return self.approved_at is not None
+
+
+class CampaignJob(models.Model):
+    """Heavy work (preview, launch, CSV import) run by a worker on its own queue, with progress.
+
+    At most one job runs per campaign (and one import at a time): the partial unique
+    constraints below make the second request a conflict, decided by the database.
+    """
+
+    class Kind(models.TextChoices):
+        PREVIEW = "preview"
+        LAUNCH = "launch"
+        IMPORT = "import"
+
+    class Status(models.TextChoices):
+        QUEUED = "queued"
+        RUNNING = "running"
+        SUCCEEDED = "succeeded"
+        FAILED = "failed"
+
+    kind = models.CharField(max_length=8, choices=Kind.choices)
+    campaign = models.ForeignKey(
+        Campaign, null=True, blank=True, on_delete=models.CASCADE, related_name="jobs"
+    )
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
+    progress_done = models.PositiveIntegerField(default=0)
+    progress_total = models.PositiveIntegerField(null=True, blank=True)
+    # The CSV of an import, kept only until the job ends.
+    payload = models.TextField(blank=True, default="")
+    result = models.JSONField(default=dict, blank=True)
+    error = models.JSONField(default=dict, blank=True)
+    requested_by = models.ForeignKey(
+        "auth.User", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    requested_by_label = models.CharField(max_length=150, blank=True, default="")
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["campaign"],
+                condition=Q(status__in=["queued", "running"], campaign__isnull=False),
+                name="campaignjob_one_active_per_campaign",
+            ),
+            models.UniqueConstraint(
+                fields=["kind"],
+                condition=Q(status__in=["queued", "running"], kind="import"),
+                name="campaignjob_one_active_import",
+            ),
+            models.CheckConstraint(
+                condition=Q(status__in=["queued", "running", "succeeded", "failed"]),
+                name="campaignjob_status_valid",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} job {self.pk} ({self.status})"
+
+    @property
+    def active(self) -> bool:
+        return self.status in (self.Status.QUEUED, self.Status.RUNNING)

@@ -1,5 +1,6 @@
 """Reads shared by the API, the pages and the admin."""
 
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -64,10 +65,18 @@ def campaign_list() -> QuerySet[Campaign]:
     return Campaign.objects.order_by("-created_at", "-id")
 
 
-def campaign_preview(*, campaign: Campaign, sample_size: int = 5) -> dict[str, Any]:
-    """What a launch would do now: matched, eligible, exclusions by reason, first messages."""
+def campaign_preview(
+    *,
+    campaign: Campaign,
+    sample_size: int = 5,
+    progress: Callable[[int], None] | None = None,
+) -> dict[str, Any]:
+    """What a launch would do now: matched, eligible, exclusions by reason, first messages.
+    (A background preview job passes `progress`, the contacts evaluated so far.)"""
     config = config_parse(campaign.config)
-    audience = audience_build(config=config, now=timezone.now(), sample_size=sample_size)
+    audience = audience_build(
+        config=config, now=timezone.now(), sample_size=sample_size, progress=progress
+    )
     return {
         "contacts": audience.contacts,
         "matched": audience.matched,

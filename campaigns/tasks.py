@@ -5,10 +5,11 @@ Only Celery's autodiscovery imports this module; services enqueue these tasks by
 """
 
 from celery import shared_task
+from django.conf import settings
 
 import campaigns.providers.twilio  # noqa: F401 -- imported before the pool forks, not per child
 from campaigns import services
-from campaigns.enqueue import MESSAGE_SEND
+from campaigns.enqueue import CAMPAIGN_JOB_RUN, MESSAGE_SEND
 from campaigns.providers.simulator import simulator_callback_task  # noqa: F401 -- registers it
 
 
@@ -28,3 +29,20 @@ def message_send_task(message_id: int) -> str:
 def messages_reconcile_task() -> dict[str, int]:
     """Beat: ask the provider about messages stuck in sending, unknown or sent."""
     return services.messages_reconcile()
+
+
+@shared_task(
+    name=CAMPAIGN_JOB_RUN,
+    ignore_result=True,
+    soft_time_limit=settings.CAMPAIGNS_HEAVY_SOFT_TIME_LIMIT_SECONDS,
+    time_limit=settings.CAMPAIGNS_HEAVY_SOFT_TIME_LIMIT_SECONDS + 30,
+)
+def campaign_job_run_task(job_id: int) -> str:
+    """A preview, launch or import (heavy queue); a second delivery finds it no longer queued."""
+    return services.campaign_job_run(job_id=job_id)
+
+
+@shared_task(name="campaigns.retention_purge", ignore_result=True)
+def retention_purge_task() -> dict[str, int]:
+    """Beat, daily: delete old raw webhooks and blank old message bodies, in batches."""
+    return services.retention_purge()

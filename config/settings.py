@@ -436,6 +436,48 @@ PII_HASH_SALT = env.str(
     "PII_HASH_SALT",
     default=hashlib.sha256(f"pii-hash-salt:{SECRET_KEY}".encode()).hexdigest(),
 )
+# Guard-rails against SMS pumping (see docs/security.md): messages go only to numbers of these
+# ISO regions (required in production); a number gets at most this many transactional
+# messages in 24 hours; no campaign may be configured faster than the ceiling.
+# The development default covers the demo's numbers (US, Guernsey (+44 7911), AU and BR
+# contacts; DE applicants) and their neighbours. GG, JE and IM share the UK's +44.
+DEVELOPMENT_SMS_COUNTRIES = [
+    *("US", "CA", "GB", "GG", "JE", "IM", "IE", "DE", "FR", "NL", "ES", "IT", "AU", "BR"),
+]
+SMS_ALLOWED_COUNTRIES = [
+    code.strip().upper()
+    for code in env.list(
+        "SMS_ALLOWED_COUNTRIES", default=[] if PRODUCTION else DEVELOPMENT_SMS_COUNTRIES
+    )
+    if code.strip()
+]
+if PRODUCTION and not SMS_ALLOWED_COUNTRIES:
+    raise ImproperlyConfigured(
+        "DJANGO_ENV=production needs SMS_ALLOWED_COUNTRIES (ISO regions, e.g. GB,DE,US)."
+    )
+SMS_TRANSACTIONAL_DAILY_CAP_PER_NUMBER = env.int(
+    "SMS_TRANSACTIONAL_DAILY_CAP_PER_NUMBER", default=10
+)
+CAMPAIGNS_MAX_RATE_PER_SECOND = env.int("CAMPAIGNS_MAX_RATE_PER_SECOND", default=100)
+# Preview, launch and CSV import run on their own Celery queue, under these time limits.
+CAMPAIGNS_HEAVY_QUEUE = env.str("CAMPAIGNS_HEAVY_QUEUE", default="heavy")
+# A preview over at most this many contacts answers in the request.
+CAMPAIGNS_PREVIEW_INLINE_MAX_CONTACTS = env.int(
+    "CAMPAIGNS_PREVIEW_INLINE_MAX_CONTACTS", default=5000
+)
+CAMPAIGNS_HEAVY_SOFT_TIME_LIMIT_SECONDS = env.int(
+    "CAMPAIGNS_HEAVY_SOFT_TIME_LIMIT_SECONDS", default=600
+)
+# Retention: raw webhooks are deleted, and message bodies blanked, after this many days.
+RETENTION_WEBHOOK_DAYS = env.int("RETENTION_WEBHOOK_DAYS", default=30)
+RETENTION_MESSAGE_BODY_DAYS = env.int("RETENTION_MESSAGE_BODY_DAYS", default=90)
+RETENTION_BATCH_SIZE = env.int("RETENTION_BATCH_SIZE", default=5000)
+# Webhooks: bodies over this are refused (413); refused requests are counted per address.
+WEBHOOK_MAX_BODY_BYTES = env.int("WEBHOOK_MAX_BODY_BYTES", default=64 * 1024)
+WEBHOOK_REJECTIONS_PER_ADDRESS = env.int("WEBHOOK_REJECTIONS_PER_ADDRESS", default=20)
+WEBHOOK_REJECTION_WINDOW_SECONDS = env.int("WEBHOOK_REJECTION_WINDOW_SECONDS", default=600)
+# A rejected webhook keeps at most this much of its body.
+WEBHOOK_REJECTED_BODY_KEEP_BYTES = env.int("WEBHOOK_REJECTED_BODY_KEEP_BYTES", default=1024)
 CAMPAIGNS_STOP_CONFIRMATION = env.str(
     "CAMPAIGNS_STOP_CONFIRMATION",
     default="You are unsubscribed and will receive no more messages. Reply START to resubscribe.",
@@ -449,7 +491,9 @@ CELERY_TASK_DEFAULT_QUEUE = env.str("CELERY_TASK_DEFAULT_QUEUE", default="celery
 CELERY_BEAT_SCHEDULE |= {
     "campaigns-dispatch": {"task": "campaigns.messages_dispatch", "schedule": 1.0},
     "campaigns-reconcile": {"task": "campaigns.messages_reconcile", "schedule": 30.0},
+    "campaigns-retention": {"task": "campaigns.retention_purge", "schedule": 24 * 60 * 60.0},
 }
+CELERY_TASK_ROUTES |= {"campaigns.campaign_job_run": {"queue": CAMPAIGNS_HEAVY_QUEUE}}
 # The twilio client logs every request and its headers at INFO.
 LOGGING["loggers"]["twilio.http_client"] = {"level": "WARNING"}  # type: ignore[index]
 DASHBOARD_PANELS += [("campaigns", "Campaigns", "campaigns:panel")]

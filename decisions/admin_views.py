@@ -66,7 +66,10 @@ class RuleVersionDraftForm(forms.Form):
         required=False,
         initial=list,
         widget=forms.Textarea(attrs={"rows": 3, "cols": 80}),
-        help_text='e.g. [{"type": "sms", "template": "We are reviewing.", "to": "event.phone"}]',
+        help_text=(
+            'e.g. [{"type": "sms", "template": "loan-under-review", "to": "event.phone"}]: '
+            "template is the key of an approved SMS template"
+        ),
     )
     effective_from = forms.DateTimeField(required=False)
     effective_until = forms.DateTimeField(required=False)

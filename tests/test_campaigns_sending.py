@@ -66,6 +66,17 @@ def drive(until: Callable[[], bool], *, timeout: float = 40) -> None:
     raise AssertionError(f"Condition not met in {timeout}s; messages: {counts}")
 
 
+def wait_for_job(client, url: str, *, timeout: float = 60) -> dict:
+    """Poll a background job (preview, launch, import) until it ends; it must succeed."""
+    deadline = time.monotonic() + timeout
+    job = client.get(url).json()
+    while job["status"] in ("queued", "running") and time.monotonic() < deadline:
+        time.sleep(0.2)
+        job = client.get(url).json()
+    assert job["status"] == "succeeded", job
+    return job
+
+
 def make_contacts(count: int, *, prefix: str = "+1415555", consent: bool = True) -> list[str]:
     phones = []
     for index in range(count):
@@ -252,6 +263,7 @@ def test_it_runs_a_campaign_end_to_end_from_the_api_on_the_simulator(
     """Preview, launch, every message final, stats adding up: over HTTP, like an integrator."""
     import requests
 
+    settings.CAMPAIGNS_HEAVY_QUEUE = celery_worker.queue  # this worker runs the launch job too
     settings.SMS_PROVIDER = "simulator"
     settings.PUBLIC_BASE_URL = live_server.url
     # A receipt that never arrives (a busy machine) is fetched from the provider instead.
@@ -285,8 +297,11 @@ def test_it_runs_a_campaign_end_to_end_from_the_api_on_the_simulator(
     campaign_id = created.json()["id"]
     preview = http.get(f"{api}{campaign_id}/preview/").json()
     assert (preview["matched"], preview["eligible"]) == (200, 200)
-    assert http.post(f"{api}{campaign_id}/launch/").json()["status"] == "running"
+    launched = http.post(f"{api}{campaign_id}/launch/")  # a job, run by the worker
+    assert launched.status_code == 202
+    wait_for_job(http, launched.headers["Location"])
     campaign = Campaign.objects.get(pk=campaign_id)
+    assert campaign.status == "running"
     drive(all_final(campaign), timeout=150)
 
     stats = http.get(f"{api}{campaign_id}/stats/").json()
@@ -298,3 +313,30 @@ def test_it_runs_a_campaign_end_to_end_from_the_api_on_the_simulator(
     assert sum(stats["failures_by_error_code"].values()) == 200 - counts["delivered"]
     assert stats["delivery_rate"] == round(counts["delivered"] / 200, 4)
     assert WebhookRequest.objects.filter(outcome="rejected").count() == 0
+
+
+def test_it_launches_through_a_heavy_queue_job_run_by_a_real_worker(
+    celery_worker: CeleryWorker, settings, api_client
+):
+    """The API answers 202 at once; the worker runs the launch, writing the job's progress
+    through its own connection, and the job ends with the launch's counts."""
+    make_contacts(40)
+    settings.CAMPAIGNS_HEAVY_QUEUE = celery_worker.queue  # the heavy queue, in this test
+    celery_worker.start()
+    campaign = services.campaign_create(
+        name="Heavy",
+        config={
+            "segment": "contact.attributes.plan == 'gold'",
+            "template": "Hi {{ contact.attributes.first_name }}.",
+            "send_window": ALWAYS_OPEN,
+        },
+    )
+    accepted = api_client.post(f"/api/v1/campaigns/{campaign.pk}/launch/")
+    assert accepted.status_code == 202
+    assert api_client.post(f"/api/v1/campaigns/{campaign.pk}/launch/").status_code == 409
+
+    job = wait_for_job(api_client, accepted["Location"])
+
+    assert (job["progress"], job["result"]["eligible"]) == (1.0, 40)
+    assert Campaign.objects.get(pk=campaign.pk).status == "running"
+    assert Message.objects.filter(campaign=campaign, status="pending").count() == 40

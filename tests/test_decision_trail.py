@@ -9,6 +9,7 @@ import requests
 
 from campaigns import services as campaign_services
 from campaigns.models import Contact, Message
+from campaigns.tests.factories import approved_template
 from core.models import IdempotencyRecord
 from decisions.models import Decision, Event
 from decisions.tests.factories import rule_with_version
@@ -97,15 +98,22 @@ def test_it_rejects_an_unknown_model(api_client):
     assert not Event.objects.exists()
 
 
-SMS_ACTION = {
-    "type": "sms",
-    "to": "event.phone",
-    "template": "Your application for {{ event.amount }} is {{ outcome }}.",
-}
+SMS_ACTION = {"type": "sms", "to": "event.phone", "template": "application-status"}
+# The candidates' regions, all allowed to receive SMS here (in the worker too).
+ALLOWED_COUNTRIES = ["DE", "US", "JP", "AU", "IN"]
+
+
+@pytest.fixture
+def sms_template(settings):
+    """Rule actions send only approved templates; the candidates' countries are allowed."""
+    settings.SMS_ALLOWED_COUNTRIES = ALLOWED_COUNTRIES
+    return approved_template(
+        key="application-status", body="Your application for {{ event.amount }} is {{ outcome }}."
+    )
 
 
 @pytest.mark.django_db
-def test_it_records_a_canceled_message_for_a_recipient_who_opted_out(api_client):
+def test_it_records_a_canceled_message_for_a_recipient_who_opted_out(api_client, sms_template):
     phone = "+4915112345678"
     contact = Contact.objects.create(phone=phone, time_zone="Europe/Berlin")
     campaign_services.consent_change(contact=contact, topic="*", action="opt_out", source="admin")
@@ -127,7 +135,7 @@ def test_it_records_a_canceled_message_for_a_recipient_who_opted_out(api_client)
 
 
 @pytest.mark.django_db
-def test_it_records_a_failed_action_without_failing_the_decision(api_client):
+def test_it_records_a_failed_action_without_failing_the_decision(api_client, sms_template):
     rule_with_version(key="notify", condition="true", outcome="review", actions=[SMS_ACTION])
 
     response = post_event(
@@ -143,7 +151,7 @@ def test_it_records_a_failed_action_without_failing_the_decision(api_client):
 
 @pytest.mark.django_db(transaction=True)
 def test_it_shows_the_whole_trail_up_to_the_delivery_receipt(
-    celery_worker, live_server, settings, api_key, credit_model, staff_client
+    celery_worker, live_server, settings, api_key, credit_model, staff_client, sms_template
 ):
     """A real worker sends through the simulator, whose signed receipt reaches our webhook."""
     settings.SMS_PROVIDER = "simulator"
@@ -155,6 +163,7 @@ def test_it_shows_the_whole_trail_up_to_the_delivery_receipt(
             "SIMULATOR_FAILURE_RATE": "0",
             "CAMPAIGNS_SIMULATOR_CALLBACK_DELAY_SECONDS": "0.1",
             "PUBLIC_BASE_URL": live_server.url,
+            "SMS_ALLOWED_COUNTRIES": ",".join(ALLOWED_COUNTRIES),
         }
     )
     rule_with_version(

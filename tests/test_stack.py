@@ -17,6 +17,7 @@ PRODUCTION = {
     "SECRET_KEY": secrets.token_urlsafe(60),
     "ALLOWED_HOSTS": "decisions.example.com",
     "DATABASE_URL": "postgres://app:pw@db.example.com:5432/decisioning",
+    "SMS_ALLOWED_COUNTRIES": "GB,IE",
 }
 
 
@@ -30,6 +31,13 @@ def test_it_refuses_to_start_in_production_without_secrets():
         "needs these environment variables: SECRET_KEY, ALLOWED_HOSTS, DATABASE_URL"
         in result.stderr
     )
+
+
+def test_it_refuses_to_start_in_production_without_an_sms_country_allow_list():
+    result = run_manage("check", env=product_env(**{**PRODUCTION, "SMS_ALLOWED_COUNTRIES": ""}))
+
+    assert result.returncode != 0
+    assert "SMS_ALLOWED_COUNTRIES" in result.stderr
 
 
 def test_it_passes_the_deploy_check_with_production_settings():

@@ -34,6 +34,7 @@ from campaigns.api.examples import (
     request_example,
     response_example,
 )
+from campaigns.api.jobs import job_accepted, job_response, with_location
 from campaigns.api.serializers import (
     CampaignSerializer,
     CampaignUpdateSerializer,
@@ -219,7 +220,7 @@ class ContactViewSet(PersonalDataMixin, viewsets.ReadOnlyModelViewSet):
         url_path="import",
         parser_classes=[MultiPartParser, FormParser, JSONParser],
     )
-    def import_csv(self, request: Request) -> Response:
+    def import_csv(self, request: Request) -> HttpResponse:
         upload = request.FILES.get("file")
         if upload is None:
             raise InvalidInput("Upload a CSV as `file`.", errors={"file": ["Required."]})
@@ -231,8 +232,8 @@ class ContactViewSet(PersonalDataMixin, viewsets.ReadOnlyModelViewSet):
             raise InvalidInput(
                 "The file is not UTF-8 text.", errors={"file": ["Not UTF-8."]}
             ) from None
-        report = services.contacts_import(text=text, actor=request.user)
-        return Response(report.as_dict())
+        job = services.campaign_job_request(kind="import", payload=text, actor=request.user)
+        return job_response(request, job)
 
     def _consent_state(self, contact: Contact) -> dict[str, Any]:
         state = selectors.consent_state(contact=contact)
@@ -390,9 +391,13 @@ class CampaignViewSet(viewsets.ReadOnlyModelViewSet):
         examples=[response_example("Preview", PREVIEW_EXAMPLE)],
     )
     @action(detail=True, methods=["get"])
-    def preview(self, request: Request, pk: str) -> Response:
-        preview = selectors.campaign_preview(campaign=self.get_object())
-        return Response(preview_read(preview, viewer=request.user))
+    def preview(self, request: Request, pk: str) -> HttpResponse:
+        campaign = self.get_object()
+        if services.preview_runs_inline():
+            preview = selectors.campaign_preview(campaign=campaign)
+            return Response(preview_read(preview, viewer=request.user))
+        job = services.campaign_job_request(kind="preview", campaign=campaign, actor=request.user)
+        return job_response(request, job)
 
     @_campaign_action("Launch: materialise messages and start (or schedule) sending")
     @action(detail=True, methods=["post"])
@@ -400,10 +405,12 @@ class CampaignViewSet(viewsets.ReadOnlyModelViewSet):
         campaign = self.get_object()
 
         def produce() -> tuple[int, Any]:
-            launched = services.campaign_launch(campaign=campaign, actor=request.user)
-            return 200, CampaignSerializer(launched).data
+            job = services.campaign_job_request(
+                kind="launch", campaign=campaign, actor=request.user
+            )
+            return job_accepted(request, job)
 
-        return idempotent_response(request, produce)
+        return with_location(idempotent_response(request, produce))
 
     def _operate(self, operation: Callable[..., Campaign]) -> Response:
         campaign = operation(campaign=self.get_object(), actor=self.request.user)

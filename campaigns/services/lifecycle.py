@@ -1,7 +1,7 @@
 """Campaign lifecycle: draft edits, the launch (one COPY of every message), pause, cancel."""
 
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
@@ -76,11 +76,14 @@ def campaign_update(
 
 
 @transaction.atomic
-def campaign_launch(*, campaign: Campaign, actor: Actor = None) -> Campaign:
+def campaign_launch(
+    *, campaign: Campaign, actor: Actor = None, progress: Callable[[int], None] | None = None
+) -> Campaign:
     """Materialise one message per eligible contact, in bulk, and start (or schedule) sending.
 
     Matched but excluded contacts get a canceled message naming the reason, so every decision
-    about every contact is on record.
+    about every contact is on record. The API and pages run it in a background job
+    (`campaign_job_request`), which passes `progress` (contacts evaluated so far).
     """
     campaign = Campaign.objects.select_for_update().get(pk=campaign.pk)
     if campaign.status != Campaign.Status.DRAFT:
@@ -89,7 +92,9 @@ def campaign_launch(*, campaign: Campaign, actor: Actor = None) -> Campaign:
     now = timezone.now()
     inputs = audience_inputs(config=config, now=now, stream_contacts=False)
     with _messages_copy(campaign=campaign, topic=config.topic, now=now) as write:
-        audience = audience_build(config=config, now=now, inputs=inputs, on_outcome=write)
+        audience = audience_build(
+            config=config, now=now, inputs=inputs, on_outcome=write, progress=progress
+        )
     scheduled = config.start_at is not None and config.start_at > now
     campaign.status = Campaign.Status.SCHEDULED if scheduled else Campaign.Status.RUNNING
     campaign.launched_at = now

@@ -78,10 +78,17 @@ def webhook_store(*, kind: str, url: str, headers: dict[str, str], body: str) ->
     return WebhookRequest.objects.create(kind=kind, url=url[:2000], headers=headers, body=body)
 
 
-def webhook_reject(*, webhook: WebhookRequest, note: str) -> None:
-    """Mark a stored webhook as rejected (bad signature)."""
-    WebhookRequest.objects.filter(pk=webhook.pk).update(
-        outcome=WebhookRequest.Outcome.REJECTED, note=note[:500]
+def webhook_reject(
+    *, kind: str, url: str, headers: dict[str, str], body: str, note: str
+) -> WebhookRequest:
+    """Keep a refused webhook (bad signature) for the record, in the bounded form given."""
+    return WebhookRequest.objects.create(
+        kind=kind,
+        url=url[:2000],
+        headers=headers,
+        body=body,
+        outcome=WebhookRequest.Outcome.REJECTED,
+        note=note[:500],
     )
 
 

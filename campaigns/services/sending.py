@@ -17,6 +17,7 @@ from django.utils import timezone
 
 from campaigns.audience import COUNTED_FOR_CAP
 from campaigns.config import config_cached
+from campaigns.guards import country_refusal
 from campaigns.models import Contact, Message, MessageTransition
 from campaigns.providers import ProviderError, ProviderOutcomeUnknown, provider_get
 from campaigns.ratelimit import rate_limit_acquire
@@ -40,7 +41,8 @@ def _window_for(message: Message) -> SendWindow:
 def _eligibility(
     message: Message, contact: Contact, now: datetime, *, look_up: bool = True
 ) -> Hold | None:
-    """Campaign state, consent, quiet hours and frequency cap, checked at send time.
+    """Campaign state, destination country, consent, quiet hours and frequency cap, checked at
+    send time (the allow-list may have changed since the message was created).
 
     `look_up=False` skips the checks that need queries (consent, cap): a quick first look.
     """
@@ -48,6 +50,9 @@ def _eligibility(
     hold = campaign_status_hold(campaign.status if campaign is not None else None)
     if hold is not None:
         return hold
+    refusal = country_refusal(phone=contact.phone, region=contact.region)
+    if refusal:
+        return Hold(to=S.CANCELED, reason=refusal)
     refusal = consent_refusal(contact=contact, topic=message.topic) if look_up else ""
     if refusal:
         return Hold(to=S.CANCELED, reason=refusal)

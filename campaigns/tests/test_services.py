@@ -137,6 +137,7 @@ def test_it_previews_matches_exclusions_by_reason_and_rendered_samples():
     assert preview["segment_errors"] == 1  # no `plan` attribute: not in the segment
     assert preview["eligible"] == 1
     assert preview["excluded"] == {
+        "country_not_allowed": 0,
         "invalid_number": 1,
         "opted_out": 2,
         "no_consent": 1,

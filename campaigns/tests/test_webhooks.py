@@ -3,9 +3,12 @@
 from urllib.parse import urlencode
 
 import pytest
+from django.core.cache import cache
 from twilio.request_validator import RequestValidator
 
-from campaigns.models import ConsentEvent, Contact, WebhookRequest
+from campaigns import services
+from campaigns.models import ConsentEvent, Contact, Message, MessageTransition, WebhookRequest
+from campaigns.tests.factories import contact_factory
 
 pytestmark = pytest.mark.django_db
 PUBLIC = "https://hooks.example.com"
@@ -20,6 +23,14 @@ def tokens(settings):
     settings.PUBLIC_BASE_URL = PUBLIC
     settings.TWILIO_AUTH_TOKEN = "primary-token"
     settings.TWILIO_SECONDARY_AUTH_TOKEN = "secondary-token"
+
+
+@pytest.fixture(autouse=True)
+def fresh_rejection_counts():
+    """Rejections are counted per address in the cache: each test starts from none."""
+    cache.clear()
+    yield
+    cache.clear()
 
 
 def post(client, path, params, *, token="primary-token", url=None, **headers):
@@ -117,3 +128,64 @@ def test_it_ignores_a_status_callback_for_an_unknown_message(client):
     response = post(client, STATUS, {"MessageSid": "SM404", "MessageStatus": "delivered"})
     assert response.status_code == 200
     assert WebhookRequest.objects.get().outcome == "ignored"
+
+
+def test_it_refuses_a_body_over_64_kib_before_reading_or_storing_it(client):
+    params = {"From": "+14155552671", "Body": "x" * (64 * 1024), "MessageSid": "SM1"}
+    response = post(client, INBOUND, params)
+    assert response.status_code == 413
+    assert response["Content-Type"] == "application/problem+json"
+    assert not WebhookRequest.objects.exists()
+    assert not Contact.objects.exists()
+
+
+def test_it_keeps_a_rejected_request_bounded_and_never_its_signature(client, settings):
+    settings.WEBHOOK_REJECTED_BODY_KEEP_BYTES = 100
+    params = {"From": "+14155552671", "Body": "STOP " + "y" * 5000, "MessageSid": "SM1"}
+    assert post(client, INBOUND, params, token="wrong").status_code == 403
+    stored = WebhookRequest.objects.get()
+    assert (stored.outcome, len(stored.body)) == ("rejected", 100)
+    assert not {name.lower() for name in stored.headers} & {"x-twilio-signature"}
+
+
+def test_it_never_stores_the_signature_of_an_accepted_request(client):
+    assert inbound(client, "hello", "SM1").status_code == 200
+    stored = WebhookRequest.objects.get()
+    assert stored.outcome == "processed"
+    assert "X-Twilio-Signature" not in stored.headers
+    assert "x-twilio-signature" not in {name.lower() for name in stored.headers}
+
+
+def test_it_throttles_an_address_after_too_many_rejections(client, settings):
+    settings.WEBHOOK_REJECTIONS_PER_ADDRESS = 5
+    for _ in range(5):
+        assert post(client, STATUS, {"MessageSid": "SM1"}, token="wrong").status_code == 403
+    stored = WebhookRequest.objects.count()
+
+    throttled = inbound(client, "STOP", "SM9")  # even a well-signed one, from this address
+    assert throttled.status_code == 429
+    assert int(throttled["Retry-After"]) == settings.WEBHOOK_REJECTION_WINDOW_SECONDS
+    assert WebhookRequest.objects.count() == stored  # nothing more stored
+    assert not Contact.objects.exists()
+    params = {"From": "+14155552671", "Body": "STOP", "MessageSid": "SM9"}
+    other = post(client, INBOUND, params, REMOTE_ADDR="203.0.113.9")  # others are unaffected
+    assert other.status_code == 200
+
+
+def test_a_replayed_signed_callback_with_a_fresh_idempotency_header_changes_nothing(client):
+    contact = contact_factory(phone="+14155552671")
+    message = services.transactional_message_send(
+        phone=contact.phone, template="Hi", context={}, reference="replay:1"
+    )
+    Message.objects.filter(pk=message.pk).update(provider_sid="SM123", status="sent")
+    delivered = {"MessageSid": "SM123", "MessageStatus": "delivered"}
+    first = post(client, STATUS, delivered, HTTP_I_TWILIO_IDEMPOTENCY_TOKEN="token-1")
+    assert first["X-Webhook-Outcome"] == "processed"
+    transitions = MessageTransition.objects.filter(message=message).count()
+    # Someone replays the same signed request, changing only the header Twilio does not sign.
+    Message.objects.filter(pk=message.pk).update(status="sent")  # even if it could move it
+    replay = post(client, STATUS, delivered, HTTP_I_TWILIO_IDEMPOTENCY_TOKEN="token-2")
+
+    assert replay["X-Webhook-Outcome"] == "duplicate"
+    assert MessageTransition.objects.filter(message=message).count() == transitions
+    assert Message.objects.get(pk=message.pk).status == "sent"

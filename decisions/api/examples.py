@@ -211,7 +211,7 @@ RULE_VERSION_CREATE = [
             "actions": [
                 {
                     "type": "sms",
-                    "template": "We are reviewing your application.",
+                    "template": "loan-under-review",  # an approved SMS template's key
                     "to": "event.phone",
                 }
             ],

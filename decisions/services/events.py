@@ -127,7 +127,7 @@ def decision_actions_dispatch(*, decision: Decision) -> None:
             with transaction.atomic():
                 message = campaigns_services.transactional_message_send(
                     phone=str(action["to"]),
-                    template=action["template"],
+                    template_key=action["template"],
                     context=context,
                     topic=action.get("topic") or "transactional",
                     reference=f"decision:{decision.pk}:{index}",

@@ -9,6 +9,8 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from campaigns import exceptions as campaigns_exceptions
+from campaigns import services as campaigns_services
 from core.audit import actor_label_for, actor_user_for, audit_record
 from core.errors import InvalidInput
 from decisions import engine
@@ -159,7 +161,21 @@ def _action_validate(action: Any, *, field: str) -> dict[str, Any]:
                 errors={f"{field}.{name}": ["Too long or not text."]},
             )
     engine.compile_condition(action["to"], field=f"{field}.to")
+    if action["type"] == "sms":
+        _sms_template_check(action["template"], field=f"{field}.template")
     return json_for_database(dict(action), field=field)
+
+
+def _sms_template_check(key: str, *, field: str) -> None:
+    """An SMS action names an SmsTemplate by key, and a campaign manager must have approved
+    it: a rule author cannot make the product send text nobody answerable has read."""
+    try:
+        campaigns_services.sms_template_for_sending(key=key)
+    except campaigns_exceptions.SmsTemplateNotFound:
+        raise InvalidActions(
+            f"{field} must name an approved SMS template; {key!r} is not one.",
+            errors={field: ["Not an approved SMS template key."]},
+        ) from None
 
 
 def _condition_lists(condition: str) -> list[str]:

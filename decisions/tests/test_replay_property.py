@@ -8,6 +8,7 @@ from django.utils import timezone
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from campaigns.tests.factories import approved_template
 from decisions import selectors, services
 from decisions.exceptions import DuplicateEvent
 from decisions.models import Decision
@@ -47,7 +48,7 @@ def rule_set(db):
         condition='"fraud" in event.tags',
         outcome="decline",
         priority=4,
-        actions=[{"type": "sms", "template": "Call us.", "to": "event.phone"}],
+        actions=[{"type": "sms", "template": approved_template().key, "to": "event.phone"}],
     )
 
 

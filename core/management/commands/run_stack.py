@@ -70,6 +70,14 @@ class Command(BaseCommand):
             f"{python} -m celery -A config worker --loglevel INFO {pool} --queues {queues}",
             env=env,
         )
+        # Heavy jobs (campaign preview, launch, CSV import) on their own queue and process:
+        # prefork, so their soft time limits work, and never in the way of sends and receipts.
+        manager.add_process(
+            "heavy",
+            f"{python} -m celery -A config worker --loglevel INFO --concurrency 1 "
+            f"-Q {shlex.quote(settings.CAMPAIGNS_HEAVY_QUEUE)} --hostname heavy@%h",
+            env=env,
+        )
         manager.add_process(
             "beat",
             f"{python} -m celery -A config beat --loglevel INFO "

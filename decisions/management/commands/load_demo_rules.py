@@ -1,5 +1,6 @@
 """Demo data for loan applications: a policy, two lists, six published rules, a shadow, events,
-and four-eyes publishing: the loan_application policy requires approval, and one draft awaits it.
+and four-eyes publishing: the loan_application policy requires approval, and one draft awaits it;
+and the approved SMS template the rules' action sends.
 
 Idempotent: what exists already (even if staff changed it since) is left alone.
 """
@@ -7,9 +8,12 @@ Idempotent: what exists already (even if staff changed it since) is left alone.
 import random
 from typing import Any
 
+from django.contrib.auth.models import Group, Permission, User
 from django.core.management.base import BaseCommand
 from tqdm import tqdm
 
+from campaigns import services as campaigns_services
+from core.access import ROLES, codename
 from decisions import services
 from decisions.models import Event, NamedList, Policy, Rule, RuleVersion
 from records import selectors as records_selectors
@@ -21,6 +25,16 @@ LISTS = {
     "blocked_countries": ("Countries we may not lend to.", ["CU", "IR", "KP", "SY"]),
     "trusted_customers": ("Customers with a clean repayment history.", ["c-1001", "c-1002"]),
 }
+# Rule actions send only approved templates, by key: the demo's is approved by a demo campaign
+# manager (a person without a usable password: nobody logs in as it).
+TEMPLATES = {
+    "loan-under-review": (
+        "We are reviewing your loan application for {{ event.amount }} EUR "
+        "and will reply within two days. Reply STOP to opt out."
+    ),
+}
+DEMO_APPROVER = "demo-campaign-manager"
+APPROVER_ROLE = "campaign manager"
 RULES: list[dict[str, Any]] = [
     {
         "key": "blocked-country",
@@ -59,10 +73,7 @@ RULES: list[dict[str, Any]] = [
         "actions": [
             {
                 "type": "sms",
-                "template": (
-                    "We are reviewing your loan application for {{ event.amount }} EUR "
-                    "and will reply within two days. Reply STOP to opt out."
-                ),
+                "template": "loan-under-review",
                 "to": "event.phone",
             }
         ],
@@ -107,6 +118,7 @@ class Command(BaseCommand):
             if not NamedList.objects.filter(name=name).exists():
                 services.named_list_save(name=name, description=description, values=values)
                 self.stdout.write(f"List {name} created.")
+        self._ensure_templates()
         for spec in RULES:
             self._ensure_rule(spec)
         if created:
@@ -134,6 +146,31 @@ class Command(BaseCommand):
         self.stdout.write(
             f"{EVENT_TYPE} now needs approval to publish; {rule.key} v{draft.number} awaits it."
         )
+
+    def _ensure_templates(self) -> None:
+        approver, created = User.objects.get_or_create(username=DEMO_APPROVER)
+        if created:
+            approver.set_unusable_password()
+            approver.save(update_fields=["password"])
+        # The role's group comes from a data migration; made again if it is gone (a flushed DB).
+        role, _ = Group.objects.get_or_create(name=APPROVER_ROLE)
+        role.permissions.add(
+            *Permission.objects.filter(
+                content_type__app_label="core",
+                codename__in=[codename(scope) for scope in ROLES[APPROVER_ROLE]],
+            )
+        )
+        approver.groups.add(role)
+        approver = User.objects.get(pk=approver.pk)  # permissions are cached per instance
+        for key, body in TEMPLATES.items():
+            template = campaigns_services.sms_template_get(key=key)
+            if template is None:
+                template = campaigns_services.sms_template_create(
+                    key=key, body=body, description="Demo: a loan sent to review."
+                )
+            if not template.approved:
+                campaigns_services.sms_template_approve(template=template, actor=approver)
+                self.stdout.write(f"SMS template {key} approved.")
 
     def _ensure_rule(self, spec: dict[str, Any]) -> None:
         rule = Rule.objects.filter(key=spec["key"]).first()
