@@ -3,6 +3,7 @@
 import pytest
 from django.urls import reverse
 
+from campaigns.tests.factories import approved_template
 from core.access import Scope
 from core.models import AuditEntry
 from core.tests.identities import key_client, person, session_client
@@ -115,7 +116,7 @@ def test_backtests_need_backtests_write_to_run_and_rules_read_to_read(settings):
 def test_a_decision_is_masked_without_pii_read_and_the_unmasked_read_is_audited():
     rule_with_version(
         condition="event.amount > 1000",
-        actions=[{"type": "sms", "template": "We are reviewing.", "to": "event.phone"}],
+        actions=[{"type": "sms", "template": approved_template().key, "to": "event.phone"}],
     )
     decision_id = post_event(key_client(Scope.EVENTS_WRITE)).json()["decision"]["id"]
 
@@ -242,7 +243,7 @@ def test_admin_pages_need_the_matching_permission(client):
 def test_the_decision_admin_masks_action_numbers_without_pii_read(client):
     rule_with_version(
         condition="true",
-        actions=[{"type": "sms", "template": "We are reviewing.", "to": "event.phone"}],
+        actions=[{"type": "sms", "template": approved_template().key, "to": "event.phone"}],
     )
     decision = register_event({"phone": "+447700900123"})
     client.force_login(person("analyst"))
