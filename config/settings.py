@@ -8,6 +8,8 @@ import structlog
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.csp import CSP
 
+from core.production import DEVELOPMENT_SECRET_KEY, DeploymentSettings, production_refusal
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 env = environ.Env()
@@ -28,7 +30,7 @@ if PRODUCTION:
 # Where the embedded database, the filesystem broker and trained artifacts live in development.
 DATA_DIR = Path(env.str("DATA_DIR", default=str(BASE_DIR / ".data")))
 
-SECRET_KEY = env.str("SECRET_KEY", default="dev-only-insecure-key-never-used-in-production")
+SECRET_KEY = env.str("SECRET_KEY", default=DEVELOPMENT_SECRET_KEY)
 DEBUG = env.bool("DEBUG", default=False)
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "testserver"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
@@ -274,8 +276,28 @@ SMS_HELP_TEXT = env.str(
     "SMS_HELP_TEXT", default="Decisioning demo: reply STOP to unsubscribe, START to resubscribe."
 )
 
+# Production refuses the simulator (it reaches nobody) unless a rehearsal says so explicitly.
+ALLOW_SIMULATOR_IN_PRODUCTION = env.bool("ALLOW_SIMULATOR_IN_PRODUCTION", default=False)
+
 # Prometheus scrapes /metrics with `Authorization: Bearer <METRICS_TOKEN>` (required in production).
 METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
+
+# --- Production refuses to start with what would be unsafe for real users ----------------------
+if PRODUCTION:
+    refusal = production_refusal(
+        DeploymentSettings(
+            debug=DEBUG,
+            secret_key=SECRET_KEY,
+            sms_provider=SMS_PROVIDER,
+            allow_simulator=ALLOW_SIMULATOR_IN_PRODUCTION,
+            public_base_url=PUBLIC_BASE_URL,
+            celery_broker_url=CELERY_BROKER_URL,
+            rate_limit_storage_url=RATE_LIMIT_STORAGE_URL,
+            redis_url=REDIS_URL,
+        )
+    )
+    if refusal:
+        raise ImproperlyConfigured(refusal)
 
 # --- Security ---------------------------------------------------------------------------------
 SESSION_COOKIE_HTTPONLY = True

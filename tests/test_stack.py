@@ -1,6 +1,5 @@
 """The product as it runs: production settings, the deploy check, and /healthz of a live server."""
 
-import secrets
 import shutil
 import subprocess
 import sys
@@ -10,14 +9,14 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.support.processes import ROOT, free_port, product_env, run_manage, wait_until
-
-PRODUCTION = {
-    "DJANGO_ENV": "production",
-    "SECRET_KEY": secrets.token_urlsafe(60),
-    "ALLOWED_HOSTS": "decisions.example.com",
-    "DATABASE_URL": "postgres://app:pw@db.example.com:5432/decisioning",
-}
+from tests.support.processes import (
+    ROOT,
+    free_port,
+    product_env,
+    production_env,
+    run_manage,
+    wait_until,
+)
 
 
 def test_it_refuses_to_start_in_production_without_secrets():
@@ -33,9 +32,7 @@ def test_it_refuses_to_start_in_production_without_secrets():
 
 
 def test_it_passes_the_deploy_check_with_production_settings():
-    result = run_manage(
-        "check", "--deploy", "--fail-level", "WARNING", env=product_env(**PRODUCTION)
-    )
+    result = run_manage("check", "--deploy", "--fail-level", "WARNING", env=production_env())
 
     assert result.returncode == 0, result.stdout + result.stderr
     assert "no issues" in result.stdout

@@ -6,9 +6,9 @@ Idempotent: what exists already (even if staff changed it since) is left alone.
 import random
 from typing import Any
 
-from django.core.management.base import BaseCommand
 from tqdm import tqdm
 
+from core.management.demo import DemoCommand
 from decisions import services
 from decisions.models import Event, NamedList, Policy, Rule, RuleVersion
 from records import selectors as records_selectors
@@ -77,7 +77,7 @@ RULES: list[dict[str, Any]] = [
 ]
 
 
-class Command(BaseCommand):
+class Command(DemoCommand):
     help = "Load the demo loan_application policy, lists and rules (and some decided events)."
 
     def add_arguments(self, parser: Any) -> None:
