@@ -5,6 +5,7 @@ from typing import Any
 
 import environ
 import structlog
+from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.csp import CSP
 
@@ -262,6 +263,15 @@ API_MAX_BODY_BYTES = env.int("API_MAX_BODY_BYTES", default=1024 * 1024)
 API_UPLOAD_MAX_BYTES = env.int("API_UPLOAD_MAX_BYTES", default=20 * 1024 * 1024)
 # In-flight idempotency claims older than this are considered abandoned (a crashed request).
 IDEMPOTENCY_LEASE_SECONDS = env.int("IDEMPOTENCY_LEASE_SECONDS", default=60)
+# Retention: an Idempotency-Key is remembered this long (a retry later than that is a new
+# request); a daily beat task deletes older records, RETENTION_PURGE_BATCH_SIZE rows per
+# transaction, and writes each batch's count to the audit trail.
+IDEMPOTENCY_RETENTION_DAYS = env.int("IDEMPOTENCY_RETENTION_DAYS", default=7)
+RETENTION_PURGE_BATCH_SIZE = env.int("RETENTION_PURGE_BATCH_SIZE", default=1000)
+CELERY_BEAT_SCHEDULE["core-idempotency-purge"] = {
+    "task": "core.idempotency_records_purge",
+    "schedule": crontab(hour=3, minute=10),
+}
 
 # --- SMS --------------------------------------------------------------------------------------
 SMS_PROVIDER = env.str("SMS_PROVIDER", default="simulator")
