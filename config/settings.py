@@ -9,7 +9,7 @@ from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.csp import CSP
 
-from core.production import DEVELOPMENT_SECRET_KEY, DeploymentSettings, production_refusal
+from core.production import DEVELOPMENT_SECRET_KEY, production_refusal
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -294,18 +294,7 @@ METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
 
 # --- Production refuses to start with what would be unsafe for real users ----------------------
 if PRODUCTION:
-    refusal = production_refusal(
-        DeploymentSettings(
-            debug=DEBUG,
-            secret_key=SECRET_KEY,
-            sms_provider=SMS_PROVIDER,
-            allow_simulator=ALLOW_SIMULATOR_IN_PRODUCTION,
-            public_base_url=PUBLIC_BASE_URL,
-            celery_broker_url=CELERY_BROKER_URL,
-            rate_limit_storage_url=RATE_LIMIT_STORAGE_URL,
-            redis_url=REDIS_URL,
-        )
-    )
+    refusal = production_refusal(globals())
     if refusal:
         raise ImproperlyConfigured(refusal)
 

@@ -1,27 +1,14 @@
 """What production refuses to start with. Read by config/settings.py before Django is set up,
 so it imports nothing from Django's app registry."""
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from typing import Any
 
 # The development default in config/settings.py; a deployment that forgot SECRET_KEY gets it.
 DEVELOPMENT_SECRET_KEY = "dev-only-insecure-key-never-used-in-production"
 # The thresholds of Django's own deploy check (security.W009), refused here instead of warned.
 SECRET_KEY_MIN_LENGTH = 50
 SECRET_KEY_MIN_UNIQUE_CHARACTERS = 5
-
-
-@dataclass(frozen=True)
-class DeploymentSettings:
-    """The settings production refuses to run with, as the settings module computed them."""
-
-    debug: bool
-    secret_key: str
-    sms_provider: str
-    allow_simulator: bool
-    public_base_url: str
-    celery_broker_url: str
-    rate_limit_storage_url: str
-    redis_url: str
 
 
 def secret_key_weakness(secret_key: str) -> str | None:
@@ -37,30 +24,30 @@ def secret_key_weakness(secret_key: str) -> str | None:
     return None
 
 
-def production_problems(deployment: DeploymentSettings) -> list[str]:
-    """Every reason these settings are unsafe to serve real users with (empty when none)."""
+def production_problems(settings: Mapping[str, Any]) -> list[str]:
+    """Every reason these settings (the settings module's names) are unsafe for real users."""
     problems = []
-    if deployment.debug:
+    if settings["DEBUG"]:
         problems.append("DEBUG is on (it shows settings and stack traces to anyone): DEBUG=false")
-    weakness = secret_key_weakness(deployment.secret_key)
+    weakness = secret_key_weakness(settings["SECRET_KEY"])
     if weakness:
         problems.append(f"{weakness}: use at least 50 random characters")
-    if deployment.sms_provider == "simulator" and not deployment.allow_simulator:
+    if settings["SMS_PROVIDER"] == "simulator" and not settings["ALLOW_SIMULATOR_IN_PRODUCTION"]:
         problems.append(
             "SMS_PROVIDER is the simulator (no message would reach anyone): "
             "SMS_PROVIDER=twilio, or ALLOW_SIMULATOR_IN_PRODUCTION=true for a rehearsal"
         )
-    if not deployment.public_base_url.startswith("https://"):
+    if not settings["PUBLIC_BASE_URL"].startswith("https://"):
         problems.append(
             "PUBLIC_BASE_URL is not HTTPS (webhook signatures and callbacks would travel in "
             "clear): PUBLIC_BASE_URL=https://..."
         )
-    if deployment.celery_broker_url.startswith("filesystem"):
+    if settings["CELERY_BROKER_URL"].startswith("filesystem"):
         problems.append(
             "CELERY_BROKER_URL is the filesystem broker (one machine only): "
             "CELERY_BROKER_URL=redis://... or amqp://..."
         )
-    if deployment.rate_limit_storage_url.startswith("memory") or not deployment.redis_url:
+    if settings["RATE_LIMIT_STORAGE_URL"].startswith("memory") or not settings["REDIS_URL"]:
         problems.append(
             "rate limits and throttles would be counted per process in memory (each worker "
             "would allow the full rate): set REDIS_URL (and RATE_LIMIT_STORAGE_URL, if set, "
@@ -69,9 +56,9 @@ def production_problems(deployment: DeploymentSettings) -> list[str]:
     return problems
 
 
-def production_refusal(deployment: DeploymentSettings) -> str | None:
+def production_refusal(settings: Mapping[str, Any]) -> str | None:
     """The message ImproperlyConfigured carries when production must not start, or None."""
-    problems = production_problems(deployment)
+    problems = production_problems(settings)
     if not problems:
         return None
     listed = "\n".join(f"  - {problem}" for problem in problems)
