@@ -24,17 +24,30 @@ def principal_may(principal: Any, permission: str) -> bool:
     return bool(principal.has_perm(permission_name(permission)))
 
 
-def required_scope(view: APIView, request: Request) -> str | None:
-    """What the view asks of this request: by viewset action, then HTTP method, then `*`."""
-    wanted: Mapping[str, str] = getattr(view, "required_scopes", {})
-    action = getattr(view, "action", None)
-    method = (request.method or "").upper()
+# What a page for any signed-in person declares (their own account, the dashboard frame).
+SIGNED_IN = "signed-in"
+
+
+def declared_scope(
+    required_scopes: Mapping[str, str], *, action: str | None, method: str
+) -> str | None:
+    """The scope a view's `required_scopes` names for an action or method (None: refused)."""
+    method = method.upper()
     if method == "OPTIONS":
         method = "GET"
     for key in (action, method, "*"):
-        if key and key in wanted:
-            return wanted[key]
+        if key and key in required_scopes:
+            return required_scopes[key]
     return None
+
+
+def required_scope(view: APIView, request: Request) -> str | None:
+    """What the view asks of this request: by viewset action, then HTTP method, then `*`."""
+    return declared_scope(
+        getattr(view, "required_scopes", {}),
+        action=getattr(view, "action", None),
+        method=request.method or "",
+    )
 
 
 class ScopeRequired(BasePermission):
@@ -69,6 +82,8 @@ def requires(scope: str) -> type[BasePermission]:
     """For function views (`@permission_classes([requires(Scope.PREDICT)])`)."""
 
     class _Requires(ScopeRequired):
+        required = scope  # read by the security matrix (core.security_matrix)
+
         def has_permission(self, request: Request, view: APIView) -> bool:
             view.required_scopes = {"*": scope}  # type: ignore[attr-defined]
             return super().has_permission(request, view)
@@ -87,6 +102,14 @@ def page_requires(permission: str) -> Callable[[Callable[..., Any]], Callable[..
         return wrapped
 
     return decorate
+
+
+def page_for_anyone_signed_in(view: Callable[..., Any]) -> Callable[..., Any]:
+    """For the few pages every signed-in person may open (their own account, the dashboard
+    frame whose panels each check their own permission): declared, so the matrix lists them."""
+    wrapped = login_required(view)
+    wrapped.required_permission = SIGNED_IN  # type: ignore[attr-defined]
+    return wrapped
 
 
 def request_may(request: HttpRequest, permission: str) -> bool:

@@ -5,8 +5,10 @@ from django.http import HttpResponse
 from django.urls import reverse
 
 from core.pages import HtmxHttpRequest, page_view, render_page
+from core.permissions import page_for_anyone_signed_in
 
 
+@page_for_anyone_signed_in  # a frame: each panel it loads checks its own permission
 @page_view("GET")
 def dashboard_page(request: HtmxHttpRequest) -> HttpResponse:
     panels = [
