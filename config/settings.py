@@ -200,7 +200,8 @@ REST_FRAMEWORK = {
         "core.authentication.JwtAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
-    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    # Fail closed: a view that names no scope for a request refuses it (core.permissions).
+    "DEFAULT_PERMISSION_CLASSES": ["core.permissions.ScopeRequired"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
     "DEFAULT_FILTER_BACKENDS": [

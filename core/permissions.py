@@ -2,13 +2,17 @@
 scope (or people-only permission) it needs, and callers of both kinds are held to it."""
 
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.contrib.auth.decorators import login_required, permission_required
 from django.http import HttpRequest
 from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
-from rest_framework.views import APIView
+
+if TYPE_CHECKING:  # rest_framework.views reads DEFAULT_PERMISSION_CLASSES, which names this module
+    from rest_framework.views import APIView
+else:
+    APIView = Any
 
 from core.access import permission_name
 from core.principals import ApiClient
