@@ -11,8 +11,8 @@ from django.utils import timezone
 from core.access import scopes_parse
 from core.audit import Actor, audit_record
 from core.errors import InvalidInput, NotFound
-from core.locks import row_lock
 from core.models import ApiKey
+from core.rows import row_get
 
 
 def api_key_input_validate(
@@ -69,8 +69,10 @@ def api_key_create(
 @transaction.atomic
 def api_key_revoke(*, prefix: str, actor: Actor = None) -> ApiKey:
     """Revoke a key by its prefix; revoked keys stop authenticating at once."""
-    api_key = row_lock(
-        ApiKey.objects.filter(prefix=prefix), missing=NotFound(f"No API key with prefix {prefix}.")
+    api_key = row_get(
+        ApiKey.objects.filter(prefix=prefix),
+        missing=NotFound(f"No API key with prefix {prefix}."),
+        for_update=True,
     )
     if api_key.revoked:
         return api_key  # revoking twice changes nothing, and says nothing twice
