@@ -32,10 +32,16 @@ def principal_may(principal: Any, permission: str) -> bool:
 SIGNED_IN = "signed-in"
 
 
+# What a view names for an action: one scope, or a tuple of scopes any one of which suffices
+# (e.g. decisions:read, or events:write for a submitter reading its own events' decisions, the
+# view narrowing the rows itself).
+type Needs = str | tuple[str, ...]
+
+
 def declared_scope(
-    required_scopes: Mapping[str, str], *, action: str | None, method: str
-) -> str | None:
-    """The scope a view's `required_scopes` names for an action or method (None: refused)."""
+    required_scopes: Mapping[str, Needs], *, action: str | None, method: str
+) -> Needs | None:
+    """What a view's `required_scopes` names for an action or method (None: refused)."""
     method = method.upper()
     if method == "OPTIONS":
         method = "GET"
@@ -45,7 +51,12 @@ def declared_scope(
     return None
 
 
-def required_scope(view: APIView, request: Request) -> str | None:
+def alternatives(needs: Needs) -> tuple[str, ...]:
+    """The scopes any one of which satisfies `needs`."""
+    return (needs,) if isinstance(needs, str) else tuple(needs)
+
+
+def required_scope(view: APIView, request: Request) -> Needs | None:
     """What the view asks of this request: by viewset action, then HTTP method, then `*`."""
     return declared_scope(
         getattr(view, "required_scopes", {}),
@@ -63,11 +74,12 @@ class ScopeRequired(BasePermission):
         if not getattr(request.user, "is_authenticated", False):
             address_throttle_check(request)
             return False
-        scope = required_scope(view, request)
-        if scope is None:
+        needs = required_scope(view, request)
+        if needs is None:
             return False
-        if not principal_may(request.user, scope):
-            self.message = f"This operation needs the '{scope}' scope (or a role granting it)."
+        if not any(principal_may(request.user, scope) for scope in alternatives(needs)):
+            named = "' or '".join(alternatives(needs))
+            self.message = f"This operation needs the '{named}' scope (or a role granting it)."
             return False
         return True
 

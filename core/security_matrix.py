@@ -20,7 +20,13 @@ from django.urls import URLPattern, URLResolver, get_resolver
 from django.urls.resolvers import RegexPattern, RoutePattern
 
 from core.access import ALL_SCOPES, ROLES, SCOPE_DESCRIPTIONS, PeopleOnly, permission_name
-from core.permissions import SIGNED_IN, AnyCredential, ScopeRequired, declared_scope
+from core.permissions import (
+    SIGNED_IN,
+    AnyCredential,
+    ScopeRequired,
+    alternatives,
+    declared_scope,
+)
 
 ANONYMOUS = "anonymous"
 ROLE_NAMES: tuple[str, ...] = tuple(ROLES)
@@ -219,7 +225,8 @@ def _api_needs(view_class: type, *, action: str | None, method: str) -> str | No
             return str(cls.required)
     if any(issubclass(cls, ScopeRequired) for cls in classes):
         wanted = getattr(view_class, "required_scopes", {})
-        return declared_scope(wanted, action=action, method=method)
+        needs = declared_scope(wanted, action=action, method=method)
+        return None if needs is None else " or ".join(alternatives(needs))
     return None
 
 
@@ -228,8 +235,9 @@ def _api_allowed(needs: str | None) -> frozenset[str]:
         return frozenset(ROLE_NAMES) | frozenset(SCOPE_NAMES)
     if needs is None:
         return frozenset()
-    keys = {needs} if needs in ALL_SCOPES else set()
-    return _people_with(needs) | frozenset(keys)
+    scopes = needs.split(" or ")
+    keys = frozenset(scope for scope in scopes if scope in ALL_SCOPES)
+    return keys.union(*(_people_with(scope) for scope in scopes))
 
 
 def _people_with(needs: str | None) -> frozenset[str]:
@@ -378,11 +386,15 @@ def _tick(door: Door, identity: str) -> str:
 def _needs_text(door: Door) -> str:
     if door.needs is None:
         return "**UNDECLARED**"
-    if door.needs in PEOPLE_ONLY:
-        return f"`{door.needs}` (people only)"
-    if door.needs in ALL_SCOPES:
-        return f"`{door.needs}`"
-    return door.needs
+    return " or ".join(_permission_text(needs) for needs in door.needs.split(" or "))
+
+
+def _permission_text(permission: str) -> str:
+    if permission in PEOPLE_ONLY:
+        return f"`{permission}` (people only)"
+    if permission in ALL_SCOPES:
+        return f"`{permission}`"
+    return permission
 
 
 def _row(door: Door, *, with_key: bool) -> str:

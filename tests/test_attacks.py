@@ -142,6 +142,33 @@ def test_a_key_is_held_to_its_scopes_and_a_key_without_scopes_can_do_nothing():
     assert probe("get", f"Api-Key {nothing}").status_code == 403
 
 
+class EitherProbe(APIView):
+    """A read any one of two scopes opens (the view would narrow the rows for the second)."""
+
+    permission_classes = [ScopeRequired]
+    required_scopes = {"GET": (Scope.DECISIONS_READ, Scope.EVENTS_WRITE)}
+
+    def get(self, request):
+        return Response({"read": True})
+
+
+@pytest.mark.django_db
+def test_a_door_naming_either_of_two_scopes_opens_to_each_and_to_no_other():
+    keys = {scope: api_key_create(name=scope, scopes=[scope])[1] for scope in Scope}
+    factory = APIRequestFactory()
+
+    opened = {
+        scope
+        for scope, raw_key in keys.items()
+        if EitherProbe.as_view()(factory.get("/", HTTP_AUTHORIZATION=f"Api-Key {raw_key}"))
+        .render()
+        .status_code
+        == 200
+    }
+
+    assert opened == {Scope.DECISIONS_READ, Scope.EVENTS_WRITE}
+
+
 # --- JWT bearer tokens from the customer's identity provider ----------------------------------
 
 
