@@ -8,7 +8,7 @@ docs/security.md, and tests/test_security_matrix.py proves it with a request per
 """
 
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from functools import partial
 from typing import Any
@@ -209,6 +209,8 @@ def _api_doors(
     }
     found = []
     for method, action in actions.items():
+        if method in ("head", "options"):
+            continue  # DRF adds `head` to a viewset's actions at its first GET; same door
         needs = _api_needs(view_class, action=action or None, method=method)
         found.append(
             Door("api", method.upper(), route, name, needs, _api_allowed(needs), pattern=pattern)
@@ -225,6 +227,8 @@ def _api_needs(view_class: type, *, action: str | None, method: str) -> str | No
             return str(cls.required)
     if any(issubclass(cls, ScopeRequired) for cls in classes):
         wanted = getattr(view_class, "required_scopes", {})
+        if not isinstance(wanted, Mapping):
+            return None  # computed per request (a property): nothing the matrix can read
         needs = declared_scope(wanted, action=action, method=method)
         return None if needs is None else " or ".join(alternatives(needs))
     return None
