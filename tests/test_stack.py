@@ -8,7 +8,12 @@ from pathlib import Path
 
 import pytest
 import requests
+from django.contrib.auth import get_user_model
+from django.core.management import CommandError, call_command
 
+from campaigns.models import Contact
+from decisions.models import Rule
+from records.models import PredictionRecord
 from tests.support.processes import (
     ROOT,
     free_port,
@@ -36,6 +41,22 @@ def test_it_passes_the_deploy_check_with_production_settings():
 
     assert result.returncode == 0, result.stdout + result.stderr
     assert "no issues" in result.stdout
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "command", ["ensure_demo_admin", "load_demo_rules", "load_demo_contacts", "load_demo_records"]
+)
+def test_the_demo_loaders_refuse_to_run_in_production(settings, command):
+    settings.PRODUCTION = True
+
+    with pytest.raises(CommandError, match="refuses to run with DJANGO_ENV=production"):
+        call_command(command)
+
+    assert not get_user_model().objects.exists()
+    assert not Rule.objects.exists()
+    assert not Contact.objects.exists()
+    assert not PredictionRecord.objects.exists()
 
 
 @pytest.fixture

@@ -3,12 +3,7 @@
 import secrets
 
 import pytest
-from django.contrib.auth import get_user_model
-from django.core.management import CommandError, call_command
 
-from campaigns.models import Contact
-from decisions.models import Rule
-from records.models import PredictionRecord
 from tests.support.processes import production_env, run_python
 
 
@@ -80,19 +75,3 @@ def test_a_rehearsal_may_run_the_simulator_when_it_says_so():
     result = settings_import(SMS_PROVIDER="simulator", ALLOW_SIMULATOR_IN_PRODUCTION="true")
 
     assert result.returncode == 0, result.stderr
-
-
-@pytest.mark.django_db
-@pytest.mark.parametrize(
-    "command", ["ensure_demo_admin", "load_demo_rules", "load_demo_contacts", "load_demo_records"]
-)
-def test_the_demo_loaders_refuse_to_run_in_production(settings, command):
-    settings.PRODUCTION = True
-
-    with pytest.raises(CommandError, match="refuses to run with DJANGO_ENV=production"):
-        call_command(command)
-
-    assert not get_user_model().objects.exists()
-    assert not Rule.objects.exists()
-    assert not Contact.objects.exists()
-    assert not PredictionRecord.objects.exists()
