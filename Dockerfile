@@ -29,7 +29,10 @@ COPY --from=python-deps /opt/venv /opt/venv
 COPY --chown=app:app . .
 COPY --from=assets --chown=app:app /build/static/vendor static/vendor
 # Static files are collected at build time; the dummy values satisfy production settings only here.
-RUN SECRET_KEY=collectstatic-only ALLOWED_HOSTS=build DATABASE_URL=postgres://build@localhost/build \
+RUN SECRET_KEY="$(python -c 'import secrets; print(secrets.token_urlsafe(60))')" \
+    ALLOWED_HOSTS=build DATABASE_URL=postgres://build@localhost/build \
+    PUBLIC_BASE_URL=https://build SMS_PROVIDER=twilio \
+    CELERY_BROKER_URL=redis://build REDIS_URL=redis://build \
     python manage.py collectstatic --noinput \
  && mkdir -p /app/data && chown app:app /app/data
 USER app

@@ -6,8 +6,11 @@ from typing import Any
 
 import environ
 import structlog
+from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.csp import CSP
+
+from core.production import DEVELOPMENT_SECRET_KEY, production_refusal
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -29,7 +32,7 @@ if PRODUCTION:
 # Where the embedded database, the filesystem broker and trained artifacts live in development.
 DATA_DIR = Path(env.str("DATA_DIR", default=str(BASE_DIR / ".data")))
 
-SECRET_KEY = env.str("SECRET_KEY", default="dev-only-insecure-key-never-used-in-production")
+SECRET_KEY = env.str("SECRET_KEY", default=DEVELOPMENT_SECRET_KEY)
 DEBUG = env.bool("DEBUG", default=False)
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "testserver"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
@@ -200,7 +203,8 @@ REST_FRAMEWORK = {
         "core.authentication.JwtAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
-    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    # Fail closed: a view that names no scope for a request refuses it (core.permissions).
+    "DEFAULT_PERMISSION_CLASSES": ["core.permissions.ScopeRequired"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
     "DEFAULT_FILTER_BACKENDS": [
@@ -263,6 +267,15 @@ API_MAX_BODY_BYTES = env.int("API_MAX_BODY_BYTES", default=1024 * 1024)
 API_UPLOAD_MAX_BYTES = env.int("API_UPLOAD_MAX_BYTES", default=20 * 1024 * 1024)
 # In-flight idempotency claims older than this are considered abandoned (a crashed request).
 IDEMPOTENCY_LEASE_SECONDS = env.int("IDEMPOTENCY_LEASE_SECONDS", default=60)
+# Retention: an Idempotency-Key is remembered this long (a retry later than that is a new
+# request); a daily beat task deletes older records, RETENTION_PURGE_BATCH_SIZE rows per
+# transaction, and writes each batch's count to the audit trail.
+IDEMPOTENCY_RETENTION_DAYS = env.int("IDEMPOTENCY_RETENTION_DAYS", default=7)
+RETENTION_PURGE_BATCH_SIZE = env.int("RETENTION_PURGE_BATCH_SIZE", default=1000)
+CELERY_BEAT_SCHEDULE["core-idempotency-purge"] = {
+    "task": "core.idempotency_records_purge",
+    "schedule": crontab(hour=3, minute=10),
+}
 
 # --- SMS --------------------------------------------------------------------------------------
 SMS_PROVIDER = env.str("SMS_PROVIDER", default="simulator")
@@ -276,6 +289,9 @@ SIMULATOR_FAILURE_RATE = env.float("SIMULATOR_FAILURE_RATE", default=0.05)
 SMS_HELP_TEXT = env.str(
     "SMS_HELP_TEXT", default="Decisioning demo: reply STOP to unsubscribe, START to resubscribe."
 )
+
+# Production refuses the simulator (it reaches nobody) unless a rehearsal says so explicitly.
+ALLOW_SIMULATOR_IN_PRODUCTION = env.bool("ALLOW_SIMULATOR_IN_PRODUCTION", default=False)
 
 # Prometheus scrapes /metrics with `Authorization: Bearer <METRICS_TOKEN>` (required in production).
 METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
@@ -451,10 +467,6 @@ SMS_ALLOWED_COUNTRIES = [
     )
     if code.strip()
 ]
-if PRODUCTION and not SMS_ALLOWED_COUNTRIES:
-    raise ImproperlyConfigured(
-        "DJANGO_ENV=production needs SMS_ALLOWED_COUNTRIES (ISO regions, e.g. GB,DE,US)."
-    )
 SMS_TRANSACTIONAL_DAILY_CAP_PER_NUMBER = env.int(
     "SMS_TRANSACTIONAL_DAILY_CAP_PER_NUMBER", default=10
 )
@@ -514,3 +526,10 @@ DECISIONS_BACKTEST_QUEUE = env.str("DECISIONS_BACKTEST_QUEUE", default="backtest
 CELERY_TASK_ROUTES |= {"decisions.backtest_run": {"queue": DECISIONS_BACKTEST_QUEUE}}
 DASHBOARD_PANELS += [("decisions", "Decisions in the last 24 h", "decisions:panel")]
 DEMO_SETUP_COMMANDS += ["load_demo_rules"]
+
+
+# --- Production refuses to start with what would be unsafe for real users (every reason at once)
+if PRODUCTION:
+    refusal = production_refusal(globals())
+    if refusal:
+        raise ImproperlyConfigured(refusal)

@@ -38,7 +38,7 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="schema"), name="swagger-ui"),
     path("healthz", HealthzView.as_view(), name="healthz"),
-    path("healthz/", HealthzView.as_view()),
+    path("healthz/", HealthzView.as_view(), name="healthz_slash"),
     path("metrics", metrics, name="metrics"),
     path("", include("decisions.urls")),
     path("", include("records.urls")),

@@ -6,13 +6,14 @@ import segno
 from django import forms
 from django.conf import settings
 from django.contrib import messages
-from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import reverse
 from django_otp import login as otp_login
 from django_otp.forms import OTPAuthenticationForm
 from django_otp.plugins.otp_totp.models import TOTPDevice
+
+from core.permissions import page_for_anyone_signed_in
 
 DEVICE_NAME = "Authenticator app"
 
@@ -50,7 +51,7 @@ class TokenForm(forms.Form):
     )
 
 
-@login_required
+@page_for_anyone_signed_in  # each person enrols their own authenticator
 def two_factor(request: HttpRequest) -> HttpResponse:
     """Enrol (scan, confirm with a code) or, once enrolled, verify this session."""
     user = request.user

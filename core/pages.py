@@ -86,6 +86,8 @@ def page_view[**P](*methods: str) -> Callable[[PageView[P]], PageView[P]]:
     """Every page and HTMX view: a logged-in user, only these methods, not-found as 404."""
 
     def decorate(view: PageView[P]) -> PageView[P]:
-        return login_required(require_http_methods(list(methods))(not_found_as_404(view)))
+        page = login_required(require_http_methods(list(methods))(not_found_as_404(view)))
+        page.http_methods = methods  # type: ignore[attr-defined]  # read by the security matrix
+        return page
 
     return decorate

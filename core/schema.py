@@ -9,36 +9,41 @@ from rest_framework import serializers
 from core.problems import PROBLEM_CONTENT_TYPE, problem_body
 
 
-class ApiKeyAuthenticationScheme(OpenApiAuthenticationExtension):
+class SecuritySchemeExtension(OpenApiAuthenticationExtension):
+    """An authentication class's entry in `components.securitySchemes`, stated as data."""
+
+    security_definition: dict[str, Any] = {}
+
+    def get_security_definition(self, auto_schema: Any) -> dict[str, Any]:
+        return self.security_definition
+
+
+class ApiKeyAuthenticationScheme(SecuritySchemeExtension):
     target_class = "core.authentication.ApiKeyAuthentication"
     name = "ApiKeyAuth"
-
-    def get_security_definition(self, auto_schema):
-        return {
-            "type": "apiKey",
-            "in": "header",
-            "name": "Authorization",
-            "description": (
-                "`Api-Key <key>`; create one with `manage.py create_api_key NAME --scope S`. "
-                "Each operation names the scope it needs."
-            ),
-        }
+    security_definition = {
+        "type": "apiKey",
+        "in": "header",
+        "name": "Authorization",
+        "description": (
+            "`Api-Key <key>`; create one with `manage.py create_api_key NAME --scope S`. "
+            "Each operation names the scope it needs."
+        ),
+    }
 
 
-class JwtAuthenticationScheme(OpenApiAuthenticationExtension):
+class JwtAuthenticationScheme(SecuritySchemeExtension):
     target_class = "core.authentication.JwtAuthentication"
     name = "BearerJWT"
-
-    def get_security_definition(self, auto_schema):
-        return {
-            "type": "http",
-            "scheme": "bearer",
-            "bearerFormat": "JWT",
-            "description": (
-                "A token from your identity provider (when JWT_ISSUER is configured); its "
-                "space-separated `scope` claim grants the same scopes as an API key."
-            ),
-        }
+    security_definition = {
+        "type": "http",
+        "scheme": "bearer",
+        "bearerFormat": "JWT",
+        "description": (
+            "A token from your identity provider (when JWT_ISSUER is configured); its "
+            "space-separated `scope` claim grants the same scopes as an API key."
+        ),
+    }
 
 
 class ProblemSerializer(serializers.Serializer):

@@ -12,6 +12,27 @@ from core.access import scopes_parse
 from core.audit import Actor, audit_record
 from core.errors import InvalidInput, NotFound
 from core.models import ApiKey
+from core.rows import row_get
+
+
+def api_key_input_validate(
+    *, name: str, scopes: Iterable[str], expires_at: datetime | None
+) -> tuple[str, list[str]]:
+    """The key's name (stripped) and granted scopes, or InvalidInput naming the field."""
+    name = name.strip()
+    if not name or len(name) > 50:
+        raise InvalidInput(
+            "A key needs a name of 1 to 50 characters.", errors={"name": ["1 to 50 characters."]}
+        )
+    try:
+        granted = scopes_parse(scopes)
+    except ValueError as error:
+        raise InvalidInput(str(error), errors={"scopes": [str(error)]}) from None
+    if expires_at is not None and expires_at <= timezone.now():
+        raise InvalidInput(
+            "A key cannot expire in the past.", errors={"expires_at": ["Must be in the future."]}
+        )
+    return name, granted
 
 
 @transaction.atomic
@@ -26,20 +47,8 @@ def api_key_create(
 
     `all` grants every scope; the audit entry says so, since such a key can do anything.
     """
-    name = name.strip()
-    if not name or len(name) > 50:
-        raise InvalidInput(
-            "A key needs a name of 1 to 50 characters.", errors={"name": ["1 to 50 characters."]}
-        )
     scopes = list(scopes)
-    try:
-        granted = scopes_parse(scopes)
-    except ValueError as error:
-        raise InvalidInput(str(error), errors={"scopes": [str(error)]}) from None
-    if expires_at is not None and expires_at <= timezone.now():
-        raise InvalidInput(
-            "A key cannot expire in the past.", errors={"expires_at": ["Must be in the future."]}
-        )
+    name, granted = api_key_input_validate(name=name, scopes=scopes, expires_at=expires_at)
     api_key, raw_key = ApiKey.objects.create_key(name=name, scopes=granted, expiry_date=expires_at)
     audit_record(
         actor=actor,
@@ -60,9 +69,13 @@ def api_key_create(
 @transaction.atomic
 def api_key_revoke(*, prefix: str, actor: Actor = None) -> ApiKey:
     """Revoke a key by its prefix; revoked keys stop authenticating at once."""
-    api_key = ApiKey.objects.select_for_update().filter(prefix=prefix).first()
-    if api_key is None:
-        raise NotFound(f"No API key with prefix {prefix}.")
+    api_key = row_get(
+        ApiKey.objects.filter(prefix=prefix),
+        missing=NotFound(f"No API key with prefix {prefix}."),
+        for_update=True,
+    )
+    if api_key.revoked:
+        return api_key  # revoking twice changes nothing, and says nothing twice
     api_key.revoked = True
     api_key.save(update_fields=["revoked"])
     audit_record(

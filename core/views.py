@@ -6,7 +6,7 @@ from django.urls import reverse
 
 from core.access import Scope
 from core.pages import HtmxHttpRequest, page_view, render_page
-from core.permissions import request_may
+from core.permissions import page_for_anyone_signed_in, request_may
 
 # What a person needs to see each panel (the panel's own view checks the same); a panel not
 # named here is shown to no one, so a new app has to say who may see it.
@@ -17,6 +17,7 @@ PANEL_PERMISSIONS: dict[str, str] = {
 }
 
 
+@page_for_anyone_signed_in  # a frame: each panel it loads checks its own permission
 @page_view("GET")
 def dashboard_page(request: HtmxHttpRequest) -> HttpResponse:
     """Any signed-in person lands here; it shows only the panels their roles may read."""

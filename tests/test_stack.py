@@ -1,6 +1,5 @@
 """The product as it runs: production settings, the deploy check, and /healthz of a live server."""
 
-import secrets
 import shutil
 import subprocess
 import sys
@@ -9,16 +8,20 @@ from pathlib import Path
 
 import pytest
 import requests
+from django.contrib.auth import get_user_model
+from django.core.management import CommandError, call_command
 
-from tests.support.processes import ROOT, free_port, product_env, run_manage, wait_until
-
-PRODUCTION = {
-    "DJANGO_ENV": "production",
-    "SECRET_KEY": secrets.token_urlsafe(60),
-    "ALLOWED_HOSTS": "decisions.example.com",
-    "DATABASE_URL": "postgres://app:pw@db.example.com:5432/decisioning",
-    "SMS_ALLOWED_COUNTRIES": "GB,IE",
-}
+from campaigns.models import Contact
+from decisions.models import Rule
+from records.models import PredictionRecord
+from tests.support.processes import (
+    ROOT,
+    free_port,
+    product_env,
+    production_env,
+    run_manage,
+    wait_until,
+)
 
 
 def test_it_refuses_to_start_in_production_without_secrets():
@@ -34,19 +37,33 @@ def test_it_refuses_to_start_in_production_without_secrets():
 
 
 def test_it_refuses_to_start_in_production_without_an_sms_country_allow_list():
-    result = run_manage("check", env=product_env(**{**PRODUCTION, "SMS_ALLOWED_COUNTRIES": ""}))
+    result = run_manage("check", env=production_env(SMS_ALLOWED_COUNTRIES=""))
 
     assert result.returncode != 0
     assert "SMS_ALLOWED_COUNTRIES" in result.stderr
 
 
 def test_it_passes_the_deploy_check_with_production_settings():
-    result = run_manage(
-        "check", "--deploy", "--fail-level", "WARNING", env=product_env(**PRODUCTION)
-    )
+    result = run_manage("check", "--deploy", "--fail-level", "WARNING", env=production_env())
 
     assert result.returncode == 0, result.stdout + result.stderr
     assert "no issues" in result.stdout
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "command", ["ensure_demo_admin", "load_demo_rules", "load_demo_contacts", "load_demo_records"]
+)
+def test_the_demo_loaders_refuse_to_run_in_production(settings, command):
+    settings.PRODUCTION = True
+
+    with pytest.raises(CommandError, match="refuses to run with DJANGO_ENV=production"):
+        call_command(command)
+
+    assert not get_user_model().objects.exists()
+    assert not Rule.objects.exists()
+    assert not Contact.objects.exists()
+    assert not PredictionRecord.objects.exists()
 
 
 @pytest.fixture

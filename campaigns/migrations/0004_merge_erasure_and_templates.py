@@ -4,11 +4,9 @@ from django.db import migrations
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('campaigns', '0003_erasure_and_consent_phone_hash'),
-        ('campaigns', '0003_sms_templates_and_background_jobs'),
+        ("campaigns", "0003_erasure_and_consent_phone_hash"),
+        ("campaigns", "0003_sms_templates_and_background_jobs"),
     ]
 
-    operations = [
-    ]
+    operations = []

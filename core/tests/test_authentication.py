@@ -2,7 +2,7 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from core.models import ApiKey, AuditEntry
-from core.services import api_key_revoke
+from core.services import api_key_create, api_key_revoke
 
 
 @pytest.mark.django_db
@@ -65,3 +65,21 @@ def test_it_accepts_a_logged_in_browser_session(staff_client):
     assert response.json()["kind"] == "user"
     assert response.json()["name"] == "staff"
     assert len(response.json()["scopes"]) == 15  # a superuser holds every scope
+
+
+@pytest.mark.django_db
+def test_revoking_an_unknown_prefix_says_so_and_writes_nothing():
+    with pytest.raises(CommandError, match="No API key with prefix nope"):
+        call_command("revoke_api_key", "nope")
+
+    assert not AuditEntry.objects.exists()
+
+
+@pytest.mark.django_db
+def test_revoking_a_key_twice_is_audited_once():
+    api_key, _ = api_key_create(name="twice", scopes=[])
+
+    api_key_revoke(prefix=api_key.prefix)
+    api_key_revoke(prefix=api_key.prefix)
+
+    assert AuditEntry.objects.filter(action="api_key.revoke").count() == 1

@@ -1,12 +1,11 @@
 """`make run` on another port: delivery callbacks must come back to the port it serves."""
 
 import os
-import subprocess
-import sys
 
 from django.conf import settings
 
 from core.management.commands.run_stack import stack_environment
+from tests.support.processes import run_python
 
 
 def test_it_points_callbacks_at_the_port_it_serves():
@@ -44,13 +43,6 @@ def test_settings_follow_the_port_when_no_public_url_is_set():
             "DATA_DIR": str(settings.DATA_DIR),
         }
     )
-    printed = subprocess.run(
-        [sys.executable, "-c", "import config.settings as s; print(s.PUBLIC_BASE_URL)"],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
-        cwd=settings.BASE_DIR,
-    )
+    printed = run_python("import config.settings as s; print(s.PUBLIC_BASE_URL)", env=env)
 
     assert printed.stdout.strip() == "http://127.0.0.1:9123"

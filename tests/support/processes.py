@@ -1,6 +1,7 @@
 """Helpers for tests that run the product as separate processes (web server, workers)."""
 
 import os
+import secrets
 import socket
 import subprocess
 import sys
@@ -26,11 +27,42 @@ def product_env(**overrides: str) -> dict[str, str]:
     return env
 
 
+def production_env(**overrides: str) -> dict[str, str]:
+    """A product environment production starts with (core.production refuses anything less);
+    nothing in it is reached by `check` or by importing the settings."""
+    safe = dict(
+        DJANGO_ENV="production",
+        DEBUG="false",
+        SECRET_KEY=secrets.token_urlsafe(60),
+        ALLOWED_HOSTS="decisions.example.com",
+        DATABASE_URL="postgres://app:pw@db.example.com:5432/decisioning",
+        PUBLIC_BASE_URL="https://decisions.example.com",
+        SMS_PROVIDER="twilio",
+        ALLOW_SIMULATOR_IN_PRODUCTION="false",
+        CELERY_BROKER_URL="redis://redis.example.com:6379/0",
+        REDIS_URL="redis://redis.example.com:6379/1",
+        RATE_LIMIT_STORAGE_URL="redis://redis.example.com:6379/1",
+        SMS_ALLOWED_COUNTRIES="GB,IE",
+    )
+    return product_env(**(safe | overrides))
+
+
+def run_python(source: str, *, env: dict[str, str]) -> subprocess.CompletedProcess:
+    """Run a few lines of Python in a fresh process of the product (e.g. importing settings)."""
+    return run_command([sys.executable, "-c", source], env=env)
+
+
 def run_manage(
     *arguments: str, env: dict[str, str], timeout: float = 120
 ) -> subprocess.CompletedProcess:
+    return run_command([sys.executable, "manage.py", *arguments], env=env, timeout=timeout)
+
+
+def run_command(
+    command: list[str], *, env: dict[str, str], timeout: float = 120
+) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "manage.py", *arguments],
+        command,
         cwd=ROOT,
         env=env,
         capture_output=True,

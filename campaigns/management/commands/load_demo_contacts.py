@@ -3,11 +3,12 @@
 import random
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandParser
+from django.core.management.base import CommandParser
 from tqdm import tqdm
 
 from campaigns import services
 from campaigns.models import Campaign, Contact
+from core.management.demo import DemoCommand
 
 # Valid numbers in several countries and zones, so quiet hours differ across the audience.
 PREFIXES = ["+1415555", "+1212555", "+1312555", "+44791112", "+6141255", "+551198765"]
@@ -17,7 +18,7 @@ CITIES = ["San Francisco", "New York", "Chicago", "London", "Sydney", "São Paul
 DEMO_CAMPAIGN = "Gold members: winter offer"
 
 
-class Command(BaseCommand):
+class Command(DemoCommand):
     help = "Load demo contacts with attributes and consent, and a draft campaign (idempotent)."
 
     def add_arguments(self, parser: CommandParser) -> None:

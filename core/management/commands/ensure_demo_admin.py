@@ -1,18 +1,15 @@
 import secrets
 
 from django.conf import settings
-from django.core.management.base import BaseCommand
 
+from core.management.demo import DemoCommand
 from core.services import demo_admin_ensure
 
 
-class Command(BaseCommand):
+class Command(DemoCommand):
     help = "Create the demo admin user once and print its credentials (development only)."
 
     def handle(self, *args: object, **options: object) -> None:
-        if settings.PRODUCTION:
-            self.stdout.write("Production mode: no demo admin is created (use createsuperuser).")
-            return
         credentials_file = settings.DATA_DIR / "demo-admin.txt"
         password = secrets.token_urlsafe(12)
         if demo_admin_ensure(username="admin", password=password):

@@ -103,6 +103,8 @@ class Command(BaseCommand):
         settings.DATA_DIR.mkdir(parents=True, exist_ok=True)
         call_command("migrate", interactive=False, verbosity=1)
         call_command("collectstatic", interactive=False, verbosity=0)
+        if settings.PRODUCTION:
+            return  # the demo loaders refuse to run there; production has its own data
         call_command("ensure_demo_admin")
         for command_line in settings.DEMO_SETUP_COMMANDS:
             name, *arguments = shlex.split(command_line)

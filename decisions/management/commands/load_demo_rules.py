@@ -9,11 +9,11 @@ import random
 from typing import Any
 
 from django.contrib.auth.models import Group, Permission, User
-from django.core.management.base import BaseCommand
 from tqdm import tqdm
 
 from campaigns import services as campaigns_services
 from core.access import ROLES, codename
+from core.management.demo import DemoCommand
 from decisions import services
 from decisions.models import Event, NamedList, Policy, Rule, RuleVersion
 from records import selectors as records_selectors
@@ -96,7 +96,7 @@ APPROVAL_DEMO = {
 }
 
 
-class Command(BaseCommand):
+class Command(DemoCommand):
     help = "Load the demo loan_application policy, lists and rules (and some decided events)."
 
     def add_arguments(self, parser: Any) -> None:

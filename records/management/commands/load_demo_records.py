@@ -2,9 +2,10 @@
 
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandParser
+from django.core.management.base import CommandParser
 from tqdm import tqdm
 
+from core.management.demo import DemoCommand
 from records.models import PredictionRecord
 from records.services import BackfillRow, records_backfill_batch
 from risk.selectors import german_credit_applicants, model_has_production_version
@@ -12,7 +13,7 @@ from risk.selectors import german_credit_applicants, model_has_production_versio
 MODEL_KEY = "credit-default"
 
 
-class Command(BaseCommand):
+class Command(DemoCommand):
     help = "Back-fill the first N German Credit applicants as records, unless records exist."
 
     def add_arguments(self, parser: CommandParser) -> None:
