@@ -247,7 +247,10 @@ def _api_allowed(needs: str | None) -> frozenset[str]:
 def _people_with(needs: str | None) -> frozenset[str]:
     if needs in (SIGNED_IN, STAFF):
         return frozenset(ROLE_NAMES)
-    return frozenset(role for role, granted in ROLES.items() if needs in granted)
+    if needs is None:
+        return frozenset()
+    wanted = needs.split(" or ")  # a declaration may name alternatives
+    return frozenset(role for role, granted in ROLES.items() if granted.intersection(wanted))
 
 
 def _layers(view: Any) -> Iterator[Any]:

@@ -162,6 +162,10 @@ def rule_version_transition(
 ) -> HttpResponse:
     """Publish, shadow, retire or roll back one version, or request, approve or reject its
     approval (POST), then back to the rule."""
+    if not (
+        request_may(request, Scope.RULES_WRITE) or request_may(request, PeopleOnly.RULES_APPROVE)
+    ):
+        raise PermissionDenied("This needs the rules:write or rules:approve permission.")
     if request.method != "POST" or transition not in TRANSITIONS:
         return HttpResponse(status=405)
     change, permission = TRANSITIONS[transition]
@@ -285,11 +289,18 @@ def backtest_progress(
 
 
 def _admin_path(
-    route: str, view: Callable[..., HttpResponse], model_admin: admin.ModelAdmin, name: str
+    route: str,
+    view: Callable[..., HttpResponse],
+    model_admin: admin.ModelAdmin,
+    name: str,
+    *,
+    permission: str,
 ) -> URLPattern:
-    return path(
-        route, model_admin.admin_site.admin_view(partial(view, model_admin=model_admin)), name=name
-    )
+    """An admin page that declares what it needs (read by the security matrix); the view
+    checks it, or the finer permission of the action it is asked for."""
+    page = partial(view, model_admin=model_admin)
+    page.required_permission = permission  # type: ignore[attr-defined]
+    return path(route, model_admin.admin_site.admin_view(page), name=name)
 
 
 def rule_urls(model_admin: admin.ModelAdmin) -> list[URLPattern]:
@@ -300,20 +311,30 @@ def rule_urls(model_admin: admin.ModelAdmin) -> list[URLPattern]:
             rule_version_new,
             model_admin,
             "decisions_rule_new_version",
+            permission=Scope.RULES_WRITE,
         ),
         _admin_path(
             "<int:rule_id>/versions/<int:number>/backtest/",
             rule_version_backtest,
             model_admin,
             "decisions_rule_backtest",
+            permission=Scope.BACKTESTS_WRITE,
         ),
         _admin_path(
             "<int:rule_id>/versions/<int:number>/<str:transition>/",
             rule_version_transition,
             model_admin,
             "decisions_rule_transition",
+            # publish, shadow, retire, rollback, request: rules:write; approve, reject: approver
+            permission=f"{Scope.RULES_WRITE} or {PeopleOnly.RULES_APPROVE}",
         ),
-        _admin_path("<int:rule_id>/diff/", rule_diff, model_admin, "decisions_rule_diff"),
+        _admin_path(
+            "<int:rule_id>/diff/",
+            rule_diff,
+            model_admin,
+            "decisions_rule_diff",
+            permission=Scope.RULES_READ,
+        ),
     ]
 
 
@@ -324,5 +345,6 @@ def backtest_urls(model_admin: admin.ModelAdmin) -> list[URLPattern]:
             backtest_progress,
             model_admin,
             "decisions_backtest_progress",
+            permission=Scope.BACKTESTS_WRITE,
         )
     ]

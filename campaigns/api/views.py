@@ -54,7 +54,7 @@ from campaigns.pii import phone_shown, preview_read
 from core.access import PeopleOnly, Scope
 from core.errors import InvalidInput
 from core.idempotency import idempotent_response
-from core.permissions import ScopeRequired, request_may
+from core.permissions import ScopeRequired
 from core.pii import may_read_pii, pii_read_audit
 
 
@@ -136,14 +136,15 @@ class ContactViewSet(PersonalDataMixin, viewsets.ReadOnlyModelViewSet):
     """Contacts keyed by their E.164 number."""
 
     permission_classes = [ScopeRequired]
-    scopes: Mapping[str, str] = {
+    required_scopes = {
         "list": Scope.CONTACTS_READ,
         "retrieve": Scope.CONTACTS_READ,
         "consent": Scope.CONTACTS_READ,
         "create": Scope.CONTACTS_WRITE,
         "partial_update": Scope.CONTACTS_WRITE,
         "import_csv": Scope.CONTACTS_WRITE,
-        "consent_change": Scope.CONTACTS_WRITE,
+        # A compliance officer records consent (overrides included) without contacts:write.
+        "consent_change": (Scope.CONTACTS_WRITE, PeopleOnly.CONSENT_OVERRIDE),
         "erase": PeopleOnly.CONTACTS_ERASE,
     }
     serializer_class = ContactSerializer
@@ -151,13 +152,6 @@ class ContactViewSet(PersonalDataMixin, viewsets.ReadOnlyModelViewSet):
     lookup_value_regex = r"[^/]+"
     filterset_class = ContactFilter
     ordering_fields = ["phone", "created_at"]
-
-    @property
-    def required_scopes(self) -> Mapping[str, str]:
-        """A compliance officer records consent (overrides included) without contacts:write."""
-        if request_may(self.request, PeopleOnly.CONSENT_OVERRIDE):
-            return {**self.scopes, "consent_change": PeopleOnly.CONSENT_OVERRIDE}
-        return self.scopes
 
     def get_queryset(self) -> Any:
         return selectors.contact_list()

@@ -90,13 +90,7 @@ class EventViewSet(viewsets.ViewSet):
 
 class DecisionReadPermission(ScopeRequired):
     """decisions:read; without it, a submitter (events:write) reads the decisions of the events
-    it submitted itself, and no others."""
-
-    def has_permission(self, request: Request, view: APIView) -> bool:
-        if super().has_permission(request, view):
-            return True
-        own_reads = getattr(view, "action", None) in ("list", "retrieve")
-        return own_reads and principal_may(request.user, Scope.EVENTS_WRITE)
+    it submitted itself, and no others (get_queryset narrows the list the same way)."""
 
     def has_object_permission(self, request: Request, view: APIView, obj: Any) -> bool:
         if principal_may(request.user, Scope.DECISIONS_READ):
@@ -137,8 +131,8 @@ class DecisionViewSet(viewsets.ReadOnlyModelViewSet):
 
     permission_classes = [DecisionReadPermission]
     required_scopes = {
-        "list": Scope.DECISIONS_READ,
-        "retrieve": Scope.DECISIONS_READ,
+        "list": (Scope.DECISIONS_READ, Scope.EVENTS_WRITE),
+        "retrieve": (Scope.DECISIONS_READ, Scope.EVENTS_WRITE),
         "replay": Scope.DECISIONS_READ,
     }
     lookup_value_regex = "[0-9]{1,18}"
