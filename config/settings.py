@@ -271,6 +271,9 @@ IDEMPOTENCY_LEASE_SECONDS = env.int("IDEMPOTENCY_LEASE_SECONDS", default=60)
 # request); a daily beat task deletes older records, RETENTION_PURGE_BATCH_SIZE rows per
 # transaction, and writes each batch's count to the audit trail.
 IDEMPOTENCY_RETENTION_DAYS = env.int("IDEMPOTENCY_RETENTION_DAYS", default=7)
+# Event payloads (and the features they sent for scoring) are blanked after this many days;
+# the event, its decision and trace stay, but the decision can no longer be replayed.
+RETENTION_EVENT_PAYLOAD_DAYS = env.int("RETENTION_EVENT_PAYLOAD_DAYS", default=365)
 RETENTION_PURGE_BATCH_SIZE = env.int("RETENTION_PURGE_BATCH_SIZE", default=1000)
 CELERY_BEAT_SCHEDULE["core-idempotency-purge"] = {
     "task": "core.idempotency_records_purge",
@@ -483,7 +486,6 @@ CAMPAIGNS_HEAVY_SOFT_TIME_LIMIT_SECONDS = env.int(
 # Retention: raw webhooks are deleted, and message bodies blanked, after this many days.
 RETENTION_WEBHOOK_DAYS = env.int("RETENTION_WEBHOOK_DAYS", default=30)
 RETENTION_MESSAGE_BODY_DAYS = env.int("RETENTION_MESSAGE_BODY_DAYS", default=90)
-RETENTION_BATCH_SIZE = env.int("RETENTION_BATCH_SIZE", default=5000)
 # Webhooks: bodies over this are refused (413); refused requests are counted per address.
 WEBHOOK_MAX_BODY_BYTES = env.int("WEBHOOK_MAX_BODY_BYTES", default=64 * 1024)
 WEBHOOK_REJECTIONS_PER_ADDRESS = env.int("WEBHOOK_REJECTIONS_PER_ADDRESS", default=20)
@@ -504,6 +506,10 @@ CELERY_BEAT_SCHEDULE |= {
     "campaigns-dispatch": {"task": "campaigns.messages_dispatch", "schedule": 1.0},
     "campaigns-reconcile": {"task": "campaigns.messages_reconcile", "schedule": 30.0},
     "campaigns-retention": {"task": "campaigns.retention_purge", "schedule": 24 * 60 * 60.0},
+    "decisions-retention": {
+        "task": "decisions.event_payloads_purge",
+        "schedule": 24 * 60 * 60.0,
+    },
 }
 CELERY_TASK_ROUTES |= {"campaigns.campaign_job_run": {"queue": CAMPAIGNS_HEAVY_QUEUE}}
 # The twilio client logs every request and its headers at INFO.

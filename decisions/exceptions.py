@@ -70,3 +70,10 @@ class BacktestInProgress(Conflict):
 
     code = "backtest_in_progress"
     title = "Backtest in progress"
+
+
+class ReplayUnavailable(Conflict):
+    """The event's payload was blanked by retention, so its decision cannot be re-evaluated."""
+
+    code = "replay_unavailable"
+    title = "Replay unavailable"

@@ -249,7 +249,8 @@ class Policy(models.Model):
 
 
 class Event(models.Model):
-    """Something that happened and needs a decision; its payload is never changed."""
+    """Something that happened and needs a decision; its payload is never changed, only blanked
+    by retention (`payload_purged_at`), after which its decision can no longer be replayed."""
 
     type = models.CharField(max_length=64, validators=[identifier_validator])
     payload = models.JSONField(blank=True)
@@ -259,6 +260,7 @@ class Event(models.Model):
     client_scope = models.CharField(max_length=200)
     fingerprint = models.CharField(max_length=64)
     received_at = models.DateTimeField()
+    payload_purged_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-received_at", "-id"]

@@ -14,6 +14,7 @@ from decisions import engine
 from decisions.exceptions import (
     BacktestNotFound,
     DecisionNotFound,
+    ReplayUnavailable,
     RuleNotFound,
     RuleVersionNotFound,
 )
@@ -171,6 +172,13 @@ def _action_identity(action: Mapping[str, Any]) -> tuple[Any, ...]:
 def decision_replay(*, decision: Decision) -> dict[str, Any]:
     """Re-evaluate a stored event against the exact versions, lists and policy it was decided
     with; reports whether outcome and trace match. Reads only: nothing is written."""
+    purged_at = decision.event.payload_purged_at
+    if purged_at is not None:
+        raise ReplayUnavailable(
+            f"Event {decision.event_id}'s payload was blanked by retention on "
+            f"{purged_at:%Y-%m-%d}; its decision can no longer be replayed.",
+            errors={"event": ["Payload purged by retention."]},
+        )
     by_id = versions_by_id(version_ids=[entry["version_id"] for entry in decision.trace])
     versions = [
         compiled_version(by_id[entry["version_id"]], status=entry["status"])

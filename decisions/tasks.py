@@ -25,3 +25,9 @@ def backtest_run_task(backtest_id: int) -> None:
         services.backtest_run(backtest_id=backtest_id)
     except SoftTimeLimitExceeded:
         return
+
+
+@shared_task(name="decisions.event_payloads_purge", ignore_result=True)
+def event_payloads_purge_task() -> int:
+    """Daily (beat): blank the payloads past their retention."""
+    return services.event_payloads_purge().deleted

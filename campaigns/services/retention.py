@@ -3,7 +3,7 @@
 Beat runs `retention_purge` daily. It deletes raw webhooks older than RETENTION_WEBHOOK_DAYS
 and blanks the bodies of finished messages older than RETENTION_MESSAGE_BODY_DAYS (the row,
 its status and its transitions stay: the counts and the delivery record are not personal
-text). Each batch of RETENTION_BATCH_SIZE rows is its own short transaction, walked by primary
+text). Each batch of RETENTION_PURGE_BATCH_SIZE rows is its own short transaction, walked by primary
 key, so a large backlog never holds long locks; the counts go into the audit trail.
 """
 
@@ -22,7 +22,7 @@ def _in_batches(rows: QuerySet, **update: str) -> int:
     """Delete (no `update`) or update the rows, a batch of primary keys at a time."""
     done = 0
     last = 0
-    size = settings.RETENTION_BATCH_SIZE
+    size = settings.RETENTION_PURGE_BATCH_SIZE
     while True:
         ids = list(rows.filter(pk__gt=last).order_by("pk").values_list("pk", flat=True)[:size])
         if not ids:

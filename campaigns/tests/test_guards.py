@@ -317,7 +317,7 @@ def test_it_imports_one_csv_at_a_time_and_frees_an_abandoned_job(settings):
 
 
 def test_it_purges_old_webhooks_and_blanks_old_message_bodies_with_an_audited_count(settings):
-    settings.RETENTION_BATCH_SIZE = 2
+    settings.RETENTION_PURGE_BATCH_SIZE = 2
     now = timezone.now()
     for index in range(3):
         WebhookRequest.objects.create(kind="status", url="u", headers={}, body=f"old {index}")

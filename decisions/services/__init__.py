@@ -23,6 +23,7 @@ from decisions.services.events import (
 )
 from decisions.services.lists import MAX_LIST_VALUES, named_list_save, named_list_validate
 from decisions.services.policies import policy_save, policy_validate
+from decisions.services.retention import event_payloads_purge
 from decisions.services.rules import (
     ACTION_TYPES,
     MAX_ACTION_TEMPLATE,
@@ -53,6 +54,7 @@ __all__ = [
     "backtest_create",
     "backtest_run",
     "decision_actions_dispatch",
+    "event_payloads_purge",
     "event_register",
     "event_risk_score",
     "named_list_save",
