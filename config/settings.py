@@ -415,8 +415,10 @@ CAMPAIGNS_DISPATCH_AHEAD_SECONDS = env.float("CAMPAIGNS_DISPATCH_AHEAD_SECONDS",
 CAMPAIGNS_REQUEUE_AFTER_SECONDS = env.float("CAMPAIGNS_REQUEUE_AFTER_SECONDS", default=60.0)
 # A message still `sending` after this had its worker die mid-send: its outcome is unknown.
 CAMPAIGNS_SENDING_TIMEOUT_SECONDS = env.float("CAMPAIGNS_SENDING_TIMEOUT_SECONDS", default=60.0)
-# `sent` without a delivery receipt for this long: ask the provider.
-CAMPAIGNS_RECONCILE_AFTER_SECONDS = env.float("CAMPAIGNS_RECONCILE_AFTER_SECONDS", default=900.0)
+# `sent` without a delivery receipt for this long: ask the provider (Twilio's advice when
+# callbacks go missing, e.g. an unreachable PUBLIC_BASE_URL). Most receipts arrive within
+# seconds, so five minutes settles a lost one soon without polling for slow networks.
+CAMPAIGNS_RECONCILE_AFTER_SECONDS = env.float("CAMPAIGNS_RECONCILE_AFTER_SECONDS", default=300.0)
 # An `unknown` message the provider still does not know after this was never sent.
 CAMPAIGNS_UNKNOWN_GIVE_UP_SECONDS = env.float("CAMPAIGNS_UNKNOWN_GIVE_UP_SECONDS", default=300.0)
 # How long a claimed message waits for rate tokens before going back to pending (capped at
