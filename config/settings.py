@@ -452,5 +452,11 @@ DEMO_SETUP_COMMANDS += ["load_demo_contacts"]
 DECISIONS_BACKTEST_INLINE_MAX_EVENTS = env.int("DECISIONS_BACKTEST_INLINE_MAX_EVENTS", default=1000)
 DECISIONS_BACKTEST_BATCH_SIZE = env.int("DECISIONS_BACKTEST_BATCH_SIZE", default=500)
 DECISIONS_BACKTEST_EXAMPLES = env.int("DECISIONS_BACKTEST_EXAMPLES", default=10)
+# A backtest without a window covers this many days up to now; no window may span more than
+# the cap (a year of events is already a long background job).
+DECISIONS_BACKTEST_DEFAULT_WINDOW_DAYS = env.int(
+    "DECISIONS_BACKTEST_DEFAULT_WINDOW_DAYS", default=30
+)
+DECISIONS_BACKTEST_MAX_WINDOW_DAYS = env.int("DECISIONS_BACKTEST_MAX_WINDOW_DAYS", default=366)
 DASHBOARD_PANELS += [("decisions", "Decisions in the last 24 h", "decisions:panel")]
 DEMO_SETUP_COMMANDS += ["load_demo_rules"]

@@ -2,6 +2,7 @@
 
 from typing import Any
 
+from django.conf import settings
 from rest_framework import serializers
 
 from decisions.models import (
@@ -181,8 +182,16 @@ class BacktestCreateSerializer(serializers.Serializer):
     rule_key = serializers.RegexField(RULE_KEY_PATTERN, max_length=64, required=False)
     version = serializers.IntegerField(min_value=1, max_value=2_000_000_000, required=False)
     candidates = CandidateSerializer(many=True, required=False)
-    window_start = serializers.DateTimeField()
-    window_end = serializers.DateTimeField()
+    window_start = serializers.DateTimeField(
+        required=False,
+        help_text="Start of the window of stored events (inclusive). Default: "
+        f"{settings.DECISIONS_BACKTEST_DEFAULT_WINDOW_DAYS} days before window_end. A window "
+        f"spans at most {settings.DECISIONS_BACKTEST_MAX_WINDOW_DAYS} days.",
+    )
+    window_end = serializers.DateTimeField(
+        required=False,
+        help_text="End of the window (exclusive). Default: now.",
+    )
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         candidates = list(attrs.get("candidates") or [])
@@ -198,8 +207,8 @@ class BacktestCreateSerializer(serializers.Serializer):
             )
         return {
             "candidates": candidates,
-            "window_start": attrs["window_start"],
-            "window_end": attrs["window_end"],
+            "window_start": attrs.get("window_start"),
+            "window_end": attrs.get("window_end"),
         }
 
 

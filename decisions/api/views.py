@@ -260,8 +260,10 @@ class RuleViewSet(viewsets.GenericViewSet):
         summary="Backtest candidate versions",
         description="Evaluates the candidates (each replacing its rule's live version) against "
         "the stored events of the window, with the lists and policy each event was decided "
-        "with. Small windows answer 201 with results; larger ones answer 202 and run in the "
-        "background: poll the backtest for progress. Stored decisions never change.",
+        "with. Without window_start and window_end the window is the last 30 days of stored "
+        "events up to now; a window spans at most 366 days (both are settings). Small windows "
+        "answer 201 with results; larger ones answer 202 and run in the background: poll the "
+        "backtest for progress. Stored decisions never change.",
         request=BacktestCreateSerializer,
         responses={201: BacktestSerializer, 202: BacktestSerializer, 400: PROBLEM, 404: PROBLEM},
         examples=examples.BACKTEST_CREATE,

@@ -2,7 +2,7 @@
 
 from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
@@ -40,18 +40,41 @@ def _candidate_versions(candidates: Sequence[Mapping[str, Any]]) -> list[RuleVer
     return resolved
 
 
+def backtest_window(
+    *, window_start: datetime | None, window_end: datetime | None
+) -> tuple[datetime, datetime]:
+    """The window a backtest covers, never longer than the cap: it ends now unless told
+    otherwise and starts DECISIONS_BACKTEST_DEFAULT_WINDOW_DAYS (30) before its end."""
+    window_end = window_end or timezone.now()
+    window_start = window_start or window_end - timedelta(
+        days=settings.DECISIONS_BACKTEST_DEFAULT_WINDOW_DAYS
+    )
+    if window_start >= window_end:
+        raise InvalidInput(
+            "The window ends before it starts.", errors={"window_end": ["After window_start."]}
+        )
+    cap = settings.DECISIONS_BACKTEST_MAX_WINDOW_DAYS
+    if window_end - window_start > timedelta(days=cap):
+        raise InvalidInput(
+            f"A backtest window spans at most {cap} days.",
+            errors={"window_start": [f"At most {cap} days before window_end."]},
+        )
+    return window_start, window_end
+
+
 @transaction.atomic
 def backtest_create(
     *,
     candidates: Sequence[Mapping[str, Any]],
-    window_start: datetime,
-    window_end: datetime,
+    window_start: datetime | None = None,
+    window_end: datetime | None = None,
     actor: Actor = None,
 ) -> Backtest:
     """Queue a backtest of candidate versions over stored events of a window.
 
-    Small windows run at once (the caller gets the results); larger ones run in a Celery task
-    enqueued after commit, which reports progress on the row.
+    Without a window it covers the last 30 days (the setting) of stored events. Small windows
+    run at once (the caller gets the results); larger ones run in a Celery task enqueued after
+    commit, which reports progress on the row.
     """
     if not candidates:
         raise InvalidInput("Name at least one candidate.", errors={"candidates": ["Required."]})
@@ -59,10 +82,7 @@ def backtest_create(
         raise InvalidInput(
             f"At most {MAX_CANDIDATES} candidates.", errors={"candidates": ["Too many."]}
         )
-    if window_start >= window_end:
-        raise InvalidInput(
-            "The window ends before it starts.", errors={"window_end": ["After window_start."]}
-        )
+    window_start, window_end = backtest_window(window_start=window_start, window_end=window_end)
     resolved = _candidate_versions(candidates)
     backtest = Backtest.objects.create(
         candidates=[
