@@ -201,12 +201,12 @@ REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
     "DEFAULT_FILTER_BACKENDS": [
-        "django_filters.rest_framework.DjangoFilterBackend",
+        "core.filters.ApiFilterBackend",
         "rest_framework.filters.OrderingFilter",
     ],
     "DEFAULT_PAGINATION_CLASS": "core.pagination.PagePagination",
     "PAGE_SIZE": 50,
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "core.schema.ProblemAutoSchema",
     "EXCEPTION_HANDLER": "core.problems.problem_exception_handler",
     "DEFAULT_THROTTLE_CLASSES": ["core.throttling.ClientRateThrottle"],
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
@@ -234,6 +234,11 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": (
         "Events into audited decisions, risk scores with drivers, prediction records with "
         "similar-case search, and SMS campaigns. Authenticate with `Authorization: Api-Key <key>`."
+        "\n\nEvery error is RFC 9457 problem details (`application/problem+json`); `errors` "
+        "names each field or parameter. JSON is taken literally: a string field takes a string, "
+        "a boolean `true` or `false`, a number a number. Text anywhere in a body (keys "
+        "included) must be storable by PostgreSQL: no NUL character (`\\u0000`), no unpaired "
+        "surrogate, and every number finite; otherwise 400 names the field."
     ),
     "VERSION": "1.0.0",
     "OAS_VERSION": "3.1.0",

@@ -2,6 +2,7 @@
 
 import django_filters
 
+from core.filters import UtcIsoDateTimeFilter
 from records.models import PredictionRecord
 
 
@@ -19,8 +20,8 @@ class RecordFilter(django_filters.FilterSet):
     max_score = django_filters.NumberFilter(
         field_name="risk_score", lookup_expr="lte", min_value=0, max_value=1
     )
-    created_after = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
-    created_before = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
+    created_after = UtcIsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
+    created_before = UtcIsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
 
     class Meta:
         model = PredictionRecord

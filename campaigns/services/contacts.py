@@ -14,7 +14,8 @@ from campaigns.models import ConsentEvent, Contact, Subscription
 from campaigns.phones import candidate_zones, phone_normalize, phone_region, zone_is_known
 from campaigns.providers import BAD_NUMBER_CODES, UNSUBSCRIBED_CODE
 from core.audit import Actor, audit_record
-from core.errors import InvalidInput
+from core.errors import Conflict, InvalidInput
+from core.json import json_for_database
 
 
 def _validate_time_zone(time_zone: str) -> str:
@@ -32,7 +33,7 @@ def _validate_attributes(attributes: Any) -> dict[str, Any]:
         raise InvalidInput(
             "Attributes are limited to 10,000 characters.", errors={"attributes": ["Too large."]}
         )
-    return attributes
+    return json_for_database(attributes, field="attributes")
 
 
 def contact_validate(
@@ -47,7 +48,7 @@ def contact_validate(
     if phone is not None:
         e164 = phone_normalize(phone)
         if Contact.objects.filter(phone=e164).exists():
-            raise InvalidInput(
+            raise Conflict(
                 f"A contact with phone {e164} exists.", errors={"phone": ["Already exists."]}
             )
     if attributes is not None:
@@ -176,9 +177,10 @@ def consent_change(
         raise InvalidInput("Unknown source.", errors={"source": ["Not a consent source."]})
     if not topic or len(topic) > 64:
         raise InvalidInput("A topic is required.", errors={"topic": ["1 to 64 characters."]})
+    evidence = json_for_database(evidence or {}, field="evidence")
     contact = Contact.objects.select_for_update().get(pk=contact.pk)
     changed = consent_apply(
-        contact=contact, topic=topic, action=action, source=source, evidence=evidence or {}
+        contact=contact, topic=topic, action=action, source=source, evidence=evidence
     )
     audit_record(
         actor=actor,

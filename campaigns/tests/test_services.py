@@ -28,7 +28,7 @@ from campaigns.services import lifecycle, sending
 from campaigns.services.states import message_transition
 from campaigns.tests.factories import campaign_factory, contact_factory
 from campaigns.windows import SendWindow, next_allowed
-from core.errors import InvalidInput
+from core.errors import Conflict, InvalidInput
 from core.models import AuditEntry
 from tests.support.fake_twilio import FakeTwilio
 
@@ -47,7 +47,7 @@ def test_it_creates_a_contact_with_zones_and_a_consent_ledger():
 
 def test_it_refuses_a_second_contact_for_the_same_number_in_another_form():
     contact_factory(phone="+14155552671")
-    with pytest.raises(InvalidInput) as raised:
+    with pytest.raises(Conflict) as raised:
         contact_factory(phone="415-555-2671")
     assert list(raised.value.errors) == ["phone"]
     assert Contact.objects.count() == 1

@@ -18,7 +18,9 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from core.authentication import client_scope
+from core.filters import UtcIsoDateTimeFilter
 from core.idempotency import HEADER, idempotent_response, request_fingerprint
+from core.schema import idempotency_key_parameter
 from decisions import selectors, services
 from decisions.api import examples
 from decisions.api.serializers import (
@@ -37,13 +39,7 @@ from decisions.api.serializers import (
 from decisions.models import Backtest, Decision, RuleVersion
 
 PROBLEM = OpenApiResponse(description="Problem details (RFC 9457).")
-IDEMPOTENCY_PARAMETER = OpenApiParameter(
-    HEADER,
-    location=OpenApiParameter.HEADER,
-    required=True,
-    description="Unique per request (e.g. a UUID): a retry with the same key and body answers "
-    "the stored response with `Idempotent-Replayed: true`.",
-)
+IDEMPOTENCY_PARAMETER = idempotency_key_parameter(required=True)
 
 
 # --- Events and decisions ----------------------------------------------------------------------
@@ -87,8 +83,8 @@ class DecisionFilter(django_filters.FilterSet):
     outcome = django_filters.CharFilter()
     event_type = django_filters.CharFilter()
     rule = django_filters.CharFilter(field_name="matched_version__rule__key", label="Rule key")
-    decided_after = django_filters.IsoDateTimeFilter(field_name="decided_at", lookup_expr="gte")
-    decided_before = django_filters.IsoDateTimeFilter(field_name="decided_at", lookup_expr="lt")
+    decided_after = UtcIsoDateTimeFilter(field_name="decided_at", lookup_expr="gte")
+    decided_before = UtcIsoDateTimeFilter(field_name="decided_at", lookup_expr="lt")
 
     class Meta:
         model = Decision
@@ -218,10 +214,11 @@ class RuleViewSet(viewsets.GenericViewSet):
     )
     @action(detail=True, methods=["post"], url_path="versions")
     def versions(self, request: Request, key: str) -> Response:
+        rule = selectors.rule_get(key=key)  # an unknown rule is a 404 whatever the body
         incoming = RuleVersionCreateSerializer(data=request.data)
         incoming.is_valid(raise_exception=True)
         version = services.rule_version_create(
-            rule=selectors.rule_get(key=key), **incoming.validated_data, actor=request.user
+            rule=rule, **incoming.validated_data, actor=request.user
         )
         return Response(RuleVersionSerializer(version).data, status=201)
 

@@ -23,7 +23,6 @@ MAX_CANDIDATES = 50
 def _candidate_versions(candidates: Sequence[Mapping[str, Any]]) -> list[RuleVersion]:
     """The versions the candidates name, at most one per rule."""
     resolved = []
-    seen_rules = set()
     for index, candidate in enumerate(candidates):
         key, number = candidate.get("rule_key"), candidate.get("version")
         if not isinstance(key, str) or not isinstance(number, int):
@@ -31,12 +30,16 @@ def _candidate_versions(candidates: Sequence[Mapping[str, Any]]) -> list[RuleVer
                 "Each candidate needs rule_key and version.",
                 errors={f"candidates[{index}]": ["rule_key and version required."]},
             )
-        if key in seen_rules:
-            raise InvalidInput(
-                f"Rule {key} is named twice.", errors={f"candidates[{index}]": ["Duplicate rule."]}
-            )
-        seen_rules.add(key)
+        # Every name is looked up first: an unknown rule or version is a 404 before anything.
         resolved.append(selectors.rule_version_get(key=key, number=number))
+    seen_rules: set[str] = set()
+    for index, version in enumerate(resolved):
+        if version.rule.key in seen_rules:
+            raise InvalidInput(
+                f"Rule {version.rule.key} is named twice.",
+                errors={f"candidates[{index}]": ["Duplicate rule."]},
+            )
+        seen_rules.add(version.rule.key)
     return resolved
 
 
@@ -82,8 +85,8 @@ def backtest_create(
         raise InvalidInput(
             f"At most {MAX_CANDIDATES} candidates.", errors={"candidates": ["Too many."]}
         )
-    window_start, window_end = backtest_window(window_start=window_start, window_end=window_end)
     resolved = _candidate_versions(candidates)
+    window_start, window_end = backtest_window(window_start=window_start, window_end=window_end)
     backtest = Backtest.objects.create(
         candidates=[
             {"rule_key": version.rule.key, "version": version.number, "version_id": version.pk}

@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from core.audit import actor_label_for, actor_user_for, audit_record
 from core.errors import InvalidInput
+from core.json import json_for_database
 from decisions import engine
 from decisions.exceptions import (
     DuplicateRule,
@@ -19,7 +20,7 @@ from decisions.exceptions import (
     RuleVersionStateConflict,
 )
 from decisions.models import NamedList, Rule, RuleVersion
-from decisions.services.shared import Actor, json_for_database, raise_validation
+from decisions.services.shared import Actor, raise_validation
 
 MAX_ACTIONS = 10
 MAX_ACTION_TEMPLATE = 1600
