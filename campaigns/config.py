@@ -129,8 +129,17 @@ def compile_segment(source: str) -> cel.Program:
     return compile_expression(source, allowed_variables=SEGMENT_VARIABLES, field="config.segment")
 
 
+def _integer(value: Any) -> int | None:
+    """A JSON integer (2 or 2.0, as JSON Schema counts them); None for anything else."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    if isinstance(value, float) and not value.is_integer():
+        return None
+    return int(value)
+
+
 def _parse_time(value: Any, field: str, errors: dict[str, list[str]]) -> time | None:
-    if not isinstance(value, str) or not re.fullmatch(r"\d{2}:\d{2}", value):
+    if not isinstance(value, str) or not re.fullmatch(r"[0-9]{2}:[0-9]{2}", value):
         errors.setdefault(field, []).append("Use HH:MM (24-hour), e.g. 09:00.")
         return None
     hours, minutes = int(value[:2]), int(value[3:])
@@ -212,9 +221,9 @@ def config_parse(raw: Any, *, saving: bool = True) -> CampaignConfig:
             else:
                 window = SendWindow(start=start, end=end)
 
-    rate = raw.get("rate_per_second", 10)
+    rate = _integer(raw.get("rate_per_second", 10))
     ceiling = settings.CAMPAIGNS_MAX_RATE_PER_SECOND
-    if isinstance(rate, bool) or not isinstance(rate, int) or not 1 <= rate <= ceiling:
+    if rate is None or not 1 <= rate <= ceiling:
         errors["config.rate_per_second"] = [
             f"An integer from 1 to {ceiling} (CAMPAIGNS_MAX_RATE_PER_SECOND)."
         ]
@@ -222,12 +231,12 @@ def config_parse(raw: Any, *, saving: bool = True) -> CampaignConfig:
     cap = None
     cap_raw = raw.get("frequency_cap")
     if cap_raw is not None:
-        max_messages = cap_raw.get("max_messages") if isinstance(cap_raw, dict) else None
-        per_hours = cap_raw.get("per_hours", 24) if isinstance(cap_raw, dict) else None
+        is_object = isinstance(cap_raw, dict) and not set(cap_raw) - {"max_messages", "per_hours"}
+        max_messages = _integer(cap_raw.get("max_messages")) if is_object else None
+        per_hours = _integer(cap_raw.get("per_hours", 24)) if is_object else None
         if (
-            not isinstance(max_messages, int)
-            or not isinstance(per_hours, int)
-            or isinstance(max_messages, bool)
+            max_messages is None
+            or per_hours is None
             or not 1 <= max_messages <= 100
             or not 1 <= per_hours <= 24 * 31
         ):
@@ -246,7 +255,7 @@ def config_parse(raw: Any, *, saving: bool = True) -> CampaignConfig:
         topic=str(topic),
         start_at=start_at,
         send_window=window,
-        rate_per_second=int(rate),
+        rate_per_second=int(rate or 0),
         frequency_cap=cap,
     )
 

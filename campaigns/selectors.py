@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from campaigns.audience import EXCLUSION_REASONS, audience_build
 from campaigns.config import config_parse
-from campaigns.exceptions import CampaignNotFound, ContactNotFound
+from campaigns.exceptions import CampaignNotFound, ContactNotFound, InvalidPhone
 from campaigns.models import (
     FINAL_STATUSES,
     IN_FLIGHT_STATUSES,
@@ -26,8 +26,12 @@ from core.errors import NotFound
 
 
 def contact_get(*, phone: str) -> Contact:
-    """A contact by any form of its number."""
-    contact = Contact.objects.filter(phone=phone_normalize(phone)).first()
+    """A contact by any form of its number; no contact can have a number that is not one."""
+    try:
+        e164 = phone_normalize(phone)
+    except InvalidPhone:
+        raise ContactNotFound(f"No contact with phone {phone}.") from None
+    contact = Contact.objects.filter(phone=e164).first()
     if contact is None:
         raise ContactNotFound(f"No contact with phone {phone}.")
     return contact

@@ -208,12 +208,12 @@ REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
     "DEFAULT_FILTER_BACKENDS": [
-        "django_filters.rest_framework.DjangoFilterBackend",
+        "core.filters.ApiFilterBackend",
         "rest_framework.filters.OrderingFilter",
     ],
     "DEFAULT_PAGINATION_CLASS": "core.pagination.PagePagination",
     "PAGE_SIZE": 50,
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "core.schema.ProblemAutoSchema",
     "EXCEPTION_HANDLER": "core.problems.problem_exception_handler",
     "DEFAULT_THROTTLE_CLASSES": ["core.throttling.ClientRateThrottle"],
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
@@ -241,6 +241,11 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": (
         "Events into audited decisions, risk scores with drivers, prediction records with "
         "similar-case search, and SMS campaigns. Authenticate with `Authorization: Api-Key <key>`."
+        "\n\nEvery error is RFC 9457 problem details (`application/problem+json`); `errors` "
+        "names each field or parameter. JSON is taken literally: a string field takes a string, "
+        "a boolean `true` or `false`, a number a number. Text anywhere in a body (keys "
+        "included) must be storable by PostgreSQL: no NUL character (`\\u0000`), no unpaired "
+        "surrogate, and every number finite; otherwise 400 names the field."
     ),
     "VERSION": "1.0.0",
     "OAS_VERSION": "3.1.0",
@@ -437,8 +442,10 @@ CAMPAIGNS_DISPATCH_AHEAD_SECONDS = env.float("CAMPAIGNS_DISPATCH_AHEAD_SECONDS",
 CAMPAIGNS_REQUEUE_AFTER_SECONDS = env.float("CAMPAIGNS_REQUEUE_AFTER_SECONDS", default=60.0)
 # A message still `sending` after this had its worker die mid-send: its outcome is unknown.
 CAMPAIGNS_SENDING_TIMEOUT_SECONDS = env.float("CAMPAIGNS_SENDING_TIMEOUT_SECONDS", default=60.0)
-# `sent` without a delivery receipt for this long: ask the provider.
-CAMPAIGNS_RECONCILE_AFTER_SECONDS = env.float("CAMPAIGNS_RECONCILE_AFTER_SECONDS", default=900.0)
+# `sent` without a delivery receipt for this long: ask the provider (Twilio's advice when
+# callbacks go missing, e.g. an unreachable PUBLIC_BASE_URL). Most receipts arrive within
+# seconds, so five minutes settles a lost one soon without polling for slow networks.
+CAMPAIGNS_RECONCILE_AFTER_SECONDS = env.float("CAMPAIGNS_RECONCILE_AFTER_SECONDS", default=300.0)
 # An `unknown` message the provider still does not know after this was never sent.
 CAMPAIGNS_UNKNOWN_GIVE_UP_SECONDS = env.float("CAMPAIGNS_UNKNOWN_GIVE_UP_SECONDS", default=300.0)
 # How long a claimed message waits for rate tokens before going back to pending (capped at
@@ -524,6 +531,10 @@ DECISIONS_BACKTEST_BATCH_SIZE = env.int("DECISIONS_BACKTEST_BATCH_SIZE", default
 DECISIONS_BACKTEST_EXAMPLES = env.int("DECISIONS_BACKTEST_EXAMPLES", default=10)
 # Bounds of one backtest: the window's span and decided events, the worker's soft time limit;
 # one per rule at a time (a queued or running one older than STALE_SECONDS no longer blocks).
+# A backtest without a window covers the last DEFAULT_WINDOW_DAYS up to now.
+DECISIONS_BACKTEST_DEFAULT_WINDOW_DAYS = env.int(
+    "DECISIONS_BACKTEST_DEFAULT_WINDOW_DAYS", default=30
+)
 DECISIONS_BACKTEST_MAX_WINDOW_DAYS = env.int("DECISIONS_BACKTEST_MAX_WINDOW_DAYS", default=92)
 DECISIONS_BACKTEST_MAX_EVENTS = env.int("DECISIONS_BACKTEST_MAX_EVENTS", default=200_000)
 DECISIONS_BACKTEST_SOFT_TIME_LIMIT = env.int("DECISIONS_BACKTEST_SOFT_TIME_LIMIT", default=300)

@@ -11,6 +11,7 @@ claim (nothing was written), and a claim abandoned by a crashed process expires 
 
 import hashlib
 import json
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
@@ -31,6 +32,8 @@ from core.models import IdempotencyRecord
 HEADER = "Idempotency-Key"
 REPLAYED_HEADER = "Idempotent-Replayed"
 MAX_KEY_LENGTH = 255
+# Printable ASCII without leading or trailing spaces (a header value keeps neither).
+KEY_PATTERN = r"^[!-~]([ -~]*[!-~])?$"
 
 
 @dataclass(frozen=True)
@@ -59,10 +62,10 @@ def idempotent_execute(
     *, scope: str, key: str, fingerprint: str, produce: Callable[[], tuple[int, Any]]
 ) -> IdempotentResult:
     """Run `produce` at most once per (scope, key); `produce` returns (status, JSON body)."""
-    if not key or len(key) > MAX_KEY_LENGTH:
+    if len(key) > MAX_KEY_LENGTH or not re.fullmatch(KEY_PATTERN, key):
         raise InvalidInput(
-            f"{HEADER} must be 1 to {MAX_KEY_LENGTH} characters.",
-            errors={HEADER: [f"Must be 1 to {MAX_KEY_LENGTH} characters."]},
+            f"{HEADER} must be 1 to {MAX_KEY_LENGTH} printable ASCII characters.",
+            errors={HEADER: [f"Must be 1 to {MAX_KEY_LENGTH} printable ASCII characters."]},
         )
     replay = _claim(scope=scope, key=key, fingerprint=fingerprint)
     if replay is not None:

@@ -79,8 +79,10 @@ class RuleVersionDraftForm(forms.Form):
 
 
 class BacktestForm(forms.Form):
-    window_start = forms.DateTimeField()
-    window_end = forms.DateTimeField()
+    window_start = forms.DateTimeField(
+        required=False, help_text="Empty: 30 days before the end. At most 366 days."
+    )
+    window_end = forms.DateTimeField(required=False, help_text="Empty: now.")
 
 
 def rule_change_url(rule: Rule) -> str:

@@ -12,7 +12,12 @@ from pgvector.django import CosineDistance
 from core.errors import InvalidInput
 from records.exceptions import RecordNotFound
 from records.models import PredictionRecord
-from risk.selectors import german_credit_applicants, model_has_production_version, model_score
+from risk.selectors import (
+    german_credit_applicants,
+    model_has_production_version,
+    model_risk_labels,
+    model_score,
+)
 
 LIST_FIELDS = (
     "id",
@@ -29,6 +34,11 @@ LIST_FIELDS = (
 def record_list() -> QuerySet[PredictionRecord]:
     """Records newest first, without the heavy columns (embedding, features, drivers)."""
     return PredictionRecord.objects.only(*LIST_FIELDS).order_by("-created_at", "-id")
+
+
+def record_risk_labels() -> list[str]:
+    """The labels a record can carry: those of the models' label thresholds, in their order."""
+    return model_risk_labels()
 
 
 def record_get(*, record_id: int) -> PredictionRecord:

@@ -12,13 +12,18 @@ from core.permissions import page_requires
 from records.filters import RecordFilter
 from records.models import PredictionRecord
 from records.privacy import record_shown
-from records.selectors import record_get, record_list, record_nearest_to_record, records_summary
+from records.selectors import (
+    record_get,
+    record_list,
+    record_nearest_to_record,
+    record_risk_labels,
+    records_summary,
+)
 from records.services import record_predict
 from risk.selectors import model_list, model_list_in_production, model_version_get
 
 DEFAULT_MODEL = "credit-default"
 SIMILAR_COUNT = 5
-RISK_LABELS = ["low", "medium", "high"]
 DEFAULT_ORDERING = "-created_at"
 ORDERINGS = {
     "-created_at": "Newest first",
@@ -102,7 +107,8 @@ def record_list_page(request: HtmxHttpRequest) -> HttpResponse:
         **paginate(request, records.order_by(ordering, "-id")),
         "ordering": ordering,
         "orderings": ORDERINGS,
-        "labels": RISK_LABELS,
+        # Callables are called by the template only where used: the table partial skips them.
+        "labels": record_risk_labels,
         "sources": PredictionRecord.Source.choices,
         "models": model_list(),
     }

@@ -20,6 +20,7 @@ __all__ = [
     "model_has_production_version",
     "model_list",
     "model_list_in_production",
+    "model_risk_labels",
     "model_score",
     "model_score_rows",
     "model_version_get",
@@ -32,6 +33,16 @@ def model_list() -> QuerySet[RiskModel]:
     """Every model with its versions (newest first), artifacts left in the database."""
     versions = ModelVersion.objects.defer("artifact").order_by("-version")
     return RiskModel.objects.prefetch_related(Prefetch("versions", queryset=versions))
+
+
+def model_risk_labels() -> list[str]:
+    """Every label a model version can give, once each: models by key, then each version's
+    thresholds in ascending order (the newest version first)."""
+    thresholds = ModelVersion.objects.order_by("model__key", "-version").values_list(
+        "label_thresholds", flat=True
+    )
+    labels = {label: None for version in thresholds for label, _upper in version}
+    return list(labels)
 
 
 def model_list_in_production() -> QuerySet[RiskModel]:

@@ -4,11 +4,15 @@ what comes out (numbers and bodies masked unless the view says the caller may se
 from collections.abc import Callable
 from typing import Any
 
+from django.conf import settings
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from campaigns.config import MAX_TEMPLATE_LENGTH, TOPIC_PATTERN
 from campaigns.models import Campaign, ConsentEvent, Contact, Message, MessageTransition
 from campaigns.pii import body_shown, numbers_shown, phone_shown
 from campaigns.services.contacts import REASON_MAX_CHARS
+from core.serializers import StrictSerializer
 
 
 class MaskedFieldsMixin:
@@ -50,10 +54,30 @@ class ContactSerializer(MaskedFieldsMixin, serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class ContactCreateSerializer(serializers.Serializer):
-    phone = serializers.CharField(max_length=40)
-    attributes = serializers.DictField(required=False, default=dict)
-    time_zone = serializers.CharField(required=False, default="", allow_blank=True, max_length=64)
+# The shape of an IANA name ("UTC", "America/Argentina/Buenos_Aires", "Etc/GMT+5").
+TIME_ZONE_PATTERN = r"^([A-Za-z][A-Za-z0-9_+-]*(/[A-Za-z0-9_+-]+)*)?$"
+TIME_ZONE_HELP = (
+    "An IANA time-zone name (e.g. Europe/London) that overrides the zones read from the "
+    "number; empty keeps them. A name the zone database does not know answers 400."
+)
+PHONE_HELP = (
+    "Any written form of a valid number (E.164 such as +14155552671 is safest; without a "
+    "leading + it is read in CAMPAIGNS_DEFAULT_REGION). An invalid number answers 400."
+)
+ATTRIBUTES_HELP = "Free-form attributes for segments; at most 10,000 characters of JSON."
+
+
+class ContactCreateSerializer(StrictSerializer):
+    phone = serializers.CharField(max_length=40, help_text=PHONE_HELP)
+    attributes = serializers.DictField(required=False, default=dict, help_text=ATTRIBUTES_HELP)
+    time_zone = serializers.RegexField(
+        TIME_ZONE_PATTERN,
+        max_length=64,
+        required=False,
+        default="",
+        allow_blank=True,
+        help_text=TIME_ZONE_HELP,
+    )
     consent = serializers.DictField(
         child=serializers.BooleanField(),
         required=False,
@@ -62,12 +86,18 @@ class ContactCreateSerializer(serializers.Serializer):
     )
 
 
-class ContactUpdateSerializer(serializers.Serializer):
-    attributes = serializers.DictField(required=False)
-    time_zone = serializers.CharField(required=False, allow_blank=True, max_length=64)
+class ContactUpdateSerializer(StrictSerializer):
+    attributes = serializers.DictField(required=False, help_text=ATTRIBUTES_HELP)
+    time_zone = serializers.RegexField(
+        TIME_ZONE_PATTERN,
+        max_length=64,
+        required=False,
+        allow_blank=True,
+        help_text=TIME_ZONE_HELP,
+    )
 
 
-class ConsentChangeSerializer(serializers.Serializer):
+class ConsentChangeSerializer(StrictSerializer):
     topic = serializers.CharField(max_length=64, help_text="A topic, or '*' for every topic.")
     action = serializers.ChoiceField(choices=ConsentEvent.Action.choices)
     evidence = serializers.DictField(required=False, default=dict)
@@ -124,14 +154,71 @@ class CampaignSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class CampaignWriteSerializer(serializers.Serializer):
+_HH_MM = {"type": "string", "pattern": "^([01][0-9]|2[0-3]):[0-5][0-9]$"}
+CAMPAIGN_CONFIG_SCHEMA = {
+    "type": "object",
+    "description": (
+        "Checked as a whole when saved: `segment` must compile as CEL over `contact`, "
+        "`template` as a sandboxed Jinja template, and the send window must not be empty "
+        "(start equal to end); each problem answers 400 under `config.<field>`."
+    ),
+    "additionalProperties": False,
+    "required": ["template"],
+    "properties": {
+        "segment": {"type": "string", "default": "true", "description": "CEL over `contact`."},
+        "template": {
+            "type": "string",
+            "minLength": 1,
+            "maxLength": MAX_TEMPLATE_LENGTH,
+            "pattern": "\\S",
+            "description": "Jinja (sandboxed, undefined variables are errors).",
+        },
+        "topic": {"type": "string", "pattern": TOPIC_PATTERN.pattern, "default": "marketing"},
+        "start_at": {
+            "oneOf": [
+                {"type": "string", "format": "date-time"},
+                {"type": "string", "maxLength": 0},
+                {"type": "null"},
+            ],
+            "description": "When to start sending (with a UTC offset); empty or null: at launch.",
+        },
+        "send_window": {
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {"start": _HH_MM, "end": _HH_MM},
+            "description": "HH:MM in the recipient's local time; may wrap midnight.",
+        },
+        "rate_per_second": {
+            "type": "integer",
+            "minimum": 1,
+            "maximum": settings.CAMPAIGNS_MAX_RATE_PER_SECOND,
+        },
+        "frequency_cap": {
+            "type": ["object", "null"],
+            "additionalProperties": False,
+            "required": ["max_messages"],
+            "properties": {
+                "max_messages": {"type": "integer", "minimum": 1, "maximum": 100},
+                "per_hours": {"type": "integer", "minimum": 1, "maximum": 24 * 31},
+            },
+        },
+    },
+}
+
+
+@extend_schema_field(CAMPAIGN_CONFIG_SCHEMA)
+class CampaignConfigField(serializers.DictField):
+    """A campaign's config: an object, validated as a whole by the campaigns service."""
+
+
+class CampaignWriteSerializer(StrictSerializer):
     name = serializers.CharField(max_length=200)
-    config = serializers.JSONField()
+    config = CampaignConfigField()
 
 
-class CampaignUpdateSerializer(serializers.Serializer):
+class CampaignUpdateSerializer(StrictSerializer):
     name = serializers.CharField(max_length=200, required=False)
-    config = serializers.JSONField(required=False)
+    config = CampaignConfigField(required=False)
 
 
 # --- messages ---------------------------------------------------------------------------------

@@ -7,7 +7,7 @@ from django.conf import settings
 from django.http import HttpResponse
 from django_filters import rest_framework as filters
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
+from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
@@ -53,9 +53,11 @@ from campaigns.models import Campaign, ConsentEvent, Contact, Message
 from campaigns.pii import phone_shown, preview_read
 from core.access import PeopleOnly, Scope
 from core.errors import InvalidInput
+from core.filters import IntegerFilter
 from core.idempotency import idempotent_response
 from core.permissions import ScopeRequired
 from core.pii import may_read_pii, pii_read_audit
+from core.schema import idempotency_key_parameter
 
 
 def _valid(serializer_class: type[serializers.Serializer], data: Any) -> dict[str, Any]:
@@ -161,6 +163,7 @@ class ContactViewSet(PersonalDataMixin, viewsets.ReadOnlyModelViewSet):
 
     @extend_schema(
         summary="Create a contact",
+        parameters=[idempotency_key_parameter()],
         request=ContactCreateSerializer,
         responses={201: ContactSerializer},
         examples=[
@@ -188,8 +191,9 @@ class ContactViewSet(PersonalDataMixin, viewsets.ReadOnlyModelViewSet):
         ],
     )
     def partial_update(self, request: Request, phone: str) -> Response:
+        contact = self.get_object()  # an unknown contact is a 404 whatever the body
         payload = _valid(ContactUpdateSerializer, request.data)
-        contact = services.contact_update(contact=self.get_object(), **payload, actor=request.user)
+        contact = services.contact_update(contact=contact, **payload, actor=request.user)
         return Response(self.get_serializer(contact).data)
 
     @extend_schema(
@@ -203,6 +207,7 @@ class ContactViewSet(PersonalDataMixin, viewsets.ReadOnlyModelViewSet):
             "multipart/form-data": {
                 "type": "object",
                 "properties": {"file": {"type": "string", "format": "binary"}},
+                "required": ["file"],
             }
         },
         responses={200: ImportReportSerializer},
@@ -298,9 +303,10 @@ class ContactViewSet(PersonalDataMixin, viewsets.ReadOnlyModelViewSet):
 # --- campaigns --------------------------------------------------------------------------------
 
 
-def _campaign_action(summary: str) -> Any:
+def _campaign_action(summary: str, *, idempotent: bool = False) -> Any:
     return extend_schema(
         summary=summary,
+        parameters=[idempotency_key_parameter()] if idempotent else [],
         request=None,
         responses={200: CampaignSerializer},
         examples=[response_example("Campaign", CAMPAIGN_EXAMPLE)],
@@ -347,6 +353,7 @@ class CampaignViewSet(viewsets.ReadOnlyModelViewSet):
 
     @extend_schema(
         summary="Create a draft campaign",
+        parameters=[idempotency_key_parameter()],
         request=CampaignWriteSerializer,
         responses={201: CampaignSerializer},
         examples=[
@@ -373,10 +380,9 @@ class CampaignViewSet(viewsets.ReadOnlyModelViewSet):
         ],
     )
     def partial_update(self, request: Request, pk: str) -> Response:
+        campaign = self.get_object()  # an unknown campaign is a 404 whatever the body
         payload = _valid(CampaignUpdateSerializer, request.data)
-        campaign = services.campaign_update(
-            campaign=self.get_object(), **payload, actor=request.user
-        )
+        campaign = services.campaign_update(campaign=campaign, **payload, actor=request.user)
         return Response(CampaignSerializer(campaign).data)
 
     @extend_schema(
@@ -393,7 +399,9 @@ class CampaignViewSet(viewsets.ReadOnlyModelViewSet):
         job = services.campaign_job_request(kind="preview", campaign=campaign, actor=request.user)
         return job_response(request, job)
 
-    @_campaign_action("Launch: materialise messages and start (or schedule) sending")
+    @_campaign_action(
+        "Launch: materialise messages and start (or schedule) sending", idempotent=True
+    )
     @action(detail=True, methods=["post"])
     def launch(self, request: Request, pk: str) -> HttpResponse:
         campaign = self.get_object()
@@ -439,7 +447,8 @@ class CampaignViewSet(viewsets.ReadOnlyModelViewSet):
 
 
 class MessageFilter(filters.FilterSet):
-    phone = filters.CharFilter(field_name="contact__phone")
+    phone = filters.CharFilter(field_name="contact__phone", label="The contact's E.164 number")
+    campaign = IntegerFilter(field_name="campaign_id")
 
     class Meta:
         model = Message
@@ -449,7 +458,6 @@ class MessageFilter(filters.FilterSet):
 @extend_schema_view(
     list=extend_schema(
         summary="List messages (filter by campaign, status, phone, reference)",
-        parameters=[OpenApiParameter("phone", str, description="E.164 number")],
         examples=[response_example("Page", MESSAGE_EXAMPLE)],
     ),
     retrieve=extend_schema(

@@ -16,7 +16,8 @@ from campaigns.pii import phone_hash
 from campaigns.providers import BAD_NUMBER_CODES, UNSUBSCRIBED_CODE
 from core.access import PeopleOnly
 from core.audit import Actor, actor_label_for, audit_record
-from core.errors import InvalidInput
+from core.errors import Conflict, InvalidInput
+from core.json import json_for_database
 from core.permissions import principal_may
 from core.principals import ApiClient
 
@@ -42,7 +43,7 @@ def _validate_attributes(attributes: Any) -> dict[str, Any]:
         raise InvalidInput(
             "Attributes are limited to 10,000 characters.", errors={"attributes": ["Too large."]}
         )
-    return attributes
+    return json_for_database(attributes, field="attributes")
 
 
 def contact_validate(
@@ -57,7 +58,7 @@ def contact_validate(
     if phone is not None:
         e164 = phone_normalize(phone)
         if Contact.objects.filter(phone=e164).exists():
-            raise InvalidInput(
+            raise Conflict(
                 f"A contact with phone {e164} exists.", errors={"phone": ["Already exists."]}
             )
     if attributes is not None:
@@ -232,6 +233,7 @@ def consent_change(
         raise InvalidInput("Unknown source.", errors={"source": ["Not a consent source."]})
     if not topic or len(topic) > 64:
         raise InvalidInput("A topic is required.", errors={"topic": ["1 to 64 characters."]})
+    evidence = json_for_database(evidence or {}, field="evidence")
     contact = Contact.objects.select_for_update().get(pk=contact.pk)
     if contact.erased_at is not None:
         raise ContactErased("An erased contact's consent cannot change.")

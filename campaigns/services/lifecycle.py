@@ -16,6 +16,7 @@ from campaigns.models import Campaign, MessageTransition
 from campaigns.services.states import S, messages_move
 from core.audit import Actor, audit_record
 from core.errors import InvalidInput
+from core.json import json_for_database
 
 
 def _campaign_name_clean(name: str | None) -> str:
@@ -30,6 +31,7 @@ def campaign_create(*, name: str, config: dict[str, Any], actor: Actor = None) -
     """Create a draft campaign with a validated config."""
     name = _campaign_name_clean(name)
     config_parse(config)
+    config = json_for_database(config, field="config")
     campaign = Campaign.objects.create(
         name=name, config=config, created_by=str(getattr(actor, "username", "") or "")
     )
@@ -62,7 +64,7 @@ def campaign_update(
         campaign.name = _campaign_name_clean(name)
     if config is not None:
         config_parse(config)
-        campaign.config = config
+        campaign.config = json_for_database(config, field="config")
     campaign.save(update_fields=["name", "config", "updated_at"])
     audit_record(
         actor=actor,

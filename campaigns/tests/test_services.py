@@ -1,5 +1,6 @@
 """Services against the real database: contacts, consent, preview, launch, the send pipeline."""
 
+import socket
 from datetime import time, timedelta
 from io import StringIO
 from zoneinfo import ZoneInfo
@@ -17,15 +18,17 @@ from campaigns.models import (
     Contact,
     Message,
     MessageTransition,
+    SimulatedMessage,
     WebhookRequest,
 )
 from campaigns.providers import provider_get
+from campaigns.providers.simulator import callback_post
 from campaigns.ratelimit import rate_limit_acquire, rate_limit_reset
 from campaigns.services import lifecycle, sending
 from campaigns.services.states import message_transition
 from campaigns.tests.factories import campaign_factory, contact_factory
 from campaigns.windows import SendWindow, next_allowed
-from core.errors import InvalidInput
+from core.errors import Conflict, InvalidInput
 from core.models import AuditEntry
 from tests.support.fake_twilio import FakeTwilio
 
@@ -44,7 +47,7 @@ def test_it_creates_a_contact_with_zones_and_a_consent_ledger():
 
 def test_it_refuses_a_second_contact_for_the_same_number_in_another_form():
     contact_factory(phone="+14155552671")
-    with pytest.raises(InvalidInput) as raised:
+    with pytest.raises(Conflict) as raised:
         contact_factory(phone="415-555-2671")
     assert list(raised.value.errors) == ["phone"]
     assert Contact.objects.count() == 1
@@ -461,3 +464,54 @@ def test_a_claim_taken_by_reconciliation_during_the_wait_is_not_sent(
     assert services.message_send(message_id=message.pk) == "skipped"
     assert fake_twilio.create_calls == []
     assert Message.objects.get(pk=message.pk).status == "unknown"
+
+
+def _closed_port_url() -> str:
+    """A local URL nobody listens on: callbacks posted there never arrive."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    return f"http://127.0.0.1:{port}"
+
+
+def test_it_settles_a_sent_message_whose_receipts_never_arrive_after_five_minutes(
+    settings, django_capture_on_commit_callbacks
+):
+    # Given the simulator posting its receipts to a port where nothing listens
+    settings.SMS_PROVIDER = "simulator"
+    settings.PUBLIC_BASE_URL = _closed_port_url()
+    settings.CAMPAIGNS_RATE_WAIT_MAX_SECONDS = 0
+    contact_factory(phone="+14155552671")
+    contact_factory(phone="+14155552672")
+    campaign = campaign_factory(rate_per_second=10)
+    services.campaign_launch(campaign=campaign)
+    rate_limit_reset(key=f"campaign:{campaign.pk}", rate=10)
+    services.messages_dispatch()
+    with django_capture_on_commit_callbacks():  # the receipts go nowhere but the closed port
+        for message in campaign.messages.all():
+            assert services.message_send(message_id=message.pk) == "sent"
+    old, young = campaign.messages.order_by("contact__phone")
+    for simulated in SimulatedMessage.objects.all():
+        assert callback_post(sid=simulated.sid, status="sent") is False
+    # ... one message has waited five minutes for its receipt, the other not quite
+    now = timezone.now()
+    for message, age in ((old, 301), (young, 299)):
+        sent_at = now - timedelta(seconds=age)
+        Message.objects.filter(pk=message.pk).update(sent_at=sent_at)
+        SimulatedMessage.objects.filter(to=message.contact.phone).update(created_at=sent_at)
+
+    # When reconciliation runs with the default settings
+    counts = services.messages_reconcile(now=now)
+
+    # Then the provider was asked about the old one only, and its answer is recorded
+    old.refresh_from_db()
+    young.refresh_from_db()
+    final_status = SimulatedMessage.objects.get(to=old.contact.phone).final_status
+    assert counts["updated"] == 1
+    assert old.status == final_status
+    assert old.status in {"delivered", "undelivered", "failed"}
+    assert list(
+        old.transitions.filter(source="reconcile").values_list("from_status", "to_status")
+    ) == [("sent", final_status)]
+    assert young.status == "sent"
+    assert not young.transitions.filter(source="reconcile").exists()

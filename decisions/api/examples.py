@@ -268,7 +268,13 @@ BACKTEST = {
 }
 BACKTEST_CREATE = [
     OpenApiExample(
-        "One draft",
+        "One draft over the last 30 days",
+        description="Without window_start and window_end the window is the last 30 days.",
+        request_only=True,
+        value={"rule_key": "high-amount", "version": 4},
+    ),
+    OpenApiExample(
+        "One draft over a window",
         request_only=True,
         value={
             "rule_key": "high-amount",

@@ -2,10 +2,13 @@
 
 from typing import Any
 
+from django.conf import settings
+from drf_spectacular.extensions import OpenApiSerializerExtension
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from core.pii import features_mask
+from core.serializers import StrictSerializer
 from decisions import privacy
 from decisions.models import (
     IDENTIFIER_PATTERN,
@@ -16,16 +19,18 @@ from decisions.models import (
     RuleVersion,
     RuleVersionApproval,
 )
+from decisions.services.backtests import MAX_CANDIDATES
+from decisions.services.rules import MAX_ACTIONS
 
 # --- Events and decisions ----------------------------------------------------------------------
 
 
-class RiskRequestSerializer(serializers.Serializer):
+class RiskRequestSerializer(StrictSerializer):
     model_id = serializers.CharField(max_length=64)
     features = serializers.DictField(required=False, default=dict)
 
 
-class EventCreateSerializer(serializers.Serializer):
+class EventCreateSerializer(StrictSerializer):
     type = serializers.RegexField(IDENTIFIER_PATTERN, max_length=64)
     payload = serializers.DictField()
     risk = RiskRequestSerializer(required=False, allow_null=True)
@@ -196,18 +201,25 @@ class RuleSerializer(serializers.ModelSerializer):
         return rule.number_with(RuleVersion.Status.SHADOW)
 
 
-class RuleCreateSerializer(serializers.Serializer):
+class RuleCreateSerializer(StrictSerializer):
     key = serializers.RegexField(RULE_KEY_PATTERN, max_length=64)
     name = serializers.CharField(max_length=200)
     description = serializers.CharField(max_length=4000, required=False, allow_blank=True)
     event_type = serializers.RegexField(IDENTIFIER_PATTERN, max_length=64)
 
 
-class RuleVersionCreateSerializer(serializers.Serializer):
+class RuleVersionCreateSerializer(StrictSerializer):
     condition = serializers.CharField(max_length=4000, trim_whitespace=False)
     outcome = serializers.RegexField(IDENTIFIER_PATTERN, max_length=32)
     priority = serializers.IntegerField(min_value=-1_000_000, max_value=1_000_000)
-    actions = serializers.JSONField(required=False, default=list)  # type: ignore[arg-type]
+    actions = serializers.ListField(
+        child=serializers.DictField(),
+        required=False,
+        default=list,
+        max_length=MAX_ACTIONS,
+        help_text='Side effects when the rule matches, e.g. {"type": "sms", "to": "event.phone", '
+        '"template": "..."}; `to` is CEL over the event, checked when saved.',
+    )
     effective_from = serializers.DateTimeField(required=False, allow_null=True, default=None)
     effective_until = serializers.DateTimeField(required=False, allow_null=True, default=None)
     change_note = serializers.CharField(max_length=2000, required=False, allow_blank=True)
@@ -216,17 +228,33 @@ class RuleVersionCreateSerializer(serializers.Serializer):
 # --- Backtests ---------------------------------------------------------------------------------
 
 
-class CandidateSerializer(serializers.Serializer):
+class CandidateSerializer(StrictSerializer):
     rule_key = serializers.RegexField(RULE_KEY_PATTERN, max_length=64)
     version = serializers.IntegerField(min_value=1, max_value=2_000_000_000)
 
 
-class BacktestCreateSerializer(serializers.Serializer):
+class BacktestCreateSerializer(StrictSerializer):
+    """One draft (`rule_key` + `version`) or a candidate set (`candidates`), or both."""
+
     rule_key = serializers.RegexField(RULE_KEY_PATTERN, max_length=64, required=False)
     version = serializers.IntegerField(min_value=1, max_value=2_000_000_000, required=False)
-    candidates = CandidateSerializer(many=True, required=False)
-    window_start = serializers.DateTimeField()
-    window_end = serializers.DateTimeField()
+    candidates = serializers.ListField(
+        child=CandidateSerializer(),
+        required=False,
+        min_length=1,
+        max_length=MAX_CANDIDATES,
+        help_text="At most one version per rule (a rule named twice answers 400).",
+    )
+    window_start = serializers.DateTimeField(
+        required=False,
+        help_text="Start of the window of stored events (inclusive). Default: "
+        f"{settings.DECISIONS_BACKTEST_DEFAULT_WINDOW_DAYS} days before window_end. A window "
+        f"spans at most {settings.DECISIONS_BACKTEST_MAX_WINDOW_DAYS} days.",
+    )
+    window_end = serializers.DateTimeField(
+        required=False,
+        help_text="End of the window (exclusive). Default: now.",
+    )
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         candidates = list(attrs.get("candidates") or [])
@@ -242,8 +270,8 @@ class BacktestCreateSerializer(serializers.Serializer):
             )
         return {
             "candidates": candidates,
-            "window_start": attrs["window_start"],
-            "window_end": attrs["window_end"],
+            "window_start": attrs.get("window_start"),
+            "window_end": attrs.get("window_end"),
         }
 
 
@@ -267,3 +295,19 @@ class BacktestSerializer(serializers.ModelSerializer):
             "created_at",
             "finished_at",
         ]
+
+
+class BacktestCreateSchema(OpenApiSerializerExtension):
+    """What the serializer's `validate` demands, stated in the document: `rule_key` and
+    `version` together, or `candidates`, at most MAX_CANDIDATES in all."""
+
+    target_class = BacktestCreateSerializer
+
+    def map_serializer(self, auto_schema: Any, direction: Any) -> dict[str, Any]:
+        schema = auto_schema._map_basic_serializer(self.target, direction)
+        schema["anyOf"] = [{"required": ["rule_key", "version"]}, {"required": ["candidates"]}]
+        schema["dependentRequired"] = {"rule_key": ["version"], "version": ["rule_key"]}
+        # The draft named by rule_key counts as one of the MAX_CANDIDATES.
+        schema["if"] = {"required": ["rule_key"]}
+        schema["then"] = {"properties": {"candidates": {"maxItems": MAX_CANDIDATES - 1}}}
+        return schema

@@ -20,8 +20,10 @@ from rest_framework.views import APIView
 
 from core.access import PeopleOnly, Scope
 from core.authentication import client_scope
+from core.filters import UtcIsoDateTimeFilter
 from core.idempotency import HEADER, idempotent_response, request_fingerprint
 from core.permissions import ScopeRequired, principal_may
+from core.schema import idempotency_key_parameter
 from decisions import privacy, selectors, services
 from decisions.api import examples
 from decisions.api.serializers import (
@@ -41,13 +43,7 @@ from decisions.api.serializers import (
 from decisions.models import Backtest, Decision, RuleVersion
 
 PROBLEM = OpenApiResponse(description="Problem details (RFC 9457).")
-IDEMPOTENCY_PARAMETER = OpenApiParameter(
-    HEADER,
-    location=OpenApiParameter.HEADER,
-    required=True,
-    description="Unique per request (e.g. a UUID): a retry with the same key and body answers "
-    "the stored response with `Idempotent-Replayed: true`.",
-)
+IDEMPOTENCY_PARAMETER = idempotency_key_parameter(required=True)
 
 
 # --- Events and decisions ----------------------------------------------------------------------
@@ -106,8 +102,8 @@ class DecisionFilter(django_filters.FilterSet):
     outcome = django_filters.CharFilter()
     event_type = django_filters.CharFilter()
     rule = django_filters.CharFilter(field_name="matched_version__rule__key", label="Rule key")
-    decided_after = django_filters.IsoDateTimeFilter(field_name="decided_at", lookup_expr="gte")
-    decided_before = django_filters.IsoDateTimeFilter(field_name="decided_at", lookup_expr="lt")
+    decided_after = UtcIsoDateTimeFilter(field_name="decided_at", lookup_expr="gte")
+    decided_before = UtcIsoDateTimeFilter(field_name="decided_at", lookup_expr="lt")
 
     class Meta:
         model = Decision
@@ -296,10 +292,11 @@ class RuleViewSet(viewsets.GenericViewSet):
     )
     @action(detail=True, methods=["post"], url_path="versions")
     def versions(self, request: Request, key: str) -> Response:
+        rule = selectors.rule_get(key=key)  # an unknown rule is a 404 whatever the body
         incoming = RuleVersionCreateSerializer(data=request.data)
         incoming.is_valid(raise_exception=True)
         version = services.rule_version_create(
-            rule=selectors.rule_get(key=key), **incoming.validated_data, actor=request.user
+            rule=rule, **incoming.validated_data, actor=request.user
         )
         return Response(RuleVersionSerializer(version).data, status=201)
 
@@ -361,8 +358,10 @@ class RuleViewSet(viewsets.GenericViewSet):
         summary="Backtest candidate versions",
         description="Evaluates the candidates (each replacing its rule's live version) against "
         "the stored events of the window, with the lists and policy each event was decided "
-        "with. Small windows answer 201 with results; larger ones answer 202 and run in the "
-        "background: poll the backtest for progress. Stored decisions never change.",
+        "with. Without window_start and window_end the window is the last 30 days of stored "
+        "events up to now; a window spans at most 366 days (both are settings). Small windows "
+        "answer 201 with results; larger ones answer 202 and run in the background: poll the "
+        "backtest for progress. Stored decisions never change.",
         request=BacktestCreateSerializer,
         responses={201: BacktestSerializer, 202: BacktestSerializer, 400: PROBLEM, 404: PROBLEM},
         examples=examples.BACKTEST_CREATE,

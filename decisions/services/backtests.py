@@ -25,7 +25,6 @@ MAX_CANDIDATES = 50
 def _candidate_versions(candidates: Sequence[Mapping[str, Any]]) -> list[RuleVersion]:
     """The versions the candidates name, at most one per rule."""
     resolved = []
-    seen_rules = set()
     for index, candidate in enumerate(candidates):
         key, number = candidate.get("rule_key"), candidate.get("version")
         if not isinstance(key, str) or not isinstance(number, int):
@@ -33,27 +32,54 @@ def _candidate_versions(candidates: Sequence[Mapping[str, Any]]) -> list[RuleVer
                 "Each candidate needs rule_key and version.",
                 errors={f"candidates[{index}]": ["rule_key and version required."]},
             )
-        if key in seen_rules:
-            raise InvalidInput(
-                f"Rule {key} is named twice.", errors={f"candidates[{index}]": ["Duplicate rule."]}
-            )
-        seen_rules.add(key)
+        # Every name is looked up first: an unknown rule or version is a 404 before anything.
         resolved.append(selectors.rule_version_get(key=key, number=number))
+    seen_rules: set[str] = set()
+    for index, version in enumerate(resolved):
+        if version.rule.key in seen_rules:
+            raise InvalidInput(
+                f"Rule {version.rule.key} is named twice.",
+                errors={f"candidates[{index}]": ["Duplicate rule."]},
+            )
+        seen_rules.add(version.rule.key)
     return resolved
+
+
+def backtest_window(
+    *, window_start: datetime | None, window_end: datetime | None
+) -> tuple[datetime, datetime]:
+    """The window a backtest covers, never longer than the cap: it ends now unless told
+    otherwise and starts DECISIONS_BACKTEST_DEFAULT_WINDOW_DAYS (30) before its end."""
+    window_end = window_end or timezone.now()
+    window_start = window_start or window_end - timedelta(
+        days=settings.DECISIONS_BACKTEST_DEFAULT_WINDOW_DAYS
+    )
+    if window_start >= window_end:
+        raise InvalidInput(
+            "The window ends before it starts.", errors={"window_end": ["After window_start."]}
+        )
+    cap = settings.DECISIONS_BACKTEST_MAX_WINDOW_DAYS
+    if window_end - window_start > timedelta(days=cap):
+        raise InvalidInput(
+            f"A backtest window spans at most {cap} days.",
+            errors={"window_start": [f"At most {cap} days before window_end."]},
+        )
+    return window_start, window_end
 
 
 @transaction.atomic
 def backtest_create(
     *,
     candidates: Sequence[Mapping[str, Any]],
-    window_start: datetime,
-    window_end: datetime,
+    window_start: datetime | None = None,
+    window_end: datetime | None = None,
     actor: Actor = None,
 ) -> Backtest:
     """Queue a backtest of candidate versions over stored events of a window.
 
-    Small windows run at once (the caller gets the results); larger ones run in a Celery task
-    enqueued after commit, which reports progress on the row.
+    Without a window it covers the last 30 days (the setting) of stored events. Small windows
+    run at once (the caller gets the results); larger ones run in a Celery task enqueued after
+    commit, which reports progress on the row.
     """
     if not candidates:
         raise InvalidInput("Name at least one candidate.", errors={"candidates": ["Required."]})
@@ -61,11 +87,7 @@ def backtest_create(
         raise InvalidInput(
             f"At most {MAX_CANDIDATES} candidates.", errors={"candidates": ["Too many."]}
         )
-    if window_start >= window_end:
-        raise InvalidInput(
-            "The window ends before it starts.", errors={"window_end": ["After window_start."]}
-        )
-    _window_check(window_start, window_end)
+    window_start, window_end = backtest_window(window_start=window_start, window_end=window_end)
     resolved = _candidate_versions(candidates)
     _one_at_a_time(resolved)
     backtest = Backtest.objects.create(
@@ -92,15 +114,6 @@ def backtest_create(
         enqueue.backtest_run_enqueue(backtest_id=backtest.pk)
         return backtest
     return backtest_run(backtest_id=backtest.pk) or backtest
-
-
-def _window_check(window_start: datetime, window_end: datetime) -> None:
-    longest = timedelta(days=settings.DECISIONS_BACKTEST_MAX_WINDOW_DAYS)
-    if window_end - window_start > longest:
-        raise InvalidInput(
-            f"A backtest window spans at most {longest.days} days.",
-            errors={"window_start": [f"At most {longest.days} days before window_end."]},
-        )
 
 
 def _one_at_a_time(versions: Sequence[RuleVersion]) -> None:

@@ -11,11 +11,12 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from campaigns import services as campaigns_services
-from core.errors import DomainError, InvalidInput
+from core.errors import DomainError, InvalidInput, NotFound
+from core.json import json_for_database
 from decisions import engine, selectors
 from decisions.exceptions import DuplicateEvent
 from decisions.models import Decision, Event
-from decisions.services.shared import json_for_database, raise_validation
+from decisions.services.shared import raise_validation
 from records import services as records_services
 
 MAX_PAYLOAD_KEYS = 500
@@ -99,7 +100,9 @@ def event_risk_score(*, event: Event) -> tuple[engine.RiskInput | None, int | No
         )
     except DomainError as error:
         errors = {f"risk.{field}": messages for field, messages in error.errors.items()}
-        raise InvalidInput(f"The event cannot be scored: {error.detail}", errors=errors) from error
+        # An unknown model stays a 404, as on /predict/; bad features are the event's 400.
+        problem = NotFound if error.status == 404 else InvalidInput
+        raise problem(f"The event cannot be scored: {error.detail}", errors=errors) from error
     return engine.RiskInput(score=record.risk_score, label=record.risk_label), record.pk
 
 

@@ -13,6 +13,7 @@ from campaigns import exceptions as campaigns_exceptions
 from campaigns import services as campaigns_services
 from core.audit import actor_label_for, actor_user_for, audit_record
 from core.errors import InvalidInput
+from core.json import json_for_database
 from decisions import engine
 from decisions.exceptions import (
     DuplicateRule,
@@ -23,7 +24,6 @@ from decisions.models import NamedList, Rule, RuleVersion
 from decisions.services.approvals import approval_check_before_publish
 from decisions.services.shared import (
     Actor,
-    json_for_database,
     raise_validation,
     version_locked,
 )

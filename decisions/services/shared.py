@@ -1,8 +1,7 @@
-"""What more than one service module needs: the actor type, model errors as domain errors, an
-insert that loses a race politely, and JSON that PostgreSQL's JSONB can store."""
+"""What more than one service module needs: the actor type, model errors as domain errors, and
+an insert that loses a race politely."""
 
-import json
-from typing import Any, NoReturn
+from typing import NoReturn
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, models, transaction
@@ -40,30 +39,3 @@ def insert_once(row: models.Model, *, what: str) -> None:
             row.save()
     except IntegrityError:
         raise Conflict(f"The {what} was created concurrently; retry.") from None
-
-
-def json_for_database(value: Any, *, field: str) -> Any:
-    """A JSON round trip that refuses text PostgreSQL's JSONB cannot store."""
-    if _unstorable(value):
-        raise InvalidInput(
-            f"{field} contains a NUL character or an unpaired surrogate.",
-            errors={field: ["NUL characters and unpaired surrogates are not allowed."]},
-        )
-    return json.loads(json.dumps(value))
-
-
-def _unstorable(value: Any) -> bool:
-    """Text PostgreSQL cannot store: NUL (JSONB refuses it) or a lone surrogate (not UTF-8)."""
-    if isinstance(value, str):
-        if "\x00" in value:
-            return True
-        try:
-            value.encode("utf-8")
-        except UnicodeEncodeError:
-            return True
-        return False
-    if isinstance(value, dict):
-        return any(_unstorable(key) or _unstorable(item) for key, item in value.items())
-    if isinstance(value, list):
-        return any(_unstorable(item) for item in value)
-    return False

@@ -208,6 +208,24 @@ def test_it_backtests_a_draft_from_the_admin_and_shows_results(staff_client):
     assert "hx-trigger" not in content
 
 
+def test_it_backtests_the_last_30_days_from_the_admin_when_the_window_is_left_empty(
+    staff_client,
+):
+    from datetime import timedelta
+
+    from decisions.models import Backtest
+
+    rule = rule_with_version(condition="event.amount > 1000", outcome="review").rule
+    rule_with_version(condition="event.amount > 100", outcome="review", status="draft")
+    url = reverse("admin:decisions_rule_backtest", args=[rule.pk, 2])
+
+    response = staff_client.post(url, {"window_start": "", "window_end": ""})
+
+    assert response.status_code == 302
+    backtest = Backtest.objects.get()
+    assert backtest.window_end - backtest.window_start == timedelta(days=30)
+
+
 def test_it_polls_a_queued_backtest_over_htmx(staff_client, settings):
     from datetime import timedelta
 

@@ -303,6 +303,52 @@ def test_it_queues_large_backtests_for_a_worker(
     assert backtest.results["transitions"][0]["from"] == "approve"
 
 
+def test_it_backtests_the_last_30_days_when_no_window_is_given(api_client):
+    # Given decided events 29 and 31 days old
+    rule_with_version(condition="event.amount > 1000", outcome="review")
+    recent = register_event({"amount": 500})
+    old = register_event({"amount": 600})
+    now = timezone.now()
+    Event.objects.filter(pk=recent.event_id).update(received_at=now - timedelta(days=29))
+    Event.objects.filter(pk=old.event_id).update(received_at=now - timedelta(days=31))
+    draft = rule_with_version(condition="event.amount > 100", outcome="review", status="draft")
+
+    # When a backtest names no window
+    response = api_client.post(
+        "/api/v1/backtests/", {"rule_key": "high-amount", "version": draft.number}, format="json"
+    )
+
+    # Then it covers the 30 days up to now: the recent event only
+    assert response.status_code == 201, response.json()
+    body = response.json()
+    backtest = Backtest.objects.get()
+    assert backtest.window_end - backtest.window_start == timedelta(days=30)
+    assert now <= backtest.window_end <= timezone.now()
+    assert body["results"]["evaluated"] == 1
+    assert body["results"]["transitions"][0]["example_event_ids"] == [recent.event_id]
+
+
+def test_it_refuses_a_backtest_window_longer_than_the_cap(api_client, settings):
+    settings.DECISIONS_BACKTEST_MAX_WINDOW_DAYS = 10
+    draft = rule_with_version(status="draft")
+    end = timezone.now()
+
+    response = api_client.post(
+        "/api/v1/backtests/",
+        {
+            "rule_key": "high-amount",
+            "version": draft.number,
+            "window_start": (end - timedelta(days=11)).isoformat(),
+            "window_end": end.isoformat(),
+        },
+        format="json",
+    )
+
+    assert response.status_code == 400
+    assert "window_start" in response.json()["errors"]
+    assert not Backtest.objects.exists()
+
+
 def test_it_rejects_a_backtest_without_candidates_or_with_a_reversed_window(api_client):
     now = timezone.now().isoformat()
     missing = api_client.post(

@@ -6,6 +6,7 @@ from django.conf import settings
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from core.serializers import StrictSerializer
 from records.models import PredictionRecord
 from records.selectors import LIST_FIELDS
 
@@ -13,12 +14,12 @@ MAX_FEATURES_KEYS = 200
 MAX_VERSION = 2**31 - 1
 
 
-class ModelFeaturesSerializer(serializers.Serializer):
+class ModelFeaturesSerializer(StrictSerializer):
     """A model, optionally one of its versions, and an applicant's features."""
 
     model_id = serializers.CharField(max_length=64)
     features = serializers.DictField(
-        child=serializers.JSONField(),
+        child=serializers.JSONField(allow_null=True),
         allow_empty=True,
         help_text="Feature name → value, as the model's feature schema describes.",
     )
@@ -113,12 +114,7 @@ class NearestResponseSerializer(serializers.Serializer):
 
 
 class NearestQuerySerializer(serializers.Serializer):
-    k = serializers.IntegerField(min_value=1, default=10)
-
-    def validate_k(self, value: int) -> int:
-        if value > settings.RECORDS_NEAREST_MAX_K:
-            raise serializers.ValidationError(f"At most {settings.RECORDS_NEAREST_MAX_K}.")
-        return value
+    k = serializers.IntegerField(min_value=1, max_value=settings.RECORDS_NEAREST_MAX_K, default=10)
 
 
 class NearestRequestSerializer(NearestQuerySerializer, ModelFeaturesSerializer):

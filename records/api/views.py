@@ -4,7 +4,7 @@ from typing import Any
 
 from django.db.models import QuerySet
 from django.http import HttpResponse
-from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
+from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import mixins, serializers, viewsets
 from rest_framework.decorators import action
 from rest_framework.request import Request
@@ -14,7 +14,7 @@ from rest_framework.views import APIView
 from core.access import Scope
 from core.idempotency import idempotent_response
 from core.permissions import ScopeRequired
-from core.schema import problem_response
+from core.schema import idempotency_key_parameter, problem_response
 from records.api import examples
 from records.api.serializers import (
     NearestQuerySerializer,
@@ -65,9 +65,7 @@ class PredictView(APIView):
             201: PredictionSerializer,
             **problem_response(400, examples.INVALID_FEATURES),
         },
-        parameters=[
-            OpenApiParameter("Idempotency-Key", str, OpenApiParameter.HEADER, required=False)
-        ],
+        parameters=[idempotency_key_parameter()],
         examples=[examples.PREDICT_REQUEST, examples.PREDICTION],
     )
     def post(self, request: Request) -> HttpResponse:

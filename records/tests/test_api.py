@@ -259,7 +259,7 @@ def test_nearest_rejects_bad_k_and_bad_features(demo_records, api_client):
     )
 
     assert too_many.status_code == 400
-    assert too_many.json()["errors"] == {"k": ["At most 100."]}
+    assert too_many.json()["errors"] == {"k": ["Ensure this value is less than or equal to 100."]}
     assert bad.status_code == 400
     assert list(bad.json()["errors"]) == ["k"]
     assert invalid_features.json()["errors"] == {"features.age": ["must be ≥ 18"]}

@@ -1,6 +1,10 @@
+import re
+from dataclasses import replace
+
 from records.models import PredictionRecord
 from records.tests.factories import record_create
-from risk.tests.factories import applicant
+from risk.services import model_version_register_trained
+from risk.tests.factories import applicant, trained_credit_model
 
 
 def _form(features):
@@ -73,6 +77,28 @@ def test_the_records_page_filters_and_swaps_only_the_table(credit_model, staff_c
     )
     assert f"#{form.pk}" in html
     assert f"#{api.pk}<" not in html
+
+
+def test_the_records_label_filter_offers_the_labels_of_the_models_thresholds(
+    credit_model, staff_client
+):
+    # Given a second model whose versions label applicants approve / refer / decline
+    trained = trained_credit_model()
+    model_version_register_trained(
+        key="fraud",
+        trained=replace(trained, thresholds=[["approve", 0.2], ["refer", 0.8], ["decline", None]]),
+    )
+
+    # When the records page is shown
+    html = staff_client.get("/records/?risk_label=refer").content.decode()
+
+    # Then the label select offers each model's labels in threshold order, and no others
+    select = re.search(r'<select name="risk_label">(.*?)</select>', html, re.S)
+    assert select is not None
+    options = re.findall(r'<option value="([^"]*)"', select.group(1))
+    credit_labels = [label for label, _upper in credit_model.label_thresholds]
+    assert options == ["", *credit_labels, "approve", "refer", "decline"]
+    assert '<option value="refer" selected>' in select.group(1)
 
 
 def test_the_records_page_explains_bad_filters_inline(credit_model, staff_client):
