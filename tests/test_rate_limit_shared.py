@@ -69,6 +69,8 @@ def test_two_worker_processes_share_one_bucket(redis_url: str) -> None:
     total = sum(len(each) for each in grants)
     # One bucket refills RATE tokens a second: full at 0 s, again at 1 s and 2 s, so at most
     # 3 * RATE in 2.5 s (a few more at most, as `limits` stamps a token on the worker's clock
-    # just before the Redis call). A bucket per process would grant twice as many.
-    assert 2 * RATE <= total <= 3 * RATE + 3, [len(each) for each in grants]
+    # just before the Redis call). A bucket per process would grant twice as many. How many of
+    # the refills a process gets to take depends on the CPU it is given (a loaded 2-core machine
+    # starved one for the whole window), so the floor is the first full bucket and one refill.
+    assert RATE + 1 <= total <= 3 * RATE + 3, [len(each) for each in grants]
     assert all(grants), f"both processes were served: {[len(each) for each in grants]}"
