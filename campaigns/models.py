@@ -1,4 +1,7 @@
-"""Contacts, their consent ledger, campaigns, messages with their transitions, raw webhooks."""
+"""Contacts, their consent ledger, campaigns, messages with their transitions, raw webhooks.
+
+One module for the app's tables, as Django expects; mostly fields, constraints and indexes.
+"""
 
 from django.db import models
 from django.db.models import Q

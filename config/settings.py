@@ -1,4 +1,8 @@
-"""The one settings module: every knob comes from the environment (see .env.example)."""
+"""The one settings module: every knob comes from the environment (see .env.example).
+
+Longer than other modules on purpose: DESIGN.md keeps one settings module, so every knob of
+every app is found in one place, in sections (database, Celery, auth and API, each app).
+"""
 
 import hashlib
 from pathlib import Path
