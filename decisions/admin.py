@@ -1,8 +1,8 @@
 """Staff edit rules, lists and policies here; every save goes through a service (and the audit).
 
 The admin's own pages (new draft, transitions, backtests, diff) live in `admin_views`; the HTML
-of the read-only fields in templates/decisions/admin/. Near 500 lines: eight ModelAdmins (rules,
-versions, approvals, lists, policies, events, decisions, backtests), each with its permissions.
+of the read-only fields in templates/decisions/admin/. Near 500 lines: six ModelAdmins (rules,
+versions, lists, policies, decisions, backtests) with their forms, inlines and permissions.
 """
 
 import json
