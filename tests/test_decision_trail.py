@@ -93,7 +93,7 @@ def test_it_rejects_an_unknown_model(api_client):
         {"type": "loan_application", "payload": {}, "risk": {"model_id": "nope", "features": {}}},
     )
 
-    assert response.status_code == 400
+    assert response.status_code == 404  # the model it names does not exist (documented)
     assert "risk.model_id" in response.json()["errors"]
     assert not Event.objects.exists()
 

@@ -15,9 +15,11 @@ from rest_framework.response import Response
 from campaigns import services
 from campaigns.exceptions import SmsTemplateNotFound
 from campaigns.models import SmsTemplate
+from campaigns.services.templates import KEY_PATTERN
 from core.access import Scope
 from core.idempotency import idempotent_response
 from core.permissions import ScopeRequired
+from core.serializers import StrictSerializer
 
 
 class SmsTemplateSerializer(serializers.ModelSerializer):
@@ -38,15 +40,21 @@ class SmsTemplateSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class SmsTemplateWriteSerializer(serializers.Serializer):
-    key = serializers.CharField(max_length=64)
-    body = serializers.CharField(max_length=1600, trim_whitespace=False)
+class SmsTemplateWriteSerializer(StrictSerializer):
+    key = serializers.RegexField(
+        KEY_PATTERN.pattern, max_length=64, help_text="Lower-case letters, digits, '-' or '_'."
+    )
+    body = serializers.CharField(
+        max_length=1600,
+        trim_whitespace=False,
+        help_text="Jinja; refused when it renders over 1,600 characters or 10 SMS segments.",
+    )
     description = serializers.CharField(
         max_length=200, required=False, default="", allow_blank=True
     )
 
 
-class SmsTemplateUpdateSerializer(serializers.Serializer):
+class SmsTemplateUpdateSerializer(StrictSerializer):
     body = serializers.CharField(max_length=1600, trim_whitespace=False)
     description = serializers.CharField(max_length=200, required=False, allow_blank=True)
 
@@ -93,10 +101,11 @@ class SmsTemplateViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, views
         responses={200: SmsTemplateSerializer},
     )
     def partial_update(self, request: Request, key: str) -> Response:
+        template = self.get_object()  # an unknown key is a 404 whatever the body
         incoming = SmsTemplateUpdateSerializer(data=request.data)
         incoming.is_valid(raise_exception=True)
         template = services.sms_template_update(
-            template=self.get_object(), **incoming.validated_data, actor=request.user
+            template=template, **incoming.validated_data, actor=request.user
         )
         return Response(SmsTemplateSerializer(template).data)
 

@@ -29,7 +29,6 @@ from campaigns.api.examples import (
     CONTACT_EXAMPLE,
     ERASE_EXAMPLE,
     ERASURE_EXAMPLE,
-    IMPORT_REPORT_EXAMPLE,
     MESSAGE_DETAIL_EXAMPLE,
     MESSAGE_EXAMPLE,
     PREVIEW_EXAMPLE,
@@ -38,7 +37,12 @@ from campaigns.api.examples import (
     request_example,
     response_example,
 )
-from campaigns.api.jobs import job_accepted, job_response, with_location
+from campaigns.api.jobs import (
+    CampaignJobSerializer,
+    job_accepted,
+    job_response,
+    with_location,
+)
 from campaigns.api.serializers import (
     CampaignSerializer,
     CampaignUpdateSerializer,
@@ -49,7 +53,6 @@ from campaigns.api.serializers import (
     ContactUpdateSerializer,
     EraseSerializer,
     ErasureSerializer,
-    ImportReportSerializer,
     MessageDetailSerializer,
     MessageSerializer,
 )
@@ -205,7 +208,8 @@ class ContactViewSet(PersonalDataMixin, viewsets.ReadOnlyModelViewSet):
         description=(
             "Multipart `file` (or a `text/csv` body). Header: `phone`, optional `time_zone`, "
             "`consent_<topic>` (yes/no) and any attribute columns. Rejected rows are reported "
-            "with their line number; valid rows are imported."
+            "with their line number; valid rows are imported. The import runs in the background: "
+            "the answer is the job (202, `Location` to poll), its `result` the report."
         ),
         request={
             "multipart/form-data": {
@@ -214,8 +218,7 @@ class ContactViewSet(PersonalDataMixin, viewsets.ReadOnlyModelViewSet):
                 "required": ["file"],
             }
         },
-        responses={200: ImportReportSerializer},
-        examples=[response_example("Report", IMPORT_REPORT_EXAMPLE)],
+        responses={202: CampaignJobSerializer},
     )
     @action(
         detail=False,
@@ -391,7 +394,11 @@ class CampaignViewSet(viewsets.ReadOnlyModelViewSet):
 
     @extend_schema(
         summary="Preview: matched, eligible, exclusions by reason, first rendered messages",
-        responses={200: OpenApiTypes.OBJECT},
+        description=(
+            "Answers at once over a small audience; over CAMPAIGNS_PREVIEW_INLINE_MAX_CONTACTS "
+            "it is a background job (202, `Location` to poll; its `result` is the preview)."
+        ),
+        responses={200: OpenApiTypes.OBJECT, 202: CampaignJobSerializer},
         examples=[response_example("Preview", PREVIEW_EXAMPLE)],
     )
     @action(detail=True, methods=["get"])
@@ -403,8 +410,15 @@ class CampaignViewSet(viewsets.ReadOnlyModelViewSet):
         job = services.campaign_job_request(kind="preview", campaign=campaign, actor=request.user)
         return job_response(request, job)
 
-    @_campaign_action(
-        "Launch: materialise messages and start (or schedule) sending", idempotent=True
+    @extend_schema(
+        summary="Launch: materialise messages and start (or schedule) sending",
+        description=(
+            "A background job on the heavy queue: the answer is the job (202, `Location` to "
+            "poll); one job per campaign at a time (409 names the running one)."
+        ),
+        parameters=[idempotency_key_parameter()],
+        request=None,
+        responses={202: CampaignJobSerializer},
     )
     @action(detail=True, methods=["post"])
     def launch(self, request: Request, pk: str) -> HttpResponse:

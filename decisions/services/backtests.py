@@ -87,8 +87,8 @@ def backtest_create(
         raise InvalidInput(
             f"At most {MAX_CANDIDATES} candidates.", errors={"candidates": ["Too many."]}
         )
+    resolved = _candidate_versions(candidates)  # an unknown rule is a 404 whatever the window
     window_start, window_end = backtest_window(window_start=window_start, window_end=window_end)
-    resolved = _candidate_versions(candidates)
     _one_at_a_time(resolved)
     backtest = Backtest.objects.create(
         candidates=[

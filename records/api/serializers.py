@@ -17,7 +17,7 @@ MAX_VERSION = 2**31 - 1
 class ModelFeaturesSerializer(StrictSerializer):
     """A model, optionally one of its versions, and an applicant's features."""
 
-    model_id = serializers.CharField(max_length=64)
+    model_id = serializers.CharField(max_length=64, trim_whitespace=False)
     features = serializers.DictField(
         child=serializers.JSONField(allow_null=True),
         allow_empty=True,
