@@ -9,7 +9,7 @@ from django.http import HttpRequest, HttpResponse
 
 from campaigns.exceptions import InvalidPhone
 from campaigns.phones import phone_normalize
-from core.admin_access import PermissionAdminMixin
+from core.admin_access import PermissionAdminMixin, ReadOnlyAdminMixin
 from core.pii import may_read_pii, pii_read_audit
 
 
@@ -96,14 +96,5 @@ class PersonalDataAdmin(PermissionAdminMixin, admin.ModelAdmin):
         return response
 
 
-class ReadOnlyAdmin(PersonalDataAdmin):
+class ReadOnlyAdmin(ReadOnlyAdminMixin, PersonalDataAdmin):
     """Ledgers are written by the system only."""
-
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False

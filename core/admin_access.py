@@ -38,3 +38,17 @@ class PermissionAdminMixin:
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return self._may(request, self.change_permission)
+
+
+class ReadOnlyAdminMixin:
+    """Stored history and ledgers: shown to whoever may view them, never added, changed or
+    deleted through the admin (put it before PermissionAdminMixin)."""
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False

@@ -17,7 +17,7 @@ from django.urls import URLPattern
 from django.utils.safestring import SafeString
 
 from core.access import PeopleOnly, Scope
-from core.admin_access import PermissionAdminMixin
+from core.admin_access import PermissionAdminMixin, ReadOnlyAdminMixin
 from core.errors import DomainError
 from core.forms import form_add_domain_error, validation_error_from
 from core.models import AuditEntry
@@ -99,7 +99,7 @@ def _open_approval(version: RuleVersion) -> RuleVersionApproval | None:
     return latest if latest and latest.status == RuleVersionApproval.Status.REQUESTED else None
 
 
-class RuleVersionInline(PermissionAdminMixin, admin.TabularInline):
+class RuleVersionInline(ReadOnlyAdminMixin, PermissionAdminMixin, admin.TabularInline):
     """The version history, newest first, with the buttons the viewer may use on each version.
 
     RuleAdmin makes one per request and hands it the request (`viewer`) and whether the event
@@ -118,15 +118,6 @@ class RuleVersionInline(PermissionAdminMixin, admin.TabularInline):
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[RuleVersion]:
         return super().get_queryset(request).prefetch_related("approvals")
-
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
     @admin.display(description="Approval")
     def approval(self, version: RuleVersion) -> str:
@@ -264,17 +255,8 @@ class RuleAdmin(PermissionAdminMixin, AuditTrailMixin, admin.ModelAdmin):
         return [*admin_views.rule_urls(self), *super().get_urls()]
 
 
-class ReadOnlyAdmin(PermissionAdminMixin, admin.ModelAdmin):
+class ReadOnlyAdmin(ReadOnlyAdminMixin, PermissionAdminMixin, admin.ModelAdmin):
     """Stored history: shown (to `view_permission`), never added, changed or deleted here."""
-
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
 
 @admin.register(RuleVersion)
