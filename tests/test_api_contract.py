@@ -82,7 +82,7 @@ def _refused_beyond_json_schema(case, response) -> bool:
 @pytest.mark.django_db
 @schema.parametrize()
 @settings(
-    max_examples=15,
+    max_examples=10,
     deadline=None,
     suppress_health_check=[
         HealthCheck.function_scoped_fixture,
