@@ -11,6 +11,7 @@ import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
 import cel
@@ -105,12 +106,20 @@ class EngineResult:
 
 def compile_condition(source: str, *, field: str = "condition") -> cel.Program:
     """Compile a rule condition against the variables rules may read (ExpressionError if bad)."""
-    return compile_expression(source, allowed_variables=ALLOWED_VARIABLES, field=field)
+    return compile_expression(
+        source, allowed_variables=ALLOWED_VARIABLES, field=field, set_variable="lists"
+    )
 
 
 def referenced_lists(source: str) -> list[str]:
     """Names of the lists a condition reads (`lists.name` or `lists["name"]`)."""
     return sorted({match[0] or match[1] for match in _LIST_REFERENCE.findall(source)})
+
+
+@lru_cache(maxsize=4096)
+def lists_read_whole(compiled_source: str) -> frozenset[str]:
+    """The lists a compiled expression reads as CEL values, i.e. other than by set lookup."""
+    return frozenset(referenced_lists(compiled_source))
 
 
 def program_for(version_id: int, source: str) -> cel.Program:
@@ -138,10 +147,9 @@ def build_variables(
         "event": payload,
         "event_type": event_type,
         "now": received_at,
-        # Lists stay CEL lists, not maps {value: true}: measured with this CEL runtime, reading
-        # `lists.name` copies its value into the evaluation, and copying a 10,000-entry map costs
-        # twice the list (2.8 ms against 1.1 ms per read), while the membership scan itself is
-        # negligible beside either copy.
+        # Only the lists some expression reads whole (`size(lists.x)`, ...): membership tests are
+        # set lookups that never touch this variable, and converting a 10,000-value list into
+        # the CEL context costs about 30 ms (measured in bench/cel_bounds.py).
         "lists": {name: list(values) for name, values in lists.items()},
     }
     if risk is not None:
@@ -165,16 +173,17 @@ def decide(
     trace shows everything that would have matched; shadow versions never decide.
     """
     started = time.perf_counter_ns()
+    ordered = sorted(versions, key=lambda version: version.order)
     context = build_context(
         build_variables(
             event_type=event_type,
             payload=payload,
             received_at=received_at,
-            lists=lists,
+            lists={name: lists[name] for name in _lists_needed_whole(ordered) if name in lists},
             risk=risk,
-        )
+        ),
+        sets=lists,
     )
-    ordered = sorted(versions, key=lambda version: version.order)
     trace: list[dict[str, Any]] = []
     matching: list[CompiledVersion] = []
     clock = time.perf_counter_ns
@@ -233,6 +242,16 @@ def decide(
         actions=actions,
         engine_us=round((time.perf_counter_ns() - started) / 1000, 2),
     )
+
+
+def _lists_needed_whole(versions: Sequence[CompiledVersion]) -> set[str]:
+    needed: set[str] = set()
+    for version in versions:
+        needed |= lists_read_whole(version.program.source)
+        for action in version.actions:
+            if isinstance(action.get("to"), str):
+                needed |= lists_read_whole(compile_condition(action["to"]).source)
+    return needed
 
 
 def _choose(matching: Sequence[CompiledVersion], policy: PolicySpec) -> CompiledVersion | None:
