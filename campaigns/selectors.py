@@ -15,6 +15,7 @@ from campaigns.models import (
     FINAL_STATUSES,
     IN_FLIGHT_STATUSES,
     Campaign,
+    CampaignJob,
     ConsentEvent,
     Contact,
     Message,
@@ -63,6 +64,18 @@ def campaign_get(*, campaign_id: int) -> Campaign:
     if campaign is None:
         raise CampaignNotFound(f"No campaign {campaign_id}.")
     return campaign
+
+
+def campaign_job_latest(*, campaign: Campaign, kind: str) -> CampaignJob | None:
+    """The campaign's most recent job of this kind (a page shows its progress or failure)."""
+    return CampaignJob.objects.filter(campaign=campaign, kind=kind).order_by("-id").first()
+
+
+def campaign_job_get(*, campaign: Campaign, job_id: int) -> CampaignJob:
+    job = CampaignJob.objects.filter(campaign=campaign, pk=job_id).first()
+    if job is None:
+        raise NotFound(f"No job {job_id} for campaign {campaign.pk}.")
+    return job
 
 
 def campaign_list() -> QuerySet[Campaign]:

@@ -11,7 +11,13 @@ urlpatterns = [
     path("campaigns/panel/", views.campaign_panel_partial, name="panel"),
     path("campaigns/<int:campaign_id>/", views.campaign_detail_page, name="detail"),
     path("campaigns/<int:campaign_id>/preview/", views.campaign_preview_partial, name="preview"),
+    path(
+        "campaigns/<int:campaign_id>/preview/<int:job_id>/",
+        views.campaign_preview_job_partial,
+        name="preview-job",
+    ),
     path("campaigns/<int:campaign_id>/stats/", views.campaign_stats_partial, name="stats"),
+    path("campaigns/<int:campaign_id>/launch/", views.campaign_launch_partial, name="launch"),
     path(
         "campaigns/<int:campaign_id>/<str:operation>/",
         views.campaign_operate_partial,

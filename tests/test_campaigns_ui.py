@@ -5,7 +5,8 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from campaigns.models import Campaign
+from campaigns import services
+from campaigns.models import Campaign, CampaignJob
 from campaigns.tests.factories import campaign_factory, contact_factory
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -31,8 +32,12 @@ def test_it_previews_launches_pauses_and_cancels_a_campaign(logged_in_page):
     )
     expect(page.get_by_test_id("preview-counts")).to_contain_text("Excluded: no_consent")
 
-    page.get_by_test_id("launch").click()
+    page.get_by_test_id("launch").click()  # a background job: the card polls its progress
+    expect(page.get_by_test_id("launch-job")).to_have_attribute("data-status", "queued")
+    job = CampaignJob.objects.get(campaign=campaign, kind="launch")
+    assert services.campaign_job_run(job_id=job.pk) == "succeeded"  # what the heavy worker does
     expect(page.get_by_test_id("campaign-status-badge")).to_have_text("running")
+    expect(page.get_by_test_id("launch-job")).to_have_count(0)
     expect(page.get_by_test_id("stat-total")).to_have_text("4")
     page.get_by_test_id("pause").click()
     expect(page.get_by_test_id("campaign-status-badge")).to_have_text("paused")
@@ -47,8 +52,6 @@ def test_it_polls_live_stats_while_running(logged_in_page):
     page = logged_in_page
     contact_factory()
     campaign = campaign_factory(name="Polling")
-    from campaigns import services
-
     services.campaign_launch(campaign=campaign)
     page.goto(f"/campaigns/{campaign.pk}/")
     expect(page.get_by_test_id("stat-pending")).to_have_text("1")

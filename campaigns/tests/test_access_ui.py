@@ -3,7 +3,7 @@
 import pytest
 
 from campaigns import services
-from campaigns.models import Campaign, ConsentEvent, Message
+from campaigns.models import Campaign, CampaignJob, ConsentEvent, Message
 from campaigns.tests.factories import (
     campaign_factory,
     contact_factory,
@@ -49,6 +49,9 @@ def test_a_campaign_manager_launches_from_the_page(role_client):
     assert b'data-testid="launch"' in manager.get(f"/campaigns/{campaign.pk}/").content
     response = manager.post(f"/campaigns/{campaign.pk}/launch/", HTTP_HX_REQUEST="true")
     assert response.status_code == 200
+    job = CampaignJob.objects.get(campaign=campaign, kind="launch")
+    assert job.requested_by_label == "campaign_manager"
+    assert services.campaign_job_run(job_id=job.pk) == "succeeded"
     assert Campaign.objects.get(pk=campaign.pk).status == "running"
 
 
@@ -56,12 +59,12 @@ def test_the_preview_masks_samples_for_a_manager_and_audits_compliance(role_clie
     contact = contact_factory(phone=PHONE)
     campaign = campaign_factory()
     url = f"/campaigns/{campaign.pk}/preview/"
-    masked = role_client("campaign manager").get(url, HTTP_HX_REQUEST="true").content.decode()
+    masked = role_client("campaign manager").post(url, HTTP_HX_REQUEST="true").content.decode()
     assert MASKED in masked
     assert PHONE not in masked
     assert "gold offer" not in masked
     assert not AuditEntry.objects.filter(action="pii.read").exists()
-    shown = role_client("compliance").get(url, HTTP_HX_REQUEST="true").content.decode()
+    shown = role_client("compliance").post(url, HTTP_HX_REQUEST="true").content.decode()
     assert PHONE in shown
     assert "gold offer" in shown
     entry = AuditEntry.objects.get(action="pii.read")
