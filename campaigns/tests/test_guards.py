@@ -5,6 +5,7 @@ campaign, costly templates, approved SMS templates, heavy jobs one at a time, re
 from datetime import timedelta
 
 import pytest
+from celery.exceptions import SoftTimeLimitExceeded
 from django.contrib.auth.models import User
 from django.utils import timezone
 from rest_framework.test import APIClient
@@ -28,6 +29,7 @@ from campaigns.models import (
     SmsTemplate,
     WebhookRequest,
 )
+from campaigns.services import jobs
 from campaigns.tests.factories import (
     approved_template,
     campaign_config,
@@ -274,6 +276,25 @@ def test_it_records_a_failed_launch_job_and_writes_nothing():
     # The campaign is free again: another job may be requested (and refused on its merits).
     with pytest.raises(Exception, match="draft"):
         services.campaign_job_request(kind="launch", campaign=campaign)
+
+
+def test_a_launch_past_its_soft_time_limit_fails_and_rolls_back_what_it_wrote(monkeypatch):
+    contact_factory(phone="+14155552671")
+    campaign = campaign_factory()
+    job = services.campaign_job_request(kind="launch", campaign=campaign)
+    launch = jobs.RUNNERS["launch"]
+
+    def launch_then_time_out(job, actor, progress):
+        launch(job, actor, progress)
+        assert Message.objects.exists()  # the launch wrote its messages...
+        raise SoftTimeLimitExceeded()  # ...when Celery's soft limit signalled the worker
+
+    monkeypatch.setitem(jobs.RUNNERS, "launch", launch_then_time_out)
+    assert services.campaign_job_run(job_id=job.pk) == "failed:time_limit"
+    job.refresh_from_db()
+    assert (job.status, job.error["code"]) == ("failed", "time_limit")
+    assert not Message.objects.exists()  # ...and none of it stayed
+    assert Campaign.objects.get(pk=campaign.pk).status == "draft"
 
 
 def test_it_previews_a_large_audience_in_a_job_with_samples_masked(settings, api_client):
