@@ -2,6 +2,7 @@
 
 import csv
 import io
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -269,7 +270,9 @@ class ImportReport:
 
 
 @transaction.atomic
-def contacts_import(*, text: str, actor: Actor = None) -> ImportReport:
+def contacts_import(
+    *, text: str, actor: Actor = None, progress: Callable[[int], None] | None = None
+) -> ImportReport:
     """Import a CSV (header `phone` + attribute columns + optional `time_zone`, `consent_*`).
 
     Valid rows are created or updated; invalid rows are reported with their line number and
@@ -284,6 +287,8 @@ def contacts_import(*, text: str, actor: Actor = None) -> ImportReport:
     seen: set[str] = set()
     for index, row in enumerate(reader):
         line = index + 2  # the header is line 1
+        if progress is not None:
+            progress(index)  # rows read so far (the job's writer throttles its own writes)
         if index >= settings.CAMPAIGNS_IMPORT_MAX_ROWS:
             report.rejected.append(
                 {"line": line, "errors": [f"Over {settings.CAMPAIGNS_IMPORT_MAX_ROWS} rows."]}

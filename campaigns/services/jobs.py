@@ -157,7 +157,7 @@ def _launch(job: CampaignJob, actor: Actor, progress: ProgressReport) -> dict[st
 
 
 def _import(job: CampaignJob, actor: Actor, progress: ProgressReport) -> dict[str, Any]:
-    return contacts_import(text=job.payload, actor=actor).as_dict()
+    return contacts_import(text=job.payload, actor=actor, progress=progress).as_dict()
 
 
 RUNNERS: dict[str, Callable[[CampaignJob, Actor, ProgressReport], dict[str, Any]]] = {

@@ -74,7 +74,9 @@ def test_it_imports_csv_and_reports_rejected_rows_by_line():
         "415-555-2671,Ada again,,\n"
         "+14155552673,Di,Europe/London,no\n"
     )
-    report = services.contacts_import(text=text)
+    rows_read: list[int] = []
+    report = services.contacts_import(text=text, progress=rows_read.append)
+    assert rows_read == [0, 1, 2, 3, 4]  # what an import job writes as its progress
     assert (report.created, report.updated) == (2, 0)
     assert [row["line"] for row in report.rejected] == [3, 4, 5]
     assert "repeats" in report.rejected[2]["errors"][0]
