@@ -124,7 +124,7 @@ def contact_update(
     contact = Contact.objects.select_for_update().get(pk=contact.pk)
     if contact.erased_at is not None:
         raise ContactErased("An erased contact cannot be changed.")
-    before = {"attributes": contact.attributes, "time_zone": contact.time_zone}
+    before = {"attributes": sorted(contact.attributes), "time_zone": contact.time_zone}
     if attributes is not None:
         contact.attributes = _validate_attributes(attributes)
     if time_zone is not None:
@@ -136,8 +136,10 @@ def contact_update(
         action="contact.update",
         target_type="contact",
         target_id=contact.pk,
+        # Attribute names, not values: the trail cannot be edited, so it must never hold
+        # personal data that an erasure would have to remove (phones go in as hashes too).
         before=before,
-        after={"attributes": contact.attributes, "time_zone": contact.time_zone},
+        after={"attributes": sorted(contact.attributes), "time_zone": contact.time_zone},
     )
     return contact
 

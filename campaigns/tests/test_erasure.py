@@ -147,3 +147,11 @@ def test_the_contact_create_audit_names_the_number_by_its_hash_only():
     contact = contact_factory(phone=PHONE)
     entry = AuditEntry.objects.get(action="contact.create", target_id=str(contact.pk))
     assert entry.after == {"phone_hash": phone_hash(PHONE)}
+
+
+def test_the_contact_update_audit_names_attributes_never_their_values():
+    contact = contact_factory(phone=PHONE)
+    services.contact_update(contact=contact, attributes={"first_name": "Grace", "plan": "gold"})
+    entry = AuditEntry.objects.get(action="contact.update", target_id=str(contact.pk))
+    assert entry.after["attributes"] == ["first_name", "plan"]
+    assert "Grace" not in str(entry.before) + str(entry.after)
