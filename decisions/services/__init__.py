@@ -24,6 +24,7 @@ from decisions.services.events import (
 from decisions.services.lists import MAX_LIST_VALUES, named_list_save, named_list_validate
 from decisions.services.policies import policy_save, policy_validate
 from decisions.services.retention import event_payloads_purge
+from decisions.services.reviews import review_case_claim, review_case_open, review_case_resolve
 from decisions.services.rules import (
     ACTION_TYPES,
     MAX_ACTION_TEMPLATE,
@@ -61,6 +62,9 @@ __all__ = [
     "named_list_validate",
     "policy_save",
     "policy_validate",
+    "review_case_claim",
+    "review_case_open",
+    "review_case_resolve",
     "rule_actions_validate",
     "rule_create",
     "rule_update",

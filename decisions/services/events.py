@@ -16,6 +16,7 @@ from core.json import json_for_database
 from decisions import engine, selectors
 from decisions.exceptions import DuplicateEvent
 from decisions.models import Decision, Event
+from decisions.services.reviews import review_case_open
 from decisions.services.shared import raise_validation
 from records import services as records_services
 
@@ -179,6 +180,7 @@ def event_register(
         ) from None
     risk, risk_record_id = event_risk_score(event=event)
     decision = _decide_and_store(event=event, risk=risk, risk_record_id=risk_record_id)
+    review_case_open(decision=decision)
     decision_actions_dispatch(decision=decision)
     return decision
 
