@@ -70,6 +70,7 @@ def decision_detail_page(request: HtmxHttpRequest, decision_id: int) -> HttpResp
             privacy.message_shown(message, unmasked=unmasked)
             for message in selectors.decision_messages(decision=decision)
         ],
+        "webhooks": selectors.decision_webhooks(decision=decision),
     }
     return render_page(request, "decisions/detail.html", context)
 

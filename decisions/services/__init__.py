@@ -39,6 +39,13 @@ from decisions.services.rules import (
     rule_version_shadow,
 )
 from decisions.services.shared import Actor
+from decisions.services.webhooks import (
+    webhook_delivery_attempt,
+    webhook_endpoint_create,
+    webhook_endpoint_secret_rotate,
+    webhook_endpoint_update,
+    webhook_url_validate,
+)
 
 __all__ = [
     "ACTION_TYPES",
@@ -76,4 +83,9 @@ __all__ = [
     "rule_version_retire",
     "rule_version_rollback",
     "rule_version_shadow",
+    "webhook_delivery_attempt",
+    "webhook_endpoint_create",
+    "webhook_endpoint_secret_rotate",
+    "webhook_endpoint_update",
+    "webhook_url_validate",
 ]
