@@ -417,6 +417,15 @@ RECORDS_BACKFILL_MAX_ROW_BYTES = env.int("RECORDS_BACKFILL_MAX_ROW_BYTES", defau
 # HNSW search breadth (pgvector hnsw.ef_search) and the largest k a nearest query may ask for.
 RECORDS_HNSW_EF_SEARCH = env.int("RECORDS_HNSW_EF_SEARCH", default=100)
 RECORDS_NEAREST_MAX_K = env.int("RECORDS_NEAREST_MAX_K", default=100)
+# Drift: each production model version's records of the last WINDOW_DAYS (back-filled ones
+# aside) against its training reference, measured daily by beat (and `measure_drift`); a window
+# with fewer than MIN_SAMPLE records is not measured (its PSI would be noise).
+RECORDS_DRIFT_WINDOW_DAYS = env.int("RECORDS_DRIFT_WINDOW_DAYS", default=7)
+RECORDS_DRIFT_MIN_SAMPLE = env.int("RECORDS_DRIFT_MIN_SAMPLE", default=100)
+CELERY_BEAT_SCHEDULE["records-drift"] = {
+    "task": "records.drift_measure",
+    "schedule": crontab(hour=2, minute=40),
+}
 DASHBOARD_PANELS += [("records", "Risk predictions", "records:panel")]
 DEMO_SETUP_COMMANDS += ["train_model credit-default --promote --if-missing", "load_demo_records"]
 # OpenAPI: name the record source enum apart from other apps' `source` fields.
