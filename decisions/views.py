@@ -186,6 +186,9 @@ def review_case_resolve_partial(request: HtmxHttpRequest, case_id: int) -> HttpR
     else:
         error = InvalidInput(
             "Choose approve or decline and write a note.",
-            errors={field: list(messages) for field, messages in form.errors.items()},
+            errors={
+                field: [str(message) for message in messages]
+                for field, messages in form.errors.items()
+            },
         )
     return render(request, REVIEW_PARTIAL, _case_status_context(request, case, error))

@@ -196,7 +196,7 @@ class VersionDrift:
     series: list[DriftSeries]  # the score first, then the worst feature first
 
 
-def _measured_versions() -> list[dict[str, Any]]:
+def _measured_versions() -> list[Any]:
     return list(
         DriftMeasurement.objects.values("model_id", "model_version")
         .annotate(last=Max("window_end"))

@@ -92,6 +92,8 @@ class PolicyWriteSerializer(StrictSerializer):
     )
     requires_approval = serializers.BooleanField(required=False)
 
+    WRITTEN = ("strategy", "default_outcome", "outcome_precedence", "requires_approval")
+
 
 LIST = {
     "name": "blocked_countries",
@@ -161,7 +163,7 @@ class NamedListViewSet(viewsets.GenericViewSet):
     }
     serializer_class = NamedListSerializer
     lookup_field = "name"
-    lookup_value_regex = "[a-z][a-z0-9_]{0,63}"
+    lookup_value_regex = "[a-z][a-z0-9_]*"
     filter_backends: list = []
 
     def get_queryset(self):
@@ -202,7 +204,7 @@ class NamedListViewSet(viewsets.GenericViewSet):
             OpenApiExample(
                 "Collect",
                 request_only=True,
-                value={key: POLICY[key] for key in PolicyWriteSerializer().fields},
+                value={key: POLICY[key] for key in PolicyWriteSerializer.WRITTEN},
             ),
             OpenApiExample("Saved", response_only=True, value=POLICY),
         ],
@@ -219,7 +221,7 @@ class PolicyViewSet(viewsets.GenericViewSet):
     }
     serializer_class = PolicySerializer
     lookup_field = "event_type"
-    lookup_value_regex = "[a-z][a-z0-9_]{0,63}"
+    lookup_value_regex = "[a-z][a-z0-9_]*"
     filter_backends: list = []
 
     def get_queryset(self):
