@@ -417,6 +417,15 @@ RECORDS_BACKFILL_MAX_ROW_BYTES = env.int("RECORDS_BACKFILL_MAX_ROW_BYTES", defau
 # HNSW search breadth (pgvector hnsw.ef_search) and the largest k a nearest query may ask for.
 RECORDS_HNSW_EF_SEARCH = env.int("RECORDS_HNSW_EF_SEARCH", default=100)
 RECORDS_NEAREST_MAX_K = env.int("RECORDS_NEAREST_MAX_K", default=100)
+# Drift: each production model version's records of the last WINDOW_DAYS (back-filled ones
+# aside) against its training reference, measured daily by beat (and `measure_drift`); a window
+# with fewer than MIN_SAMPLE records is not measured (its PSI would be noise).
+RECORDS_DRIFT_WINDOW_DAYS = env.int("RECORDS_DRIFT_WINDOW_DAYS", default=7)
+RECORDS_DRIFT_MIN_SAMPLE = env.int("RECORDS_DRIFT_MIN_SAMPLE", default=100)
+CELERY_BEAT_SCHEDULE["records-drift"] = {
+    "task": "records.drift_measure",
+    "schedule": crontab(hour=2, minute=40),
+}
 DASHBOARD_PANELS += [("records", "Risk predictions", "records:panel")]
 DEMO_SETUP_COMMANDS += ["train_model credit-default --promote --if-missing", "load_demo_records"]
 # OpenAPI: name the record source enum apart from other apps' `source` fields.
@@ -546,6 +555,19 @@ DECISIONS_BACKTEST_STALE_SECONDS = env.int("DECISIONS_BACKTEST_STALE_SECONDS", d
 DECISIONS_BACKTEST_QUEUE = env.str("DECISIONS_BACKTEST_QUEUE", default="backtests")
 CELERY_TASK_ROUTES |= {"decisions.backtest_run": {"queue": DECISIONS_BACKTEST_QUEUE}}
 DASHBOARD_PANELS += [("decisions", "Decisions in the last 24 h", "decisions:panel")]
+# Review queue: an analyst's claim on a case lasts this long, then anyone may take it.
+DECISIONS_REVIEW_CLAIM_MINUTES = env.int("DECISIONS_REVIEW_CLAIM_MINUTES", default=15)
+# The payload field that names the customer: a review case lists their earlier decisions.
+DECISIONS_CUSTOMER_FIELD = env.str("DECISIONS_CUSTOMER_FIELD", default="customer_id")
+# Outbound webhooks (rule actions): each try waits at most TIMEOUT_SECONDS; a failed try is
+# retried after BACKOFF_SECONDS * 2^(try - 1) (with jitter), at most MAX_ATTEMPTS tries in all.
+# Endpoints must be https://, except http://127.0.0.1 when ALLOW_LOOPBACK_HTTP (DEBUG, tests).
+DECISIONS_WEBHOOK_TIMEOUT_SECONDS = env.float("DECISIONS_WEBHOOK_TIMEOUT_SECONDS", default=5.0)
+DECISIONS_WEBHOOK_MAX_ATTEMPTS = env.int("DECISIONS_WEBHOOK_MAX_ATTEMPTS", default=6)
+DECISIONS_WEBHOOK_BACKOFF_SECONDS = env.float("DECISIONS_WEBHOOK_BACKOFF_SECONDS", default=10.0)
+DECISIONS_WEBHOOK_ALLOW_LOOPBACK_HTTP = env.bool(
+    "DECISIONS_WEBHOOK_ALLOW_LOOPBACK_HTTP", default=DEBUG
+)
 DEMO_SETUP_COMMANDS += ["load_demo_rules"]
 
 

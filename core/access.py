@@ -25,6 +25,8 @@ class Scope(StrEnum):
     CAMPAIGNS_LAUNCH = "campaigns:launch"
     MESSAGES_READ = "messages:read"
     PII_READ = "pii:read"
+    REVIEWS_READ = "reviews:read"
+    REVIEWS_WRITE = "reviews:write"
 
 
 class PeopleOnly(StrEnum):
@@ -35,6 +37,7 @@ class PeopleOnly(StrEnum):
     CONTACTS_ERASE = "contacts:erase"
     AUDIT_READ = "audit:read"
     KEYS_MANAGE = "keys:manage"
+    WEBHOOKS_MANAGE = "webhooks:manage"
 
 
 SCOPE_DESCRIPTIONS: dict[str, str] = {
@@ -53,11 +56,14 @@ SCOPE_DESCRIPTIONS: dict[str, str] = {
     Scope.CAMPAIGNS_LAUNCH: "Launch, pause, resume and cancel campaigns",
     Scope.MESSAGES_READ: "Read messages",
     Scope.PII_READ: "See phone numbers, message bodies and features unmasked",
+    Scope.REVIEWS_READ: "Read the review queue and its cases",
+    Scope.REVIEWS_WRITE: "Claim and resolve review cases",
     PeopleOnly.RULES_APPROVE: "Approve a rule version for publication",
     PeopleOnly.CONSENT_OVERRIDE: "Reverse a contact's STOP, with a recorded reason",
     PeopleOnly.CONTACTS_ERASE: "Erase a contact's personal data",
     PeopleOnly.AUDIT_READ: "Read the audit trail",
     PeopleOnly.KEYS_MANAGE: "Create and revoke API keys",
+    PeopleOnly.WEBHOOKS_MANAGE: "Register outbound webhook endpoints and their secrets",
 }
 
 ALL_SCOPES: frozenset[str] = frozenset(Scope)
@@ -94,6 +100,8 @@ ROLES: dict[str, frozenset[str]] = {
             Scope.PREDICT,
             Scope.RECORDS_READ,
             Scope.CAMPAIGNS_READ,
+            Scope.REVIEWS_READ,
+            Scope.REVIEWS_WRITE,
         }
     ),
     "rule editor": frozenset(
@@ -124,6 +132,7 @@ ROLES: dict[str, frozenset[str]] = {
             Scope.CAMPAIGNS_READ,
             Scope.MESSAGES_READ,
             Scope.PII_READ,
+            Scope.REVIEWS_READ,
             PeopleOnly.CONSENT_OVERRIDE,
             PeopleOnly.CONTACTS_ERASE,
             PeopleOnly.AUDIT_READ,

@@ -70,7 +70,7 @@ ADMIN_STANDARD_VIEWS: dict[str, str] = {
 # Admin site views every staff member may open (their content is filtered per person).
 ADMIN_SITE_VIEWS = {"index", "password_change", "password_change_done", "i18n_javascript"}
 # Path parameter values tried in order; the first that the parameter's pattern accepts is used.
-DUMMY_VALUES = ("999999", "no-such-key", "+15005550000")
+DUMMY_VALUES = ("999999", "no-such-key", "no_such_name", "+15005550000")
 
 
 @dataclass(frozen=True)

@@ -454,3 +454,6 @@ class BacktestAdmin(ReadOnlyAdmin):
 
     def get_urls(self) -> list[URLPattern]:
         return [*admin_views.backtest_urls(self), *super().get_urls()]
+
+
+from decisions import admin_outbound  # noqa: E402, F401 -- registers review and webhook admins

@@ -11,6 +11,7 @@ from django.conf import settings
 from django.db import transaction
 
 BACKTEST_RUN = "decisions.backtest_run"
+WEBHOOK_DELIVER = "decisions.webhook_deliver"
 
 
 def _send_on_commit(name: str, *args: Any, queue: str | None = None) -> None:
@@ -33,3 +34,8 @@ def backtest_run_enqueue(*, backtest_id: int) -> None:
     holds up SMS sending; named at send time too, so it follows the setting as read now.
     """
     _send_on_commit(BACKTEST_RUN, backtest_id, queue=settings.DECISIONS_BACKTEST_QUEUE)
+
+
+def webhook_deliver_enqueue(*, delivery_id: int) -> None:
+    """Send the webhook once the decision that made the delivery commits (never before)."""
+    _send_on_commit(WEBHOOK_DELIVER, delivery_id)

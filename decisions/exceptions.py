@@ -77,3 +77,30 @@ class ReplayUnavailable(Conflict):
 
     code = "replay_unavailable"
     title = "Replay unavailable"
+
+
+class ReviewCaseNotFound(NotFound):
+    code = "review_case_not_found"
+    title = "Review case not found"
+
+
+class ReviewCaseConflict(Conflict):
+    """The case is resolved already, or another reviewer holds an unexpired claim on it."""
+
+    code = "review_case_conflict"
+    title = "Review case conflict"
+
+
+class WebhookEndpointNotFound(NotFound):
+    code = "webhook_endpoint_not_found"
+    title = "Webhook endpoint not found"
+
+
+class NamedListNotFound(NotFound):
+    code = "named_list_not_found"
+    title = "List not found"
+
+
+class PolicyNotFound(NotFound):
+    code = "policy_not_found"
+    title = "Policy not found"

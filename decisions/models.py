@@ -1,9 +1,15 @@
-"""Rules and their immutable versions, named lists, policies, events, decisions and backtests."""
+"""Rules and their immutable versions, named lists, policies, events, decisions and backtests,
+review cases and webhook deliveries.
+
+Longer than 500 lines on purpose: Django finds an app's models in one module, and these share
+their constraints' vocabulary (one file keeps the whole schema of the decisions app readable).
+"""
 
 from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
 
 IDENTIFIER_PATTERN = r"^[a-z][a-z0-9_]*$"
 identifier_validator = RegexValidator(
@@ -357,3 +363,153 @@ class Backtest(models.Model):
     @property
     def progress(self) -> float:
         return 1.0 if not self.total else self.processed / self.total
+
+
+class ReviewCase(models.Model):
+    """A decision the engine sent to `review`, waiting for a person.
+
+    The analyst's resolution is stored here, beside the engine's outcome on the decision, which
+    never changes: replay and backtests keep reproducing what the engine decided.
+    """
+
+    class Status(models.TextChoices):
+        OPEN = "open"
+        RESOLVED = "resolved"
+
+    class Resolution(models.TextChoices):
+        APPROVE = "approve"
+        DECLINE = "decline"
+
+    decision = models.OneToOneField(Decision, on_delete=models.PROTECT, related_name="review_case")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.OPEN)
+    opened_at = models.DateTimeField()
+    # Copied from the decision so the queue orders by risk from its own index.
+    risk_score = models.FloatField(null=True, blank=True)
+    # Who holds the case (a caller's client_scope: `user:<id>` or `key:<prefix>`) and until when;
+    # a claim past `claimed_until` is free for anyone to take.
+    claimed_by = models.CharField(max_length=200, blank=True)
+    claimed_by_label = models.CharField(max_length=150, blank=True)
+    claimed_until = models.DateTimeField(null=True, blank=True)
+    resolution = models.CharField(max_length=16, choices=Resolution.choices, blank=True)
+    note = models.TextField(blank=True, max_length=2000)
+    resolved_by_label = models.CharField(max_length=150, blank=True)
+    resolved_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["opened_at", "id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(status__in=["open", "resolved"]), name="review_case_status_valid"
+            ),
+            models.CheckConstraint(
+                condition=(
+                    Q(status="open", resolution="", resolved_at__isnull=True)
+                    | Q(
+                        status="resolved",
+                        resolution__in=["approve", "decline"],
+                        resolved_at__isnull=False,
+                    )
+                ),
+                name="review_case_resolution_matches_status",
+            ),
+        ]
+        indexes = [
+            models.Index(
+                fields=["opened_at", "id"],
+                condition=Q(status="open"),
+                name="review_case_open_age_idx",
+            ),
+            models.Index(
+                models.F("risk_score").desc(nulls_last=True),
+                "opened_at",
+                condition=Q(status="open"),
+                name="review_case_open_risk_idx",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"review of decision #{self.decision_id} ({self.status})"
+
+    @property
+    def claim_active(self) -> bool:
+        return self.claimed_until is not None and self.claimed_until > timezone.now()
+
+
+class WebhookEndpoint(models.Model):
+    """An HTTPS endpoint staff registered, which rule actions call by name (`webhook` actions).
+
+    The signing secret is stored encrypted (decisions.signing) and shown once, when it is made.
+    """
+
+    name = models.CharField(max_length=64, unique=True, validators=[identifier_validator])
+    url = models.URLField(max_length=500)
+    description = models.TextField(blank=True, max_length=2000)
+    secret_encrypted = models.TextField(editable=False)
+    is_active = models.BooleanField(default=True)
+    created_by_label = models.CharField(max_length=150, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class WebhookDelivery(models.Model):
+    """One webhook action of one decision: at most one per (decision, action), delivered once."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending"
+        SENDING = "sending"
+        RETRYING = "retrying"
+        DELIVERED = "delivered"
+        FAILED = "failed"
+
+    decision = models.ForeignKey(Decision, on_delete=models.PROTECT, related_name="webhooks")
+    action_index = models.PositiveSmallIntegerField()
+    endpoint = models.ForeignKey(WebhookEndpoint, on_delete=models.PROTECT, related_name="+")
+    body = models.JSONField()
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    # While `sending`, the sender's lease: past it (a worker died mid-send) another may retry.
+    lease_until = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["decision", "action_index"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["decision", "action_index"], name="webhook_delivery_once_per_action"
+            ),
+            models.CheckConstraint(
+                condition=Q(status__in=["pending", "sending", "retrying", "delivered", "failed"]),
+                name="webhook_delivery_status_valid",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"webhook {self.endpoint_id} for decision #{self.decision_id} ({self.status})"
+
+
+class WebhookAttempt(models.Model):
+    """One try at sending a delivery, as the decision's trail shows it."""
+
+    delivery = models.ForeignKey(WebhookDelivery, on_delete=models.CASCADE, related_name="tries")
+    number = models.PositiveSmallIntegerField()
+    started_at = models.DateTimeField()
+    duration_ms = models.FloatField()
+    status_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    error = models.CharField(max_length=500, blank=True)
+
+    class Meta:
+        ordering = ["delivery", "number"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["delivery", "number"], name="webhook_attempt_unique_number"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"attempt {self.number} of {self.delivery_id}: {self.status_code or self.error}"

@@ -4,7 +4,7 @@ for anyone without `pii:read`; an unmasked read is audited (core.pii)."""
 
 from typing import Any
 
-from core.pii import features_mask, may_read_pii, phone_mask, pii_read_audit, text_mask
+from core.pii import MASK, features_mask, may_read_pii, phone_mask, pii_read_audit, text_mask
 
 
 def risk_request_masked(risk_request: dict[str, Any] | None) -> dict[str, Any] | None:
@@ -43,3 +43,10 @@ def message_shown(message: Any, *, unmasked: bool) -> Any:
     message.shown_phone = phone if unmasked else phone_mask(phone)
     message.shown_body = body if unmasked else text_mask(body)
     return message
+
+
+def drivers_shown(drivers: list[dict[str, Any]], *, unmasked: bool) -> list[dict[str, Any]]:
+    """A score's drivers: each repeats the applicant's feature value, masked as the features."""
+    if unmasked:
+        return drivers
+    return [{**driver, "value": MASK * 3} for driver in drivers]

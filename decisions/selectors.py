@@ -5,20 +5,36 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from django.conf import settings
 from django.contrib.postgres.aggregates import ArrayAgg
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Count, F, Min, Q, QuerySet
+from django.utils import timezone
 
 from campaigns import selectors as campaigns_selectors
+from core.errors import DomainError
 from core.models import AuditEntry
 from decisions import engine
 from decisions.exceptions import (
     BacktestNotFound,
     DecisionNotFound,
+    NamedListNotFound,
+    PolicyNotFound,
     ReplayUnavailable,
+    ReviewCaseNotFound,
     RuleNotFound,
     RuleVersionNotFound,
 )
-from decisions.models import Backtest, Decision, NamedList, Policy, Rule, RuleVersion
+from decisions.models import (
+    Backtest,
+    Decision,
+    NamedList,
+    Policy,
+    ReviewCase,
+    Rule,
+    RuleVersion,
+    WebhookDelivery,
+)
+from records import selectors as records_selectors
 
 ACTIVE_STATUSES = (RuleVersion.Status.PUBLISHED, RuleVersion.Status.SHADOW)
 
@@ -103,6 +119,37 @@ def list_contents(*, names: Iterable[str]) -> dict[str, dict[str, Any]]:
         }
         for row in rows
     }
+
+
+def named_list_list() -> QuerySet[NamedList]:
+    """Every named list with its size (`item_count`), by name."""
+    return NamedList.objects.annotate(item_count=Count("items")).order_by("name")
+
+
+def named_list_get(*, name: str) -> NamedList:
+    """A named list with its size and its values (`values`, sorted as stored text)."""
+    named_list = named_list_list().filter(name=name).first()
+    if named_list is None:
+        raise NamedListNotFound(f"No list {name}.", errors={"name": ["Unknown list."]})
+    named_list.values = [  # type: ignore[attr-defined]
+        typed_list_value(value, named_list.value_type)
+        for value in named_list.items.order_by("value").values_list("value", flat=True)
+    ]
+    return named_list
+
+
+def policy_list() -> QuerySet[Policy]:
+    return Policy.objects.order_by("event_type")
+
+
+def policy_get(*, event_type: str) -> Policy:
+    policy = Policy.objects.filter(event_type=event_type).first()
+    if policy is None:
+        raise PolicyNotFound(
+            f"No policy for {event_type}; its events use the default (first_match, approve).",
+            errors={"event_type": ["No policy."]},
+        )
+    return policy
 
 
 def decision_list(
@@ -363,3 +410,78 @@ def decision_messages(*, decision: Decision) -> list[Any]:
     if not references:
         return []
     return campaigns_selectors.messages_with_references(references=references)
+
+
+# --- Review queue ------------------------------------------------------------------------------
+
+# How the queue may be ordered: oldest first (ties: riskiest), or riskiest first (ties: oldest).
+REVIEW_ORDERINGS: dict[str, tuple[Any, ...]] = {
+    "age": ("opened_at", F("risk_score").desc(nulls_last=True), "id"),
+    "risk": (F("risk_score").desc(nulls_last=True), "opened_at", "id"),
+}
+
+
+def review_case_list(*, status: str | None = "open", ordering: str = "age") -> QuerySet[ReviewCase]:
+    """The queue (open cases by default), each with its decision, event and deciding rule."""
+    cases = ReviewCase.objects.select_related("decision__event", "decision__matched_version__rule")
+    if status:
+        cases = cases.filter(status=status)
+    return cases.order_by(*REVIEW_ORDERINGS.get(ordering, REVIEW_ORDERINGS["age"]))
+
+
+def review_case_get(*, case_id: int) -> ReviewCase:
+    case = review_case_list(status=None).filter(pk=case_id).first()
+    if case is None:
+        raise ReviewCaseNotFound(f"No review case {case_id}.")
+    return case
+
+
+def review_queue_stats() -> tuple[int, float]:
+    """(open cases, age in seconds of the oldest one; 0 when the queue is empty), for metrics."""
+    stats = ReviewCase.objects.filter(status=ReviewCase.Status.OPEN).aggregate(
+        size=Count("id"), oldest=Min("opened_at")
+    )
+    if not stats["oldest"]:
+        return 0, 0.0
+    return stats["size"], max(0.0, (timezone.now() - stats["oldest"]).total_seconds())
+
+
+def customer_earlier_decisions(*, decision: Decision, limit: int = 20) -> list[Decision]:
+    """The decisions of the same customer's earlier events of the same type, newest first.
+
+    The customer is the payload field DECISIONS_CUSTOMER_FIELD names (e.g. `customer_id`); an
+    event without it has no history to show.
+    """
+    field = settings.DECISIONS_CUSTOMER_FIELD
+    customer = (decision.event.payload or {}).get(field)
+    if customer is None or isinstance(customer, (dict, list)):
+        return []
+    return list(
+        Decision.objects.select_related("event", "matched_version__rule", "review_case")
+        .filter(
+            event__type=decision.event_type,
+            event__payload__contains={field: customer},
+            event__received_at__lt=decision.event.received_at,
+        )
+        .order_by("-decided_at", "-id")[:limit]
+    )
+
+
+def decision_risk_record(*, decision: Decision) -> Any:
+    """The prediction record behind the decision's score (with its drivers), if any."""
+    if decision.risk_record_id is None:
+        return None
+    try:
+        return records_selectors.record_get(record_id=decision.risk_record_id)
+    except DomainError:
+        return None  # deleted by retention: the score stays on the decision
+
+
+def decision_webhooks(*, decision: Decision) -> list[WebhookDelivery]:
+    """The webhook deliveries of the decision's actions, each with its attempts."""
+    return list(
+        WebhookDelivery.objects.filter(decision=decision)
+        .select_related("endpoint")
+        .prefetch_related("tries")
+        .order_by("action_index")
+    )

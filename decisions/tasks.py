@@ -3,7 +3,7 @@
 Only Celery's autodiscovery imports this module; services enqueue by name (decisions.enqueue).
 """
 
-from celery import shared_task
+from celery import Task, shared_task
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 
@@ -31,3 +31,17 @@ def backtest_run_task(backtest_id: int) -> None:
 def event_payloads_purge_task() -> int:
     """Daily (beat): blank the payloads past their retention."""
     return services.event_payloads_purge().deleted
+
+
+@shared_task(
+    name=enqueue.WEBHOOK_DELIVER,
+    bind=True,
+    max_retries=None,  # the service counts tries (DECISIONS_WEBHOOK_MAX_ATTEMPTS)
+    ignore_result=True,
+    soft_time_limit=int(settings.DECISIONS_WEBHOOK_TIMEOUT_SECONDS) + 30,
+)
+def webhook_deliver_task(self: Task, delivery_id: int) -> None:
+    """One try at a webhook delivery; a failed try comes back after the service's backoff."""
+    retry_in = services.webhook_delivery_attempt(delivery_id=delivery_id)
+    if retry_in is not None:
+        raise self.retry(countdown=retry_in)

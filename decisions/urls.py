@@ -11,4 +11,10 @@ urlpatterns = [
     path("decisions/panel/", views.decision_panel_partial, name="panel"),
     path("decisions/<int:decision_id>/", views.decision_detail_page, name="detail"),
     path("decisions/<int:decision_id>/replay/", views.decision_replay_partial, name="replay"),
+    path("reviews/", views.review_queue_page, name="reviews"),
+    path("reviews/<int:case_id>/", views.review_case_page, name="review"),
+    path("reviews/<int:case_id>/claim/", views.review_case_claim_partial, name="review_claim"),
+    path(
+        "reviews/<int:case_id>/resolve/", views.review_case_resolve_partial, name="review_resolve"
+    ),
 ]

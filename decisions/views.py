@@ -1,19 +1,25 @@
-"""HTMX pages: the decisions list, a decision with its trace and replay, the dashboard panel."""
+"""HTMX pages: the decisions list, a decision with its trace and replay, the dashboard panel,
+and the review queue with its case pages (claim and resolve)."""
 
 import json
 from datetime import timedelta
 
 from django import forms
+from django.conf import settings
 from django.http import HttpResponse
 from django.shortcuts import render
 from django.utils import timezone
 
 from core.access import Scope
-from core.errors import DomainError
+from core.authentication import client_scope
+from core.errors import DomainError, InvalidInput
 from core.pages import HtmxHttpRequest, page_view, paginate, render_page, wants_partial
-from core.permissions import page_requires
+from core.permissions import page_requires, request_may
 from core.pii import features_mask
-from decisions import privacy, selectors
+from decisions import privacy, selectors, services
+from decisions.exceptions import ReviewCaseConflict
+from decisions.models import ReviewCase
+from decisions.services.reviews import MAX_NOTE_LENGTH
 
 
 class DecisionFilterForm(forms.Form):
@@ -64,6 +70,7 @@ def decision_detail_page(request: HtmxHttpRequest, decision_id: int) -> HttpResp
             privacy.message_shown(message, unmasked=unmasked)
             for message in selectors.decision_messages(decision=decision)
         ],
+        "webhooks": selectors.decision_webhooks(decision=decision),
     }
     return render_page(request, "decisions/detail.html", context)
 
@@ -87,3 +94,101 @@ def decision_panel_partial(request: HtmxHttpRequest) -> HttpResponse:
     for row in counts:
         row["share"] = round(100 * row["count"] / total) if total else 0
     return render(request, "decisions/panel.html", {"counts": counts, "total": total})
+
+
+# --- Review queue ------------------------------------------------------------------------------
+
+REVIEW_PARTIAL = "decisions/review.html#case_status"
+
+
+class ResolveForm(forms.Form):
+    resolution = forms.ChoiceField(choices=ReviewCase.Resolution.choices)
+    note = forms.CharField(max_length=MAX_NOTE_LENGTH, strip=True)
+
+
+@page_requires(Scope.REVIEWS_READ)
+@page_view("GET")
+def review_queue_page(request: HtmxHttpRequest) -> HttpResponse:
+    ordering = "risk" if request.GET.get("ordering") == "risk" else "age"
+    context = {
+        "nav": "reviews",
+        "ordering": ordering,
+        "claim_minutes": settings.DECISIONS_REVIEW_CLAIM_MINUTES,
+        **paginate(request, selectors.review_case_list(ordering=ordering)),
+    }
+    return render_page(request, "decisions/reviews.html", context, partial="results")
+
+
+def _case_status_context(
+    request: HtmxHttpRequest, case: ReviewCase, error: DomainError | None = None
+) -> dict[str, object]:
+    return {
+        "case": case,
+        "error": error,
+        "claim_active": case.claim_active,
+        "mine": case.claimed_by == client_scope(request.user),
+        "may_review": request_may(request, Scope.REVIEWS_WRITE),
+        "resolve_form": ResolveForm(),
+    }
+
+
+@page_requires(Scope.REVIEWS_READ)
+@page_view("GET")
+def review_case_page(request: HtmxHttpRequest, case_id: int) -> HttpResponse:
+    case = selectors.review_case_get(case_id=case_id)
+    decision = case.decision
+    unmasked = privacy.reader_sees_pii(request.user, decision_ids=[decision.pk])
+    record = selectors.decision_risk_record(decision=decision)
+    context = {
+        "nav": "reviews",
+        **_case_status_context(request, case),
+        "decision": decision,
+        "payload": json.dumps(
+            decision.event.payload if unmasked else features_mask(decision.event.payload or {}),
+            indent=2,
+            sort_keys=True,
+            ensure_ascii=False,
+        ),
+        "drivers": privacy.drivers_shown(record.drivers if record else [], unmasked=unmasked),
+        "earlier": selectors.customer_earlier_decisions(decision=decision),
+        "sms_messages": [
+            privacy.message_shown(message, unmasked=unmasked)
+            for message in selectors.decision_messages(decision=decision)
+        ],
+    }
+    return render_page(request, "decisions/review.html", context)
+
+
+@page_requires(Scope.REVIEWS_WRITE)
+@page_view("POST")
+def review_case_claim_partial(request: HtmxHttpRequest, case_id: int) -> HttpResponse:
+    error = None
+    try:
+        services.review_case_claim(case_id=case_id, actor=request.user)
+    except ReviewCaseConflict as failure:
+        error = failure
+    case = selectors.review_case_get(case_id=case_id)
+    return render(request, REVIEW_PARTIAL, _case_status_context(request, case, error))
+
+
+@page_requires(Scope.REVIEWS_WRITE)
+@page_view("POST")
+def review_case_resolve_partial(request: HtmxHttpRequest, case_id: int) -> HttpResponse:
+    case = selectors.review_case_get(case_id=case_id)
+    form = ResolveForm(request.POST)
+    error: DomainError | None = None
+    if form.is_valid():
+        try:
+            services.review_case_resolve(case_id=case_id, **form.cleaned_data, actor=request.user)
+        except DomainError as failure:
+            error = failure
+        case = selectors.review_case_get(case_id=case_id)
+    else:
+        error = InvalidInput(
+            "Choose approve or decline and write a note.",
+            errors={
+                field: [str(message) for message in messages]
+                for field, messages in form.errors.items()
+            },
+        )
+    return render(request, REVIEW_PARTIAL, _case_status_context(request, case, error))

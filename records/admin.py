@@ -1,4 +1,4 @@
-"""Read-only admin for prediction records (they are written by scoring only)."""
+"""Read-only admin for prediction records (written by scoring only) and drift measurements."""
 
 from typing import Any
 
@@ -7,8 +7,8 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from core.access import Scope
-from core.admin_access import PermissionAdminMixin
-from records.models import PredictionRecord
+from core.admin_access import PermissionAdminMixin, ReadOnlyAdminMixin
+from records.models import DriftMeasurement, PredictionRecord
 from records.privacy import record_shown
 from records.selectors import LIST_FIELDS
 
@@ -40,3 +40,13 @@ class PredictionRecordAdmin(PermissionAdminMixin, admin.ModelAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
         return False
+
+
+@admin.register(DriftMeasurement)
+class DriftMeasurementAdmin(ReadOnlyAdminMixin, PermissionAdminMixin, admin.ModelAdmin):
+    """Measured by the daily task and `measure_drift`; charted on the drift page."""
+
+    view_permission = Scope.MODELS_READ
+    list_display = ["model_id", "model_version", "feature", "psi", "sample_size", "window_end"]
+    list_filter = ["model_id", "model_version"]
+    date_hierarchy = "window_end"

@@ -69,3 +69,35 @@ class PredictionRecord(models.Model):
 
     def __str__(self) -> str:
         return f"#{self.pk} {self.model_id} v{self.model_version} {self.risk_label}"
+
+
+class DriftMeasurement(models.Model):
+    """The population stability index of one feature (or of the score) of one model version,
+    over one window of its prediction records, against the version's training reference."""
+
+    model_id = models.CharField(max_length=64, help_text="The risk model's key.")
+    model_version = models.PositiveIntegerField()
+    # A feature's name, or "(score)" for the score (risk.drift.SCORE).
+    feature = models.CharField(max_length=64)
+    psi = models.FloatField()
+    sample_size = models.PositiveIntegerField()
+    window_start = models.DateTimeField()
+    window_end = models.DateTimeField()
+    measured_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["model_id", "-model_version", "-window_end", "feature"]
+        indexes = [
+            models.Index(
+                fields=["model_id", "model_version", "-window_end"], name="drift_version_window_idx"
+            )
+        ]
+        constraints = [
+            models.CheckConstraint(condition=Q(psi__gte=0), name="drift_psi_not_negative"),
+            models.CheckConstraint(
+                condition=Q(window_start__lt=models.F("window_end")), name="drift_window_ordered"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.model_id} v{self.model_version} {self.feature}: {self.psi:.3f}"

@@ -1,18 +1,22 @@
-"""Reads of prediction records: lists, one record, nearest neighbours, the dashboard summary."""
+"""Reads of prediction records: lists, one record, nearest neighbours, the dashboard summary,
+and the drift measurements."""
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import numpy as np
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Count, QuerySet
+from django.db.models import Count, Max, QuerySet
 from pgvector.django import CosineDistance
 
 from core.errors import InvalidInput
 from records.exceptions import RecordNotFound
-from records.models import PredictionRecord
+from records.models import DriftMeasurement, PredictionRecord
 from risk.selectors import (
+    SCORE,
+    drift_level,
     german_credit_applicants,
     model_has_production_version,
     model_risk_labels,
@@ -161,3 +165,79 @@ def scoring_available(*, model_id: str) -> bool:
 def demo_applicants() -> list[dict[str, Any]]:
     """Applicants' features from the shipped German Credit data, for demo events."""
     return [features for _line, features in german_credit_applicants()]
+
+
+@dataclass(frozen=True)
+class DriftSeries:
+    """One feature's (or the score's) PSI over the last windows of one model version."""
+
+    feature: str
+    points: list[tuple[datetime, float]]  # oldest first
+
+    @property
+    def latest(self) -> float:
+        return self.points[-1][1]
+
+    @property
+    def level(self) -> str:
+        return drift_level(self.latest)
+
+    @property
+    def is_score(self) -> bool:
+        return self.feature == SCORE
+
+
+@dataclass(frozen=True)
+class VersionDrift:
+    model_id: str
+    model_version: int
+    sample_size: int
+    window_end: datetime
+    series: list[DriftSeries]  # the score first, then the worst feature first
+
+
+def _measured_versions() -> list[Any]:
+    return list(
+        DriftMeasurement.objects.values("model_id", "model_version")
+        .annotate(last=Max("window_end"))
+        .order_by("model_id", "-model_version")
+    )
+
+
+def drift_overview(*, windows: int = 30) -> list[VersionDrift]:
+    """Every measured model version's last `windows` measurements, per feature."""
+    overview = []
+    for version in _measured_versions():
+        rows = DriftMeasurement.objects.filter(
+            model_id=version["model_id"], model_version=version["model_version"]
+        )
+        ends = list(
+            rows.values_list("window_end", flat=True).distinct().order_by("-window_end")[:windows]
+        )
+        by_feature: dict[str, list[tuple[datetime, float]]] = {}
+        latest_size = 0
+        for row in rows.filter(window_end__in=ends).order_by("window_end", "feature"):
+            by_feature.setdefault(row.feature, []).append((row.window_end, row.psi))
+            if row.window_end == version["last"]:
+                latest_size = row.sample_size
+        series = [DriftSeries(feature, points) for feature, points in by_feature.items()]
+        series.sort(key=lambda one: (not one.is_score, -one.latest, one.feature))
+        overview.append(
+            VersionDrift(
+                version["model_id"], version["model_version"], latest_size, version["last"], series
+            )
+        )
+    return overview
+
+
+def drift_worst() -> dict[tuple[str, int], float]:
+    """The worst PSI (features and score) of each model version's latest window, for a gauge."""
+    worst = {}
+    for version in _measured_versions():
+        value = DriftMeasurement.objects.filter(
+            model_id=version["model_id"],
+            model_version=version["model_version"],
+            window_end=version["last"],
+        ).aggregate(worst=Max("psi"))["worst"]
+        worst[(version["model_id"], version["model_version"])] = value
+    return worst

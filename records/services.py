@@ -1,20 +1,27 @@
-"""Writes of prediction records: score-and-store one prediction, or a back-fill batch."""
+"""Writes of prediction records: score-and-store one prediction, a back-fill batch, and the
+daily drift measurement of each production model version against its training reference."""
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any
 
+from django.conf import settings
 from django.db import transaction
+from django.utils import timezone
 
 from core.errors import InvalidInput
-from records.models import PredictionRecord
+from records.models import DriftMeasurement, PredictionRecord
 from risk.selectors import (
     InvalidFeatures,
     Scoring,
     model_score,
     model_score_rows,
     model_version_get,
+    model_versions_in_production,
+    window_stability,
 )
+from risk.services import model_version_reference_ensure
 
 
 def _record_from(
@@ -115,3 +122,65 @@ def records_backfill_batch(
     created = PredictionRecord.objects.bulk_create(records, ignore_conflicts=True)
     outcome.inserted = len(created)
     return outcome
+
+
+@dataclass(frozen=True)
+class DriftOutcome:
+    """What one version's measurement did: its rows, or why there are none."""
+
+    model_id: str
+    model_version: int
+    sample_size: int
+    measurements: list[DriftMeasurement]
+    skipped: str = ""
+
+
+def drift_measure(
+    *, at: datetime | None = None, window_days: int | None = None
+) -> list[DriftOutcome]:
+    """Measure every production version's drift over the window ending `at` (default: now) and
+    store one row per feature and one for the score; a version without a training reference,
+    or with fewer than RECORDS_DRIFT_MIN_SAMPLE records in the window, is skipped (and said so).
+    """
+    window_end = at or timezone.now()
+    window_start = window_end - timedelta(days=window_days or settings.RECORDS_DRIFT_WINDOW_DAYS)
+    return [
+        _version_drift_measure(model_version, window_start=window_start, window_end=window_end)
+        for model_version in model_versions_in_production()
+    ]
+
+
+def _version_drift_measure(
+    model_version: Any, *, window_start: datetime, window_end: datetime
+) -> DriftOutcome:
+    key, number = model_version.model.key, model_version.version
+    reference = model_version_reference_ensure(model_version=model_version)
+    if not reference:
+        return DriftOutcome(key, number, 0, [], skipped="no training reference")
+    window = (
+        PredictionRecord.objects.filter(
+            model_id=key,
+            model_version=number,
+            created_at__gte=window_start,
+            created_at__lt=window_end,
+        )
+        .exclude(source=PredictionRecord.Source.BACKFILL)  # imported history, not live traffic
+        .values_list("features", "risk_score")
+    )
+    results, size = window_stability(reference=reference, window=window.iterator(chunk_size=2000))
+    if size < settings.RECORDS_DRIFT_MIN_SAMPLE:
+        return DriftOutcome(key, number, size, [], skipped=f"{size} records in the window")
+    measurements = DriftMeasurement.objects.bulk_create(
+        DriftMeasurement(
+            model_id=key,
+            model_version=number,
+            feature=feature,
+            psi=value,
+            sample_size=size,
+            window_start=window_start,
+            window_end=window_end,
+        )
+        for feature, value in results.items()
+        if value is not None
+    )
+    return DriftOutcome(key, number, size, measurements)

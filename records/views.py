@@ -1,4 +1,5 @@
-"""HTMX pages: the predict form, the records list and a record with its similar cases."""
+"""HTMX pages: the predict form, the records list, a record with its similar cases, and the
+drift of the production models."""
 
 from typing import Any
 
@@ -9,10 +10,12 @@ from core.access import Scope
 from core.errors import DomainError
 from core.pages import HtmxHttpRequest, page_view, paginate, render_page
 from core.permissions import page_requires
+from records.charts import psi_chart
 from records.filters import RecordFilter
 from records.models import PredictionRecord
 from records.privacy import record_shown
 from records.selectors import (
+    drift_overview,
     record_get,
     record_list,
     record_nearest_to_record,
@@ -134,3 +137,21 @@ def record_similar_partial(request: HtmxHttpRequest, record_id: int) -> HttpResp
 @page_view("GET")
 def record_panel_partial(request: HtmxHttpRequest) -> HttpResponse:
     return render(request, "records/panel.html", {"summary": records_summary()})
+
+
+# The score and the features whose drift is worst share the big chart; every series gets its row.
+CHARTED_SERIES = 6
+
+
+@page_requires(Scope.MODELS_READ)
+@page_view("GET")
+def drift_page(request: HtmxHttpRequest) -> HttpResponse:
+    versions = [
+        {
+            "drift": version,
+            "chart": psi_chart(version.series[:CHARTED_SERIES]),
+            "rows": [(one, psi_chart([one], width=160, height=32)) for one in version.series],
+        }
+        for version in drift_overview()
+    ]
+    return render_page(request, "records/drift.html", {"nav": "drift", "versions": versions})

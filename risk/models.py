@@ -44,6 +44,12 @@ class ModelVersion(models.Model):
         blank=True,
         help_text="Mean encoded training row; drivers are measured from it (empty: zeros).",
     )
+    reference_distribution = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="Training distribution of each feature and of the score (bins and shares), "
+        "the reference of drift measurements; empty: not known.",
+    )
     embedding_source_dimensions = models.PositiveIntegerField(
         help_text="Width of the preprocessed feature vector before zero-padding to 384."
     )

@@ -5,6 +5,7 @@ from typing import Any
 
 from django.db.models import Prefetch, QuerySet
 
+from risk.drift import DRIFT_ACT, DRIFT_WATCH, SCORE, drift_level, window_stability
 from risk.exceptions import InvalidFeatures, ModelNotFound
 from risk.models import ModelVersion, RiskModel
 from risk.schema import features_validate
@@ -13,8 +14,12 @@ from risk.training import german_credit_rows
 
 # Other apps import risk only through selectors and services: these are part of the contract.
 __all__ = [
+    "DRIFT_ACT",
+    "DRIFT_WATCH",
+    "SCORE",
     "InvalidFeatures",
     "Scoring",
+    "drift_level",
     "german_credit_applicants",
     "model_get",
     "model_has_production_version",
@@ -25,7 +30,9 @@ __all__ = [
     "model_score_rows",
     "model_version_get",
     "model_version_loaded",
+    "model_versions_in_production",
     "production_models_warm",
+    "window_stability",
 ]
 
 
@@ -59,6 +66,16 @@ def model_get(*, key: str) -> RiskModel:
     if model is None:
         raise _model_not_found(key)
     return model
+
+
+def model_versions_in_production() -> list[ModelVersion]:
+    """Every production version (one per model), artifacts left in the database."""
+    return list(
+        ModelVersion.objects.defer("artifact")
+        .select_related("model")
+        .filter(stage=ModelVersion.Stage.PRODUCTION)
+        .order_by("model__key")
+    )
 
 
 def model_has_production_version(*, key: str) -> bool:

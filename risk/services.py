@@ -10,12 +10,14 @@ from django.db.models import Max
 from django.utils import timezone
 
 from core.audit import Actor, audit_record
-from core.errors import InvalidInput
+from core.errors import DomainError, InvalidInput
+from risk.drift import reference_build
 from risk.exceptions import InvalidArtifact, ModelNotFound
 from risk.models import ModelVersion, RiskModel
 from risk.schema import schema_check
 from risk.scoring import loaded_model_build
-from risk.training import TrainedModel
+from risk.selectors import model_score_rows
+from risk.training import TrainedModel, dataset_fingerprint, german_credit_rows
 
 
 def _thresholds_check(thresholds: Any) -> list[list[Any]]:
@@ -55,6 +57,7 @@ def model_version_register(
     metrics: dict[str, Any] | None = None,
     dataset_fingerprint: str = "",
     baseline: Sequence[float] | None = None,
+    reference: dict[str, Any] | None = None,
     name: str = "",
     description: str = "",
     promote: bool = False,
@@ -93,6 +96,7 @@ def model_version_register(
         metrics=metrics or {},
         dataset_fingerprint=dataset_fingerprint,
         encoded_baseline=list(baseline or []),
+        reference_distribution=reference or {},
         embedding_source_dimensions=loaded.encoded_dimensions,
     )
     model_version.full_clean()
@@ -127,6 +131,7 @@ def model_version_register_trained(
         metrics=trained.metrics,
         dataset_fingerprint=trained.dataset_fingerprint,
         baseline=trained.baseline,
+        reference=trained.reference,
         promote=promote,
         actor=actor,
     )
@@ -164,3 +169,28 @@ def model_version_promote(*, version_id: int, actor: Actor = None) -> ModelVersi
         after={"model": model_version.model.key, "version": model_version.version},
     )
     return model_version
+
+
+def model_version_reference_ensure(*, model_version: ModelVersion) -> dict[str, Any]:
+    """The version's training reference for drift; a version registered before references
+    were kept, and trained on the shipped data set, gets it now from that data (scored by the
+    version itself). Empty when the training data is not known here."""
+    if model_version.reference_distribution:
+        return model_version.reference_distribution
+    if model_version.dataset_fingerprint != dataset_fingerprint():
+        return {}
+    rows = [row for _line, row in german_credit_rows()]
+    scorings = model_score_rows(model_version=model_version, rows=rows)
+    kept = [
+        (row, scoring.score)
+        for row, scoring in zip(rows, scorings, strict=True)
+        if not isinstance(scoring, DomainError)
+    ]
+    reference = reference_build(
+        rows=[row for row, _score in kept],
+        scores=[score for _row, score in kept],
+        schema=model_version.feature_schema,
+    )
+    ModelVersion.objects.filter(pk=model_version.pk).update(reference_distribution=reference)
+    model_version.reference_distribution = reference
+    return reference

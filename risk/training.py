@@ -7,7 +7,7 @@ https://doi.org/10.24432/C5NC77, licensed CC BY 4.0. See risk/data/README.md.
 import hashlib
 import io
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +19,8 @@ from sklearn.metrics import brier_score_loss, roc_auc_score
 from sklearn.model_selection import StratifiedKFold
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+from risk.drift import reference_build
 
 DATA_FILE = Path(__file__).resolve().parent / "data" / "german_credit.csv"
 TARGET_COLUMN = "creditability"
@@ -206,6 +208,8 @@ class TrainedModel:
     metrics: dict[str, Any]
     dataset_fingerprint: str
     baseline: list[float]
+    # The training distribution of each feature and of the score, for drift (risk.drift).
+    reference: dict[str, Any] = field(default_factory=dict)
 
 
 def _as_model_input(frame: pd.DataFrame) -> pd.DataFrame:
@@ -238,6 +242,11 @@ def credit_default_train(
     pipeline = credit_default_pipeline(schema)
     pipeline.fit(features, target)
     encoded = np.asarray(pipeline[:-1].transform(features), dtype=np.float64)
+    reference = reference_build(
+        rows=[row for _line, row in german_credit_rows()],
+        scores=pipeline.predict_proba(features)[:, 1].tolist(),
+        schema=schema,
+    )
     metrics = {
         "cv_folds": folds,
         "roc_auc_mean": round(float(np.mean(aucs)), 4),
@@ -259,4 +268,5 @@ def credit_default_train(
         metrics=metrics,
         dataset_fingerprint=dataset_fingerprint(),
         baseline=encoded.mean(axis=0).tolist(),
+        reference=reference,
     )

@@ -1,5 +1,5 @@
-"""The decisions API (events, decisions, rules, backtests) under /api/v1/; config/urls.py
-includes this package's `urlpatterns`.
+"""The decisions API (events, decisions, rules, backtests, reviews, lists, policies) under
+/api/v1/; config/urls.py includes this package's `urlpatterns`.
 
 `serializers` says what goes in and out, `examples` holds the OpenAPI example data, `views` the
 viewsets.
@@ -7,6 +7,8 @@ viewsets.
 
 from rest_framework.routers import SimpleRouter
 
+from decisions.api.catalog import NamedListViewSet, PolicyViewSet
+from decisions.api.reviews import ReviewViewSet
 from decisions.api.views import BacktestViewSet, DecisionViewSet, EventViewSet, RuleViewSet
 
 router = SimpleRouter()
@@ -14,5 +16,8 @@ router.register("events", EventViewSet, basename="event")
 router.register("decisions", DecisionViewSet, basename="decision")
 router.register("rules", RuleViewSet, basename="rule")
 router.register("backtests", BacktestViewSet, basename="backtest")
+router.register("reviews", ReviewViewSet, basename="review")
+router.register("lists", NamedListViewSet, basename="named-list")
+router.register("policies", PolicyViewSet, basename="policy")
 
 urlpatterns = router.urls

@@ -218,7 +218,8 @@ class RuleVersionCreateSerializer(StrictSerializer):
         default=list,
         max_length=MAX_ACTIONS,
         help_text='Side effects when the rule matches, e.g. {"type": "sms", "to": "event.phone", '
-        '"template": "..."}; `to` is CEL over the event, checked when saved.',
+        '"template": "..."} (`to` is CEL over the event, checked when saved) or {"type": '
+        '"webhook", "endpoint": "<name of an endpoint staff registered>"}.',
     )
     effective_from = serializers.DateTimeField(required=False, allow_null=True, default=None)
     effective_until = serializers.DateTimeField(required=False, allow_null=True, default=None)

@@ -24,6 +24,7 @@ from decisions.services.events import (
 from decisions.services.lists import MAX_LIST_VALUES, named_list_save, named_list_validate
 from decisions.services.policies import policy_save, policy_validate
 from decisions.services.retention import event_payloads_purge
+from decisions.services.reviews import review_case_claim, review_case_open, review_case_resolve
 from decisions.services.rules import (
     ACTION_TYPES,
     MAX_ACTION_TEMPLATE,
@@ -38,6 +39,13 @@ from decisions.services.rules import (
     rule_version_shadow,
 )
 from decisions.services.shared import Actor
+from decisions.services.webhooks import (
+    webhook_delivery_attempt,
+    webhook_endpoint_create,
+    webhook_endpoint_secret_rotate,
+    webhook_endpoint_update,
+    webhook_url_validate,
+)
 
 __all__ = [
     "ACTION_TYPES",
@@ -61,6 +69,9 @@ __all__ = [
     "named_list_validate",
     "policy_save",
     "policy_validate",
+    "review_case_claim",
+    "review_case_open",
+    "review_case_resolve",
     "rule_actions_validate",
     "rule_create",
     "rule_update",
@@ -72,4 +83,9 @@ __all__ = [
     "rule_version_retire",
     "rule_version_rollback",
     "rule_version_shadow",
+    "webhook_delivery_attempt",
+    "webhook_endpoint_create",
+    "webhook_endpoint_secret_rotate",
+    "webhook_endpoint_update",
+    "webhook_url_validate",
 ]

@@ -16,7 +16,9 @@ from core.json import json_for_database
 from decisions import engine, selectors
 from decisions.exceptions import DuplicateEvent
 from decisions.models import Decision, Event
+from decisions.services.reviews import review_case_open
 from decisions.services.shared import raise_validation
+from decisions.services.webhooks import webhook_delivery_create
 from records import services as records_services
 
 MAX_PAYLOAD_KEYS = 500
@@ -107,7 +109,8 @@ def event_risk_score(*, event: Event) -> tuple[engine.RiskInput | None, int | No
 
 
 def decision_actions_dispatch(*, decision: Decision) -> None:
-    """Send the decision's SMS actions through campaigns, recording each outcome on the decision.
+    """Send the decision's SMS actions through campaigns and queue its webhook actions, recording
+    each outcome on the decision.
 
     Inside event_register's transaction: campaigns creates the message rows now and enqueues the
     sends on commit, so a rollback leaves no message and no task. Each action's reference is
@@ -124,7 +127,12 @@ def decision_actions_dispatch(*, decision: Decision) -> None:
         "risk": {"score": decision.risk_score, "label": decision.risk_label},
     }
     for index, action in enumerate(decision.actions):
-        if action.get("error") or action.get("type") != "sms":
+        if action.get("error"):
+            continue
+        if action.get("type") == "webhook":
+            _webhook_action_dispatch(decision=decision, index=index, action=action)
+            continue
+        if action.get("type") != "sms":
             continue
         try:
             with transaction.atomic():
@@ -142,6 +150,19 @@ def decision_actions_dispatch(*, decision: Decision) -> None:
         if message.cancel_reason:
             action["reason"] = message.cancel_reason
     decision.save(update_fields=["actions"])
+
+
+def _webhook_action_dispatch(*, decision: Decision, index: int, action: dict[str, Any]) -> None:
+    """One delivery row per (decision, action), sent after commit; an endpoint switched off
+    since the rule was saved is recorded as a failed action and never fails the decision."""
+    try:
+        delivery = webhook_delivery_create(
+            decision=decision, action_index=index, endpoint_name=action["endpoint"]
+        )
+    except DomainError as error:
+        action.update(status="failed", error=error.detail)
+        return
+    action.update(status="queued", delivery_id=delivery.pk)
 
 
 @transaction.atomic
@@ -179,6 +200,7 @@ def event_register(
         ) from None
     risk, risk_record_id = event_risk_score(event=event)
     decision = _decide_and_store(event=event, risk=risk, risk_record_id=risk_record_id)
+    review_case_open(decision=decision)
     decision_actions_dispatch(decision=decision)
     return decision
 

@@ -19,6 +19,7 @@ from decisions.exceptions import (
     DuplicateRule,
     InvalidActions,
     RuleVersionStateConflict,
+    WebhookEndpointNotFound,
 )
 from decisions.models import NamedList, Rule, RuleVersion
 from decisions.services.approvals import approval_check_before_publish
@@ -27,10 +28,15 @@ from decisions.services.shared import (
     raise_validation,
     version_locked,
 )
+from decisions.services.webhooks import webhook_endpoint_active
 
 MAX_ACTIONS = 10
 MAX_ACTION_TEMPLATE = 1600
-ACTION_TYPES = {"sms": {"required": ("template", "to"), "optional": ("topic",)}}
+ACTION_TYPES = {
+    "sms": {"required": ("template", "to"), "optional": ("topic",)},
+    # `endpoint` names a WebhookEndpoint staff registered (decisions.services.webhooks).
+    "webhook": {"required": ("endpoint",), "optional": ()},
+}
 # The audit action (`rule_version.<verb>`) of a move into each status.
 STATUS_VERBS: dict[str, str] = {
     RuleVersion.Status.PUBLISHED: "publish",
@@ -160,10 +166,23 @@ def _action_validate(action: Any, *, field: str) -> dict[str, Any]:
                 f"{field}.{name} must be text of at most {MAX_ACTION_TEMPLATE} characters.",
                 errors={f"{field}.{name}": ["Too long or not text."]},
             )
-    engine.compile_condition(action["to"], field=f"{field}.to")
     if action["type"] == "sms":
+        engine.compile_condition(action["to"], field=f"{field}.to")
         _sms_template_check(action["template"], field=f"{field}.template")
+    if action["type"] == "webhook":
+        _webhook_endpoint_check(action["endpoint"], field=f"{field}.endpoint")
     return json_for_database(dict(action), field=field)
+
+
+def _webhook_endpoint_check(name: str, *, field: str) -> None:
+    """A rule author calls only endpoints staff registered: never a URL of their own."""
+    try:
+        webhook_endpoint_active(name=name)
+    except WebhookEndpointNotFound:
+        raise InvalidActions(
+            f"{field} must name an active webhook endpoint; {name!r} is not one.",
+            errors={field: ["Not an active webhook endpoint."]},
+        ) from None
 
 
 def _sms_template_check(key: str, *, field: str) -> None:
