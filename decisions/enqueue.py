@@ -11,6 +11,7 @@ from django.conf import settings
 from django.db import transaction
 
 BACKTEST_RUN = "decisions.backtest_run"
+VELOCITY_INDEX_ENSURE = "decisions.velocity_index_ensure"
 
 
 def _send_on_commit(name: str, *args: Any, queue: str | None = None) -> None:
@@ -33,3 +34,8 @@ def backtest_run_enqueue(*, backtest_id: int) -> None:
     holds up SMS sending; named at send time too, so it follows the setting as read now.
     """
     _send_on_commit(BACKTEST_RUN, backtest_id, queue=settings.DECISIONS_BACKTEST_QUEUE)
+
+
+def velocity_index_ensure_enqueue(*, key_field: str) -> None:
+    """Build the expression index for a velocity key once the declaring transaction commits."""
+    _send_on_commit(VELOCITY_INDEX_ENSURE, key_field)

@@ -10,7 +10,7 @@ from django.db.models import Count, Q, QuerySet
 
 from campaigns import selectors as campaigns_selectors
 from core.models import AuditEntry
-from decisions import engine
+from decisions import engine, reasons, rollouts, similarity
 from decisions.exceptions import (
     BacktestNotFound,
     DecisionNotFound,
@@ -19,6 +19,7 @@ from decisions.exceptions import (
     RuleVersionNotFound,
 )
 from decisions.models import Backtest, Decision, NamedList, Policy, Rule, RuleVersion
+from records import selectors as records_selectors
 
 ACTIVE_STATUSES = (RuleVersion.Status.PUBLISHED, RuleVersion.Status.SHADOW)
 
@@ -58,6 +59,15 @@ def live_rule_versions(*, event_type: str, at: datetime) -> list[RuleVersion]:
         .filter(Q(effective_from__isnull=True) | Q(effective_from__lte=at))
         .filter(Q(effective_until__isnull=True) | Q(effective_until__gt=at))
         .select_related("rule")
+    )
+
+
+def rollout_rule_versions(*, event_type: str) -> list[RuleVersion]:
+    """Every version of the event type that may decide or shadow (rollouts.live_set picks)."""
+    return list(
+        RuleVersion.objects.filter(
+            rule__event_type=event_type, status__in=rollouts.ROLLOUT_STATUSES
+        ).select_related("rule")
     )
 
 
@@ -146,13 +156,25 @@ def decision_risk_input(*, decision: Decision) -> engine.RiskInput | None:
     return engine.RiskInput(score=decision.risk_score, label=decision.risk_label)
 
 
+def history_variables(history: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """The variables rules read from a decision's stored history (velocity, similar)."""
+    variables: dict[str, dict[str, Any]] = {}
+    if "velocity" in history:
+        variables["velocity"] = dict(history["velocity"])
+    if "similar" in history:
+        variables["similar"] = similarity.similar_variables(history["similar"])
+    return variables
+
+
 def decision_reevaluate(
     *,
     decision: Decision,
     versions: list[engine.CompiledVersion],
     lists: Mapping[str, Sequence[Any]],
+    history: Mapping[str, Any] | None = None,
 ) -> engine.EngineResult:
-    """Decide a stored decision's event again, with its policy and risk and the given rules."""
+    """Decide a stored decision's event again, with its policy, risk and history (velocity and
+    similar cases as stored, unless `history` says otherwise) and the given rules."""
     event = decision.event
     return engine.decide(
         event_type=event.type,
@@ -162,6 +184,30 @@ def decision_reevaluate(
         policy=engine.PolicySpec.from_json(decision.policy),
         lists=lists,
         risk=decision_risk_input(decision=decision),
+        history=history_variables(decision.history if history is None else history),
+    )
+
+
+def decision_reasons(
+    *,
+    outcome: str,
+    trace: Sequence[Mapping[str, Any]],
+    rule_names: Mapping[str, str],
+    risk_record_id: int | None,
+) -> list[dict[str, Any]]:
+    """The reason codes of a decision: its deciding rules, then the drivers towards risk."""
+    deciders = [
+        (entry["rule"], rule_names.get(entry["rule"], entry["rule"]))
+        for entry in trace
+        if entry["decided"]
+    ]
+    drivers, texts = (
+        records_selectors.record_drivers_with_texts(record_id=risk_record_id)
+        if risk_record_id is not None
+        else (None, None)
+    )
+    return reasons.reasons_for(
+        outcome=outcome, deciders=deciders, drivers=drivers, driver_texts=texts
     )
 
 
@@ -212,6 +258,15 @@ def decision_replay(*, decision: Decision) -> dict[str, Any]:
             differences.append(
                 f"{len(stored_trace)} versions evaluated, {len(replayed_trace)} on replay"
             )
+    replayed_reasons = decision_reasons(
+        outcome=result.outcome,
+        trace=result.trace,
+        rule_names={version.rule.key: version.rule.name for version in by_id.values()},
+        risk_record_id=decision.risk_record_id,
+    )
+    if reasons.comparable(replayed_reasons) != reasons.comparable(decision.reasons):
+        differences.append("reasons differ")
+    differences.extend(rollouts.arm_differences(arms=decision.arms, payload=decision.event.payload))
     # Compare what the engine decides about actions, not what dispatching added since.
     if [_action_identity(action) for action in result.actions] != [
         _action_identity(action) for action in decision.actions
@@ -227,6 +282,7 @@ def decision_replay(*, decision: Decision) -> dict[str, Any]:
             "matched_version_id": replayed_match,
             "shadow_outcome": result.shadow_outcome,
             "trace": result.trace,
+            "reasons": replayed_reasons,
             "engine_us": result.engine_us,
         },
     }

@@ -31,13 +31,16 @@ from decisions.services.rules import (
     rule_actions_validate,
     rule_create,
     rule_update,
+    rule_version_canary,
     rule_version_create,
     rule_version_publish,
     rule_version_retire,
     rule_version_rollback,
     rule_version_shadow,
+    rule_versions_activate_due,
 )
 from decisions.services.shared import Actor
+from decisions.services.velocity import velocity_aggregate_delete, velocity_aggregate_save
 
 __all__ = [
     "ACTION_TYPES",
@@ -66,10 +69,14 @@ __all__ = [
     "rule_update",
     "rule_version_approval_request",
     "rule_version_approve",
+    "rule_version_canary",
     "rule_version_create",
     "rule_version_publish",
     "rule_version_reject",
     "rule_version_retire",
     "rule_version_rollback",
     "rule_version_shadow",
+    "rule_versions_activate_due",
+    "velocity_aggregate_delete",
+    "velocity_aggregate_save",
 ]
