@@ -7,6 +7,7 @@ from typing import Any
 
 from django.contrib.postgres.aggregates import ArrayAgg
 from django.db.models import Count, Q, QuerySet
+from django.db.models.fields.json import KT
 
 from campaigns import selectors as campaigns_selectors
 from core.models import AuditEntry
@@ -323,6 +324,32 @@ def rule_get(*, key: str) -> Rule:
     if rule is None:
         raise RuleNotFound(f"No rule with key {key}.", errors={"key": ["Unknown rule."]})
     return rule
+
+
+def canary_comparison(*, rule: Rule) -> dict[str, dict[str, Any]] | None:
+    """The outcomes of the rule's running canary against its control, over the decisions made
+    since the canary started: {"canary" | "control": {"total", "outcomes": {outcome: n}}}."""
+    canary = rule.versions.filter(status=RuleVersion.Status.CANARY).first()
+    if canary is None:
+        return None
+    decisions = Decision.objects.filter(event_type=rule.event_type)
+    if canary.status_changed_at is not None:
+        decisions = decisions.filter(decided_at__gte=canary.status_changed_at)
+    rows = (
+        decisions.filter(**{f"arms__{rule.key}__canary_version_id": canary.pk})
+        .values("outcome", arm=KT(f"arms__{rule.key}__arm"))
+        .annotate(count=Count("id"))
+        .order_by("arm", "-count", "outcome")
+    )
+    comparison: dict[str, dict[str, Any]] = {
+        arm: {"total": 0, "outcomes": {}} for arm in ("canary", "control")
+    }
+    for row in rows:
+        arm = comparison[row["arm"]]
+        arm["outcomes"][row["outcome"]] = row["count"]
+        arm["total"] += row["count"]
+    comparison["canary"].update(version=canary.number, percent=canary.canary_percent)
+    return comparison
 
 
 def rule_version_get(*, key: str, number: int) -> RuleVersion:
