@@ -58,7 +58,9 @@ class RuleVersionDraftForm(forms.Form):
         widget=forms.Textarea(attrs={"rows": 4, "cols": 80}),
         max_length=4000,
         strip=False,
-        help_text="CEL over event, event_type, now, lists.<name> and risk.score / risk.label.",
+        help_text="CEL over event, event_type, now, lists.<name>, risk.score / risk.label, "
+        "velocity.<name> (the policy's aggregates) and similar.count / .declined_share / "
+        ".mean_score.",
     )
     outcome = forms.CharField(max_length=32)
     priority = forms.IntegerField(min_value=-1_000_000, max_value=1_000_000)

@@ -4,7 +4,7 @@ for anyone without `pii:read`; an unmasked read is audited (core.pii)."""
 
 from typing import Any
 
-from core.pii import features_mask, may_read_pii, phone_mask, pii_read_audit, text_mask
+from core.pii import MASK, features_mask, may_read_pii, phone_mask, pii_read_audit, text_mask
 
 
 def risk_request_masked(risk_request: dict[str, Any] | None) -> dict[str, Any] | None:
@@ -27,6 +27,14 @@ def _action_masked(action: dict[str, Any]) -> dict[str, Any]:
     if isinstance(action.get("error"), str):
         shown["error"] = action["error"].replace(number, shown["to"])
     return shown
+
+
+def reasons_masked(reasons: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Drivers keep their feature and text; the applicant's value goes."""
+    return [
+        {**reason, "value": MASK * 3} if reason.get("kind") == "driver" else dict(reason)
+        for reason in reasons
+    ]
 
 
 def reader_sees_pii(reader: Any, *, decision_ids: list[int]) -> bool:

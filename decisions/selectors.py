@@ -10,6 +10,7 @@ from django.db.models import Count, Q, QuerySet
 from django.db.models.fields.json import KT
 
 from campaigns import selectors as campaigns_selectors
+from core.errors import NotFound
 from core.models import AuditEntry
 from decisions import engine, reasons, rollouts, similarity
 from decisions.exceptions import (
@@ -19,7 +20,15 @@ from decisions.exceptions import (
     RuleNotFound,
     RuleVersionNotFound,
 )
-from decisions.models import Backtest, Decision, NamedList, Policy, Rule, RuleVersion
+from decisions.models import (
+    Backtest,
+    Decision,
+    NamedList,
+    Policy,
+    Rule,
+    RuleVersion,
+    VelocityAggregate,
+)
 from records import selectors as records_selectors
 
 ACTIVE_STATUSES = (RuleVersion.Status.PUBLISHED, RuleVersion.Status.SHADOW)
@@ -359,6 +368,22 @@ def rule_version_get(*, key: str, number: int) -> RuleVersion:
     if version is None:
         raise RuleVersionNotFound(f"Rule {key} has no version {number}.")
     return version
+
+
+def velocity_aggregate_list(*, event_type: str | None = None) -> QuerySet[VelocityAggregate]:
+    aggregates = VelocityAggregate.objects.select_related("policy").order_by(
+        "policy__event_type", "name"
+    )
+    if event_type:
+        aggregates = aggregates.filter(policy__event_type=event_type)
+    return aggregates
+
+
+def velocity_aggregate_get(*, aggregate_id: int) -> VelocityAggregate:
+    aggregate = VelocityAggregate.objects.select_related("policy").filter(pk=aggregate_id).first()
+    if aggregate is None:
+        raise NotFound(f"No velocity aggregate {aggregate_id}.")
+    return aggregate
 
 
 def backtest_get(*, backtest_id: int) -> Backtest:

@@ -7,12 +7,19 @@ viewsets.
 
 from rest_framework.routers import SimpleRouter
 
-from decisions.api.views import BacktestViewSet, DecisionViewSet, EventViewSet, RuleViewSet
+from decisions.api.views import (
+    BacktestViewSet,
+    DecisionViewSet,
+    EventViewSet,
+    RuleViewSet,
+    VelocityAggregateViewSet,
+)
 
 router = SimpleRouter()
 router.register("events", EventViewSet, basename="event")
 router.register("decisions", DecisionViewSet, basename="decision")
 router.register("rules", RuleViewSet, basename="rule")
 router.register("backtests", BacktestViewSet, basename="backtest")
+router.register("velocity-aggregates", VelocityAggregateViewSet, basename="velocity-aggregate")
 
 urlpatterns = router.urls

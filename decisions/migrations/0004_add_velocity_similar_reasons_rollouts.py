@@ -7,120 +7,249 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('decisions', '0003_add_event_payload_retention'),
+        ("decisions", "0003_add_event_payload_retention"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='VelocityAggregate',
+            name="VelocityAggregate",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=64, validators=[django.core.validators.RegexValidator('^[a-z][a-z0-9_]*$', 'Use lower-case letters, digits and underscores, starting with a letter.')])),
-                ('function', models.CharField(choices=[('count', 'Count of events'), ('sum', 'Sum of a numeric field'), ('distinct', 'Count of distinct values of a field')], max_length=16)),
-                ('key_field', models.CharField(help_text='The payload field that groups events, e.g. customer_id.', max_length=40, validators=[django.core.validators.RegexValidator('^[a-z][a-z0-9_]*$', 'Use lower-case letters, digits and underscores, starting with a letter.')])),
-                ('field', models.CharField(blank=True, help_text='The payload field summed or counted distinctly (empty for count).', max_length=64, validators=[django.core.validators.RegexValidator('^[a-z][a-z0-9_]*$', 'Use lower-case letters, digits and underscores, starting with a letter.')])),
-                ('window_seconds', models.PositiveIntegerField(help_text='How far back the aggregate looks, in seconds (3600: the last hour).', validators=[django.core.validators.MinValueValidator(1), django.core.validators.MaxValueValidator(7776000)])),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "name",
+                    models.CharField(
+                        max_length=64,
+                        validators=[
+                            django.core.validators.RegexValidator(
+                                "^[a-z][a-z0-9_]*$",
+                                "Use lower-case letters, digits and underscores, starting with a letter.",
+                            )
+                        ],
+                    ),
+                ),
+                (
+                    "function",
+                    models.CharField(
+                        choices=[
+                            ("count", "Count of events"),
+                            ("sum", "Sum of a numeric field"),
+                            ("distinct", "Count of distinct values of a field"),
+                        ],
+                        max_length=16,
+                    ),
+                ),
+                (
+                    "key_field",
+                    models.CharField(
+                        help_text="The payload field that groups events, e.g. customer_id.",
+                        max_length=40,
+                        validators=[
+                            django.core.validators.RegexValidator(
+                                "^[a-z][a-z0-9_]*$",
+                                "Use lower-case letters, digits and underscores, starting with a letter.",
+                            )
+                        ],
+                    ),
+                ),
+                (
+                    "field",
+                    models.CharField(
+                        blank=True,
+                        help_text="The payload field summed or counted distinctly (empty for count).",
+                        max_length=64,
+                        validators=[
+                            django.core.validators.RegexValidator(
+                                "^[a-z][a-z0-9_]*$",
+                                "Use lower-case letters, digits and underscores, starting with a letter.",
+                            )
+                        ],
+                    ),
+                ),
+                (
+                    "window_seconds",
+                    models.PositiveIntegerField(
+                        help_text="How far back the aggregate looks, in seconds (3600: the last hour).",
+                        validators=[
+                            django.core.validators.MinValueValidator(1),
+                            django.core.validators.MaxValueValidator(7776000),
+                        ],
+                    ),
+                ),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
             ],
             options={
-                'ordering': ['policy', 'name'],
+                "ordering": ["policy", "name"],
             },
         ),
         migrations.RemoveConstraint(
-            model_name='ruleversion',
-            name='rule_version_status_valid',
+            model_name="ruleversion",
+            name="rule_version_status_valid",
         ),
         migrations.AddField(
-            model_name='decision',
-            name='arms',
+            model_name="decision",
+            name="arms",
             field=models.JSONField(blank=True, default=dict),
         ),
         migrations.AddField(
-            model_name='decision',
-            name='history',
+            model_name="decision",
+            name="history",
             field=models.JSONField(blank=True, default=dict),
         ),
         migrations.AddField(
-            model_name='decision',
-            name='reasons',
+            model_name="decision",
+            name="reasons",
             field=models.JSONField(blank=True, default=list),
         ),
         migrations.AddField(
-            model_name='ruleversion',
-            name='canary_key',
+            model_name="ruleversion",
+            name="canary_key",
             field=models.CharField(blank=True, max_length=64),
         ),
         migrations.AddField(
-            model_name='ruleversion',
-            name='canary_percent',
+            model_name="ruleversion",
+            name="canary_percent",
             field=models.PositiveSmallIntegerField(blank=True, null=True),
         ),
         migrations.AddField(
-            model_name='ruleversion',
-            name='reads_similar',
+            model_name="ruleversion",
+            name="reads_similar",
             field=models.BooleanField(default=False),
         ),
         migrations.AddField(
-            model_name='ruleversion',
-            name='velocity_names',
+            model_name="ruleversion",
+            name="velocity_names",
             field=models.JSONField(blank=True, default=list),
         ),
         migrations.AlterField(
-            model_name='ruleversion',
-            name='condition',
-            field=models.TextField(help_text='CEL over event, event_type, now, lists, risk, velocity and similar.'),
+            model_name="ruleversion",
+            name="condition",
+            field=models.TextField(
+                help_text="CEL over event, event_type, now, lists, risk, velocity and similar."
+            ),
         ),
         migrations.AlterField(
-            model_name='ruleversion',
-            name='status',
-            field=models.CharField(choices=[('draft', 'Draft'), ('published', 'Published'), ('shadow', 'Shadow'), ('scheduled', 'Scheduled'), ('canary', 'Canary'), ('retired', 'Retired')], default='draft', max_length=16),
+            model_name="ruleversion",
+            name="status",
+            field=models.CharField(
+                choices=[
+                    ("draft", "Draft"),
+                    ("published", "Published"),
+                    ("shadow", "Shadow"),
+                    ("scheduled", "Scheduled"),
+                    ("canary", "Canary"),
+                    ("retired", "Retired"),
+                ],
+                default="draft",
+                max_length=16,
+            ),
         ),
         migrations.AddConstraint(
-            model_name='ruleversion',
-            constraint=models.UniqueConstraint(condition=models.Q(('status', 'scheduled')), fields=('rule',), name='rule_version_one_scheduled'),
+            model_name="ruleversion",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(("status", "scheduled")),
+                fields=("rule",),
+                name="rule_version_one_scheduled",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='ruleversion',
-            constraint=models.UniqueConstraint(condition=models.Q(('status', 'canary')), fields=('rule',), name='rule_version_one_canary'),
+            model_name="ruleversion",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(("status", "canary")),
+                fields=("rule",),
+                name="rule_version_one_canary",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='ruleversion',
-            constraint=models.CheckConstraint(condition=models.Q(('status__in', ['draft', 'published', 'shadow', 'scheduled', 'canary', 'retired'])), name='rule_version_status_valid'),
+            model_name="ruleversion",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    (
+                        "status__in",
+                        ["draft", "published", "shadow", "scheduled", "canary", "retired"],
+                    )
+                ),
+                name="rule_version_status_valid",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='ruleversion',
-            constraint=models.CheckConstraint(condition=models.Q(('canary_percent__isnull', True), models.Q(('canary_percent__gte', 1), ('canary_percent__lte', 99)), _connector='OR'), name='rule_version_canary_percent_range'),
+            model_name="ruleversion",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    ("canary_percent__isnull", True),
+                    models.Q(("canary_percent__gte", 1), ("canary_percent__lte", 99)),
+                    _connector="OR",
+                ),
+                name="rule_version_canary_percent_range",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='ruleversion',
-            constraint=models.CheckConstraint(condition=models.Q(models.Q(('status', 'scheduled'), _negated=True), ('effective_from__isnull', False), _connector='OR'), name='rule_version_scheduled_has_start'),
+            model_name="ruleversion",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    models.Q(("status", "scheduled"), _negated=True),
+                    ("effective_from__isnull", False),
+                    _connector="OR",
+                ),
+                name="rule_version_scheduled_has_start",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='ruleversion',
-            constraint=models.CheckConstraint(condition=models.Q(models.Q(('status', 'canary'), _negated=True), models.Q(('canary_percent__isnull', False), models.Q(('canary_key', ''), _negated=True)), _connector='OR'), name='rule_version_canary_configured'),
+            model_name="ruleversion",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    models.Q(("status", "canary"), _negated=True),
+                    models.Q(
+                        ("canary_percent__isnull", False),
+                        models.Q(("canary_key", ""), _negated=True),
+                    ),
+                    _connector="OR",
+                ),
+                name="rule_version_canary_configured",
+            ),
         ),
         migrations.AddField(
-            model_name='velocityaggregate',
-            name='policy',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='aggregates', to='decisions.policy'),
+            model_name="velocityaggregate",
+            name="policy",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.CASCADE,
+                related_name="aggregates",
+                to="decisions.policy",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='velocityaggregate',
-            constraint=models.UniqueConstraint(fields=('policy', 'name'), name='velocity_unique_name'),
+            model_name="velocityaggregate",
+            constraint=models.UniqueConstraint(
+                fields=("policy", "name"), name="velocity_unique_name"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='velocityaggregate',
-            constraint=models.CheckConstraint(condition=models.Q(('function__in', ['count', 'sum', 'distinct'])), name='velocity_function_valid'),
+            model_name="velocityaggregate",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("function__in", ["count", "sum", "distinct"])),
+                name="velocity_function_valid",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='velocityaggregate',
-            constraint=models.CheckConstraint(condition=models.Q(('function', 'count'), models.Q(('field', ''), _negated=True), _connector='OR'), name='velocity_field_needed'),
+            model_name="velocityaggregate",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    ("function", "count"), models.Q(("field", ""), _negated=True), _connector="OR"
+                ),
+                name="velocity_field_needed",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='velocityaggregate',
-            constraint=models.CheckConstraint(condition=models.Q(('window_seconds__gte', 1), ('window_seconds__lte', 7776000)), name='velocity_window_bounded'),
+            model_name="velocityaggregate",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("window_seconds__gte", 1), ("window_seconds__lte", 7776000)),
+                name="velocity_window_bounded",
+            ),
         ),
     ]

@@ -1,12 +1,22 @@
 """Rules that read history: velocity aggregates, similar cases, and the reasons of a decision."""
 
+import functools
+
 import pytest
 
 from core.errors import Conflict, InvalidInput
 from decisions import selectors, services, velocity
 from decisions.models import Decision
 from decisions.tests.factories import register_event, rule_with_version
-from risk.tests.factories import applicant
+from records.selectors import demo_applicants
+
+_applicants = functools.cache(demo_applicants)  # read the data set once per process
+
+
+def applicant(row: int, **changes):
+    """A real applicant of the shipped data set (row `row`), with optional changes."""
+    return {**_applicants()[row], **changes}
+
 
 pytestmark = pytest.mark.django_db
 
@@ -18,12 +28,19 @@ def customer_velocity(db):
     """Per customer: events in the last hour, amount summed over a day, cards in a week."""
     declare = services.velocity_aggregate_save
     declare(
-        event_type="payment", name="tx_1h", function="count", key_field="customer_id",
+        event_type="payment",
+        name="tx_1h",
+        function="count",
+        key_field="customer_id",
         window_seconds=HOUR,
     )
     declare(
-        event_type="payment", name="amount_24h", function="sum", key_field="customer_id",
-        field="amount", window_seconds=24 * HOUR,
+        event_type="payment",
+        name="amount_24h",
+        function="sum",
+        key_field="customer_id",
+        field="amount",
+        window_seconds=24 * HOUR,
     )
     declare(
         event_type="payment", name="cards_7d", function="distinct", key_field="customer_id",

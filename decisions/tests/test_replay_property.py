@@ -1,5 +1,6 @@
 """Property: whatever the payload, rules and later changes, every decision replays exactly."""
 
+import functools
 import uuid
 from datetime import timedelta
 
@@ -13,7 +14,15 @@ from decisions import selectors, services
 from decisions.exceptions import DuplicateEvent
 from decisions.models import Decision
 from decisions.tests.factories import register_event, rule_with_version
-from risk.tests.factories import applicant
+from records.selectors import demo_applicants
+
+_applicants = functools.cache(demo_applicants)  # read the data set once per process
+
+
+def applicant(row: int, **changes):
+    """A real applicant of the shipped data set (row `row`), with optional changes."""
+    return {**_applicants()[row], **changes}
+
 
 pytestmark = pytest.mark.django_db
 

@@ -83,8 +83,9 @@ def test_it_decides_about_ten_percent_of_a_thousand_customers_by_the_canary():
 
     # The arm of 1,000 customers, chosen exactly as the decision service chooses it.
     arms = [
-        rollouts.live_set(rows=rows, payload={"customer_id": f"c{n}"}, at=timezone.now())
-        .arms["limit"]["arm"]
+        rollouts.live_set(rows=rows, payload={"customer_id": f"c{n}"}, at=timezone.now()).arms[
+            "limit"
+        ]["arm"]
         for n in range(1000)
     ]
     # A sample of them decided for real, plus one without the key (always the control).
