@@ -3,6 +3,7 @@
 import functools
 
 import pytest
+from django.urls import reverse
 
 from core.errors import Conflict, InvalidInput
 from decisions import selectors, services, velocity
@@ -160,7 +161,9 @@ def scored(features: dict, **payload) -> Decision:
     )
 
 
-def test_it_reviews_an_applicant_whose_similar_earlier_cases_were_declined(credit_model):
+def test_it_reviews_an_applicant_whose_similar_earlier_cases_were_declined(
+    credit_model, staff_client
+):
     rule_with_version(key="flagged", condition="event.flagged", outcome="decline", priority=1)
     rule_with_version(
         key="like-declined",
@@ -186,6 +189,12 @@ def test_it_reviews_an_applicant_whose_similar_earlier_cases_were_declined(credi
     )
     replay = selectors.decision_replay(decision=decision)
     assert replay["matches"], replay["differences"]
+    # The decision page lists the neighbours, linked to their decisions, and the reasons.
+    page = staff_client.get(reverse("decisions:detail", args=[decision.pk])).content.decode()
+    assert "5 of the 10 nearest earlier cases: declined share 0.60" in page
+    for case in declined:
+        assert f'href="{reverse("decisions:detail", args=[case.pk])}"' in page
+    assert "<code>like-declined</code> Like Declined" in page
 
 
 def test_it_gives_the_deciding_rule_and_the_drivers_towards_risk_as_reasons(credit_model):
