@@ -379,6 +379,17 @@ def velocity_aggregate_list(*, event_type: str | None = None) -> QuerySet[Veloci
     return aggregates
 
 
+def velocity_readers(*, event_type: str, name: str) -> list[str]:
+    """The rule versions ("key vN") not retired that read velocity.<name>."""
+    return sorted(
+        f"{key} v{number}"
+        for key, number in RuleVersion.objects.filter(rule__event_type=event_type)
+        .exclude(status=RuleVersion.Status.RETIRED)
+        .filter(velocity_names__contains=[name])
+        .values_list("rule__key", "number")
+    )
+
+
 def velocity_aggregate_get(*, aggregate_id: int) -> VelocityAggregate:
     aggregate = VelocityAggregate.objects.select_related("policy").filter(pk=aggregate_id).first()
     if aggregate is None:

@@ -7,13 +7,10 @@ from django.db import transaction
 
 from core.audit import audit_record
 from core.errors import Conflict, InvalidInput, NotFound
-from decisions import enqueue
-from decisions.models import Policy, RuleVersion, VelocityAggregate
+from decisions import enqueue, selectors
+from decisions.models import Policy, VelocityAggregate
 from decisions.services.policies import policy_save
 from decisions.services.shared import Actor, insert_once, raise_validation
-
-# A rule version in any of these statuses may decide (or will): what it reads must stay declared.
-READING_STATUSES = ("draft", "published", "shadow", "scheduled", "canary")
 
 
 def _snapshot(aggregate: VelocityAggregate) -> dict[str, Any]:
@@ -89,14 +86,7 @@ def velocity_aggregate_delete(*, event_type: str, name: str, actor: Actor = None
     )
     if aggregate is None:
         raise NotFound(f"The {event_type} policy declares no velocity.{name}.")
-    readers = sorted(
-        f"{key} v{number}"
-        for key, number in RuleVersion.objects.filter(
-            rule__event_type=event_type,
-            status__in=READING_STATUSES,
-            velocity_names__contains=[name],
-        ).values_list("rule__key", "number")
-    )
+    readers = selectors.velocity_readers(event_type=event_type, name=name)
     if readers:
         raise Conflict(
             f"velocity.{name} is read by {', '.join(readers)}; retire those versions first.",
