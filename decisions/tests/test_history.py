@@ -222,3 +222,30 @@ def test_it_names_the_policy_default_when_no_rule_decides():
             "text": "No rule matched; the policy's default outcome is approve.",
         }
     ]
+
+
+def test_it_backtests_a_draft_that_reads_velocity_the_live_rules_never_computed(
+    customer_velocity,
+):
+    decisions = [pay("c1", amount=n) for n in range(3)] + [pay("c2", amount=1)]
+    draft = rule_with_version(
+        key="too-fast",
+        event_type="payment",
+        condition="velocity.tx_1h >= 2",
+        outcome="decline",
+        status="draft",
+    )
+
+    backtest = services.backtest_create(candidates=[{"rule_key": "too-fast", "version": 1}])
+
+    assert [d.history for d in decisions] == [{}] * 4
+    assert draft.status == "draft"
+    assert backtest.results["changed"] == 1
+    assert backtest.results["transitions"] == [
+        {
+            "from": "approve",
+            "to": "decline",
+            "count": 1,
+            "example_event_ids": [decisions[2].event_id],
+        }
+    ]
