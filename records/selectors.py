@@ -105,9 +105,10 @@ def record_nearest(
                 if exact:
                     cursor.execute("SET LOCAL enable_indexscan = off")
                 else:
-                    cursor.execute("SET LOCAL hnsw.iterative_scan = relaxed_order")
+                    # One round trip for both settings: this runs inside decisions too.
                     cursor.execute(
-                        "SELECT set_config('hnsw.ef_search', %s, true)",
+                        "SELECT set_config('hnsw.iterative_scan', 'relaxed_order', true), "
+                        "set_config('hnsw.ef_search', %s, true)",
                         [str(max(settings.RECORDS_HNSW_EF_SEARCH, k))],
                     )
             rows = list(queryset[:k])
