@@ -554,6 +554,14 @@ DECISIONS_BACKTEST_SOFT_TIME_LIMIT = env.int("DECISIONS_BACKTEST_SOFT_TIME_LIMIT
 DECISIONS_BACKTEST_STALE_SECONDS = env.int("DECISIONS_BACKTEST_STALE_SECONDS", default=3600)
 DECISIONS_BACKTEST_QUEUE = env.str("DECISIONS_BACKTEST_QUEUE", default="backtests")
 CELERY_TASK_ROUTES |= {"decisions.backtest_run": {"queue": DECISIONS_BACKTEST_QUEUE}}
+# `similar.*` in rules: over this many nearest earlier decided cases of the same model.
+DECISIONS_SIMILAR_K = env.int("DECISIONS_SIMILAR_K", default=10)
+# A scheduled rule version decides from its effective_from on by itself; this task then files
+# it as published (and retires the version it replaced) so the rule page says what runs.
+CELERY_BEAT_SCHEDULE["decisions-scheduled-versions"] = {
+    "task": "decisions.rule_versions_activate_due",
+    "schedule": 60.0,
+}
 DASHBOARD_PANELS += [("decisions", "Decisions in the last 24 h", "decisions:panel")]
 # Review queue: an analyst's claim on a case lasts this long, then anyone may take it.
 DECISIONS_REVIEW_CLAIM_MINUTES = env.int("DECISIONS_REVIEW_CLAIM_MINUTES", default=15)

@@ -22,7 +22,7 @@ from core.errors import DomainError
 from core.forms import form_add_domain_error, validation_error_from
 from core.models import AuditEntry
 from core.permissions import request_may
-from decisions import admin_views, privacy, selectors, services
+from decisions import admin_rollouts, admin_views, privacy, selectors, services
 from decisions.models import (
     Backtest,
     Decision,
@@ -50,8 +50,12 @@ LIFECYCLE = {
     RuleVersion.Status.DRAFT: ["publish", "shadow", "retire"],
     RuleVersion.Status.SHADOW: ["publish", "retire"],
     RuleVersion.Status.PUBLISHED: ["retire"],
+    RuleVersion.Status.SCHEDULED: ["retire"],
+    RuleVersion.Status.CANARY: ["publish", "retire"],
     RuleVersion.Status.RETIRED: ["rollback"],
 }
+# The statuses whose versions may run as a canary (or change a running canary's share).
+CANARY_SOURCES = (RuleVersion.Status.DRAFT, RuleVersion.Status.SHADOW, RuleVersion.Status.CANARY)
 
 
 def _changes(before: Any, after: Any) -> tuple[Any, Any]:
@@ -160,6 +164,9 @@ class RuleVersionInline(ReadOnlyAdminMixin, PermissionAdminMixin, admin.TabularI
             {
                 "version": version,
                 "transitions": self.transitions_for(version),
+                "may_canary": request is not None
+                and request_may(request, Scope.RULES_WRITE)
+                and version.status in CANARY_SOURCES,
                 "may_backtest": request is not None and request_may(request, Scope.BACKTESTS_WRITE),
             },
         )
@@ -176,7 +183,7 @@ class RuleAdmin(PermissionAdminMixin, AuditTrailMixin, admin.ModelAdmin):
     view_permission = Scope.RULES_READ
     change_permission = Scope.RULES_WRITE
     form = RuleForm
-    list_display = ["key", "name", "event_type", "published", "shadow"]
+    list_display = ["key", "name", "event_type", "published", "shadow", "scheduled", "canary"]
     list_filter = ["event_type"]
     search_fields = ["key", "name", "description"]
     inlines = [RuleVersionInline]
@@ -201,7 +208,13 @@ class RuleAdmin(PermissionAdminMixin, AuditTrailMixin, admin.ModelAdmin):
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
         if obj is None:
             return []
-        return ["key", "event_type", self._tools_field(request), "audit_trail"]
+        return [
+            "key",
+            "event_type",
+            self._tools_field(request),
+            "canary_comparison",
+            "audit_trail",
+        ]
 
     def get_fieldsets(self, request: HttpRequest, obj: Any = None) -> Any:
         if obj is None:
@@ -209,6 +222,7 @@ class RuleAdmin(PermissionAdminMixin, AuditTrailMixin, admin.ModelAdmin):
         tools = self._tools_field(request)
         return [
             (None, {"fields": ["key", "event_type", "name", "description", tools]}),
+            ("Canary against control", {"fields": ["canary_comparison"]}),
             ("Audit trail", {"classes": ["collapse"], "fields": ["audit_trail"]}),
         ]
 
@@ -222,6 +236,18 @@ class RuleAdmin(PermissionAdminMixin, AuditTrailMixin, admin.ModelAdmin):
     @admin.display(description="Shadow")
     def shadow(self, rule: Rule) -> int | None:
         return rule.number_with(RuleVersion.Status.SHADOW)
+
+    @admin.display(description="Scheduled")
+    def scheduled(self, rule: Rule) -> int | None:
+        return rule.number_with(RuleVersion.Status.SCHEDULED)
+
+    @admin.display(description="Canary")
+    def canary(self, rule: Rule) -> int | None:
+        return rule.number_with(RuleVersion.Status.CANARY)
+
+    @admin.display(description="Outcomes per arm since the canary started")
+    def canary_comparison(self, rule: Rule) -> SafeString:
+        return admin_rollouts.canary_comparison_html(rule)
 
     @admin.display(description="Versions")
     def version_tools(self, rule: Rule) -> SafeString:
@@ -252,7 +278,11 @@ class RuleAdmin(PermissionAdminMixin, AuditTrailMixin, admin.ModelAdmin):
         obj.pk = created.pk
 
     def get_urls(self) -> list[URLPattern]:
-        return [*admin_views.rule_urls(self), *super().get_urls()]
+        return [
+            *admin_rollouts.canary_urls(self),
+            *admin_views.rule_urls(self),
+            *super().get_urls(),
+        ]
 
 
 class ReadOnlyAdmin(ReadOnlyAdminMixin, PermissionAdminMixin, admin.ModelAdmin):
@@ -377,6 +407,7 @@ class PolicyAdmin(PermissionAdminMixin, AuditTrailMixin, admin.ModelAdmin):
     ]
     audit_target_type = "policy"
     audit_target_field = "event_type"
+    inlines = [admin_rollouts.VelocityAggregateInline]
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
         return ["event_type", "static_check", "audit_trail"] if obj else []
@@ -418,6 +449,9 @@ class PolicyAdmin(PermissionAdminMixin, AuditTrailMixin, admin.ModelAdmin):
             actor=request.user,
         )
         obj.pk = saved.pk
+
+    def save_formset(self, request: HttpRequest, form: Any, formset: Any, change: bool) -> None:
+        admin_rollouts.velocity_formset_save(request, form.instance, formset)
 
 
 @admin.register(Decision)

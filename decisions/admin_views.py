@@ -58,7 +58,9 @@ class RuleVersionDraftForm(forms.Form):
         widget=forms.Textarea(attrs={"rows": 4, "cols": 80}),
         max_length=4000,
         strip=False,
-        help_text="CEL over event, event_type, now, lists.<name> and risk.score / risk.label.",
+        help_text="CEL over event, event_type, now, lists.<name>, risk.score / risk.label, "
+        "velocity.<name> (the policy's aggregates) and similar.count / .declined_share / "
+        ".mean_score.",
     )
     outcome = forms.CharField(max_length=32)
     priority = forms.IntegerField(min_value=-1_000_000, max_value=1_000_000)
@@ -89,7 +91,7 @@ def rule_change_url(rule: Rule) -> str:
     return reverse("admin:decisions_rule_change", args=[rule.pk])
 
 
-def _render_rule_page(
+def render_rule_page(
     request: HttpRequest,
     model_admin: admin.ModelAdmin,
     template: str,
@@ -144,7 +146,7 @@ def rule_version_new(
         else:
             messages.success(request, f"Draft version {version.number} created.")
             return HttpResponseRedirect(rule_change_url(rule))
-    return _render_rule_page(
+    return render_rule_page(
         request,
         model_admin,
         "new_version.html",
@@ -213,7 +215,7 @@ def rule_version_backtest(
             return HttpResponseRedirect(
                 reverse("admin:decisions_backtest_progress", args=[backtest.pk])
             )
-    return _render_rule_page(
+    return render_rule_page(
         request,
         model_admin,
         "backtest_form.html",
@@ -259,7 +261,7 @@ def rule_diff(request: HttpRequest, *, model_admin: admin.ModelAdmin, rule_id: i
             fromdesc=f"version {left} ({by_number[left].status})",
             todesc=f"version {right} ({by_number[right].status})",
         )
-    return _render_rule_page(
+    return render_rule_page(
         request,
         model_admin,
         "diff.html",
@@ -290,7 +292,7 @@ def backtest_progress(
     return render(request, f"{template}#progress" if request.htmx else template, context)
 
 
-def _admin_path(
+def admin_path(
     route: str,
     view: Callable[..., HttpResponse],
     model_admin: admin.ModelAdmin,
@@ -308,21 +310,21 @@ def _admin_path(
 def rule_urls(model_admin: admin.ModelAdmin) -> list[URLPattern]:
     """The rule admin's own pages, before its change page's catch-all."""
     return [
-        _admin_path(
+        admin_path(
             "<int:rule_id>/versions/new/",
             rule_version_new,
             model_admin,
             "decisions_rule_new_version",
             permission=Scope.RULES_WRITE,
         ),
-        _admin_path(
+        admin_path(
             "<int:rule_id>/versions/<int:number>/backtest/",
             rule_version_backtest,
             model_admin,
             "decisions_rule_backtest",
             permission=Scope.BACKTESTS_WRITE,
         ),
-        _admin_path(
+        admin_path(
             "<int:rule_id>/versions/<int:number>/<str:transition>/",
             rule_version_transition,
             model_admin,
@@ -330,7 +332,7 @@ def rule_urls(model_admin: admin.ModelAdmin) -> list[URLPattern]:
             # publish, shadow, retire, rollback, request: rules:write; approve, reject: approver
             permission=f"{Scope.RULES_WRITE} or {PeopleOnly.RULES_APPROVE}",
         ),
-        _admin_path(
+        admin_path(
             "<int:rule_id>/diff/",
             rule_diff,
             model_admin,
@@ -342,7 +344,7 @@ def rule_urls(model_admin: admin.ModelAdmin) -> list[URLPattern]:
 
 def backtest_urls(model_admin: admin.ModelAdmin) -> list[URLPattern]:
     return [
-        _admin_path(
+        admin_path(
             "<int:backtest_id>/progress/",
             backtest_progress,
             model_admin,

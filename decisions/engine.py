@@ -18,7 +18,9 @@ import cel
 
 from core.expressions import EvaluationError, build_context, compile_expression, evaluate
 
-ALLOWED_VARIABLES = ("event", "event_type", "now", "lists", "risk")
+# `velocity` and `similar` come from the event's history (decisions.velocity and
+# decisions.similarity), computed by the service only when a live rule reads them.
+ALLOWED_VARIABLES = ("event", "event_type", "now", "lists", "risk", "velocity", "similar")
 PUBLISHED = "published"
 SHADOW = "shadow"
 DEFAULT_STRATEGY = "first_match"
@@ -142,6 +144,7 @@ def build_variables(
     received_at: datetime,
     lists: Mapping[str, Sequence[Any]],
     risk: RiskInput | None,
+    history: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> dict[str, Any]:
     variables: dict[str, Any] = {
         "event": payload,
@@ -154,6 +157,10 @@ def build_variables(
     }
     if risk is not None:
         variables["risk"] = {"score": risk.score, "label": risk.label}
+    # Extra variables (velocity, similar): absent when not computed, so a rule reading one on
+    # an event without it (e.g. no customer id) is an evaluation error in the trace.
+    for name, values in (history or {}).items():
+        variables[name] = dict(values)
     return variables
 
 
@@ -166,6 +173,7 @@ def decide(
     policy: PolicySpec,
     lists: Mapping[str, Sequence[Any]],
     risk: RiskInput | None = None,
+    history: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> EngineResult:
     """Evaluate every version against one shared context and apply the policy's strategy.
 
@@ -181,6 +189,7 @@ def decide(
             received_at=received_at,
             lists={name: lists[name] for name in _lists_needed_whole(ordered) if name in lists},
             risk=risk,
+            history=history,
         ),
         sets=lists,
     )

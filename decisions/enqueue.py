@@ -12,6 +12,7 @@ from django.db import transaction
 
 BACKTEST_RUN = "decisions.backtest_run"
 WEBHOOK_DELIVER = "decisions.webhook_deliver"
+VELOCITY_INDEX_ENSURE = "decisions.velocity_index_ensure"
 
 
 def _send_on_commit(name: str, *args: Any, queue: str | None = None) -> None:
@@ -39,3 +40,8 @@ def backtest_run_enqueue(*, backtest_id: int) -> None:
 def webhook_deliver_enqueue(*, delivery_id: int) -> None:
     """Send the webhook once the decision that made the delivery commits (never before)."""
     _send_on_commit(WEBHOOK_DELIVER, delivery_id)
+
+
+def velocity_index_ensure_enqueue(*, key_field: str) -> None:
+    """Build the expression index for a velocity key once the declaring transaction commits."""
+    _send_on_commit(VELOCITY_INDEX_ENSURE, key_field)

@@ -20,6 +20,8 @@ rule_key_validator = RegexValidator(
     RULE_KEY_PATTERN, "Use lower-case letters, digits, '-' and '_', starting with a letter."
 )
 PRIORITY_LIMIT = 1_000_000
+# A velocity aggregate looks back at most 90 days (the backtest's horizon is about as long).
+VELOCITY_MAX_WINDOW_SECONDS = 90 * 24 * 3600
 
 
 class Rule(models.Model):
@@ -53,11 +55,17 @@ class RuleVersion(models.Model):
         DRAFT = "draft"
         PUBLISHED = "published"
         SHADOW = "shadow"
+        # Published at its effective_from: until then the published version keeps deciding.
+        SCHEDULED = "scheduled"
+        # Decides canary_percent of the traffic (chosen by hashing a payload key).
+        CANARY = "canary"
         RETIRED = "retired"
 
     rule = models.ForeignKey(Rule, on_delete=models.PROTECT, related_name="versions")
     number = models.PositiveIntegerField()
-    condition = models.TextField(help_text="CEL over event, event_type, now, lists and risk.")
+    condition = models.TextField(
+        help_text="CEL over event, event_type, now, lists, risk, velocity and similar."
+    )
     outcome = models.CharField(max_length=32, validators=[identifier_validator])
     priority = models.IntegerField(
         validators=[MinValueValidator(-PRIORITY_LIMIT), MaxValueValidator(PRIORITY_LIMIT)],
@@ -70,6 +78,14 @@ class RuleVersion(models.Model):
     # Names of the lists the condition reads, derived when the version is compiled, so the
     # engine loads (and a decision snapshots) exactly those.
     list_names = models.JSONField(default=list, blank=True)
+    # Likewise the velocity aggregates the condition reads, and whether it reads `similar`: the
+    # decision service computes those (and only those) when a live version reads them.
+    velocity_names = models.JSONField(default=list, blank=True)
+    reads_similar = models.BooleanField(default=False)
+    # Set when the version becomes a canary: the share of traffic it decides, and the payload
+    # field whose hash picks that traffic (the same key always lands in the same arm).
+    canary_percent = models.PositiveSmallIntegerField(null=True, blank=True)
+    canary_key = models.CharField(max_length=64, blank=True)
     author = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
@@ -90,9 +106,31 @@ class RuleVersion(models.Model):
             models.UniqueConstraint(
                 fields=["rule"], condition=Q(status="shadow"), name="rule_version_one_shadow"
             ),
+            models.UniqueConstraint(
+                fields=["rule"], condition=Q(status="scheduled"), name="rule_version_one_scheduled"
+            ),
+            models.UniqueConstraint(
+                fields=["rule"], condition=Q(status="canary"), name="rule_version_one_canary"
+            ),
             models.CheckConstraint(
-                condition=Q(status__in=["draft", "published", "shadow", "retired"]),
+                condition=Q(
+                    status__in=["draft", "published", "shadow", "scheduled", "canary", "retired"]
+                ),
                 name="rule_version_status_valid",
+            ),
+            models.CheckConstraint(
+                condition=Q(canary_percent__isnull=True)
+                | (Q(canary_percent__gte=1) & Q(canary_percent__lte=99)),
+                name="rule_version_canary_percent_range",
+            ),
+            models.CheckConstraint(
+                condition=~Q(status="scheduled") | Q(effective_from__isnull=False),
+                name="rule_version_scheduled_has_start",
+            ),
+            models.CheckConstraint(
+                condition=~Q(status="canary")
+                | (Q(canary_percent__isnull=False) & ~Q(canary_key="")),
+                name="rule_version_canary_configured",
             ),
             models.CheckConstraint(condition=Q(number__gte=1), name="rule_version_number_positive"),
             models.CheckConstraint(
@@ -254,6 +292,57 @@ class Policy(models.Model):
         return f"{self.event_type} ({self.strategy})"
 
 
+class VelocityAggregate(models.Model):
+    """A named aggregate over earlier events of the policy's type sharing a payload key, read by
+    rules as `velocity.<name>` (e.g. count of the customer's events in the last hour)."""
+
+    class Function(models.TextChoices):
+        COUNT = "count", "Count of events"
+        SUM = "sum", "Sum of a numeric field"
+        DISTINCT = "distinct", "Count of distinct values of a field"
+
+    policy = models.ForeignKey(Policy, on_delete=models.CASCADE, related_name="aggregates")
+    name = models.CharField(max_length=64, validators=[identifier_validator])
+    function = models.CharField(max_length=16, choices=Function.choices)
+    key_field = models.CharField(
+        max_length=40,
+        validators=[identifier_validator],
+        help_text="The payload field that groups events, e.g. customer_id.",
+    )
+    field = models.CharField(
+        max_length=64,
+        blank=True,
+        validators=[identifier_validator],
+        help_text="The payload field summed or counted distinctly (empty for count).",
+    )
+    window_seconds = models.PositiveIntegerField(
+        validators=[MinValueValidator(1), MaxValueValidator(VELOCITY_MAX_WINDOW_SECONDS)],
+        help_text="How far back the aggregate looks, in seconds (3600: the last hour).",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["policy", "name"]
+        constraints = [
+            models.UniqueConstraint(fields=["policy", "name"], name="velocity_unique_name"),
+            models.CheckConstraint(
+                condition=Q(function__in=["count", "sum", "distinct"]),
+                name="velocity_function_valid",
+            ),
+            models.CheckConstraint(
+                condition=Q(function="count") | ~Q(field=""), name="velocity_field_needed"
+            ),
+            models.CheckConstraint(
+                condition=Q(window_seconds__gte=1)
+                & Q(window_seconds__lte=VELOCITY_MAX_WINDOW_SECONDS),
+                name="velocity_window_bounded",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"velocity.{self.name}"
+
+
 class Event(models.Model):
     """Something that happened and needs a decision; its payload is never changed, only blanked
     by retention (`payload_purged_at`), after which its decision can no longer be replayed."""
@@ -307,6 +396,16 @@ class Decision(models.Model):
     risk_label = models.CharField(max_length=32, blank=True)
     # The scoring record behind risk_score; the lead may turn it into a FK to records.
     risk_record_id = models.BigIntegerField(null=True, blank=True)
+    # What the rules read beyond the event, computed once and replayed from here:
+    # {"velocity": {name: value}, "similar": {"count", "declined_share", "mean_score", "k",
+    # "neighbours": [...]}}; a part is present only when a live rule read it.
+    history = models.JSONField(default=dict, blank=True)
+    # Why: [{"kind": "rule" | "policy" | "driver", "code", "text", ...}], the deciding rules
+    # first, then the drivers that pushed the score towards risk (adverse-action style).
+    reasons = models.JSONField(default=list, blank=True)
+    # Rules under a canary: {rule_key: {"arm": "canary" | "control", "version_id", "bucket",
+    # "percent", "key", "canary_version_id", "control_version_id"}}.
+    arms = models.JSONField(default=dict, blank=True)
     decided_at = models.DateTimeField()
 
     class Meta:

@@ -29,6 +29,14 @@ def _action_masked(action: dict[str, Any]) -> dict[str, Any]:
     return shown
 
 
+def reasons_masked(reasons: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Drivers keep their feature and text; the applicant's value goes."""
+    return [
+        {**reason, "value": MASK * 3} if reason.get("kind") == "driver" else dict(reason)
+        for reason in reasons
+    ]
+
+
 def reader_sees_pii(reader: Any, *, decision_ids: list[int]) -> bool:
     """Whether `reader` sees these decisions unmasked; if so the read is audited, once."""
     if not may_read_pii(reader):

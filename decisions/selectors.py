@@ -8,12 +8,13 @@ from typing import Any
 from django.conf import settings
 from django.contrib.postgres.aggregates import ArrayAgg
 from django.db.models import Count, F, Min, Q, QuerySet
+from django.db.models.fields.json import KT
 from django.utils import timezone
 
 from campaigns import selectors as campaigns_selectors
-from core.errors import DomainError
+from core.errors import DomainError, NotFound
 from core.models import AuditEntry
-from decisions import engine
+from decisions import engine, reasons, rollouts, similarity
 from decisions.exceptions import (
     BacktestNotFound,
     DecisionNotFound,
@@ -32,6 +33,7 @@ from decisions.models import (
     ReviewCase,
     Rule,
     RuleVersion,
+    VelocityAggregate,
     WebhookDelivery,
 )
 from records import selectors as records_selectors
@@ -74,6 +76,15 @@ def live_rule_versions(*, event_type: str, at: datetime) -> list[RuleVersion]:
         .filter(Q(effective_from__isnull=True) | Q(effective_from__lte=at))
         .filter(Q(effective_until__isnull=True) | Q(effective_until__gt=at))
         .select_related("rule")
+    )
+
+
+def rollout_rule_versions(*, event_type: str) -> list[RuleVersion]:
+    """Every version of the event type that may decide or shadow (rollouts.live_set picks)."""
+    return list(
+        RuleVersion.objects.filter(
+            rule__event_type=event_type, status__in=rollouts.ROLLOUT_STATUSES
+        ).select_related("rule")
     )
 
 
@@ -193,13 +204,25 @@ def decision_risk_input(*, decision: Decision) -> engine.RiskInput | None:
     return engine.RiskInput(score=decision.risk_score, label=decision.risk_label)
 
 
+def history_variables(history: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """The variables rules read from a decision's stored history (velocity, similar)."""
+    variables: dict[str, dict[str, Any]] = {}
+    if "velocity" in history:
+        variables["velocity"] = dict(history["velocity"])
+    if "similar" in history:
+        variables["similar"] = similarity.similar_variables(history["similar"])
+    return variables
+
+
 def decision_reevaluate(
     *,
     decision: Decision,
     versions: list[engine.CompiledVersion],
     lists: Mapping[str, Sequence[Any]],
+    history: Mapping[str, Any] | None = None,
 ) -> engine.EngineResult:
-    """Decide a stored decision's event again, with its policy and risk and the given rules."""
+    """Decide a stored decision's event again, with its policy, risk and history (velocity and
+    similar cases as stored, unless `history` says otherwise) and the given rules."""
     event = decision.event
     return engine.decide(
         event_type=event.type,
@@ -209,6 +232,30 @@ def decision_reevaluate(
         policy=engine.PolicySpec.from_json(decision.policy),
         lists=lists,
         risk=decision_risk_input(decision=decision),
+        history=history_variables(decision.history if history is None else history),
+    )
+
+
+def decision_reasons(
+    *,
+    outcome: str,
+    trace: Sequence[Mapping[str, Any]],
+    rule_names: Mapping[str, str],
+    risk_record_id: int | None,
+) -> list[dict[str, Any]]:
+    """The reason codes of a decision: its deciding rules, then the drivers towards risk."""
+    deciders = [
+        (entry["rule"], rule_names.get(entry["rule"], entry["rule"]))
+        for entry in trace
+        if entry["decided"]
+    ]
+    drivers, texts = (
+        records_selectors.record_drivers_with_texts(record_id=risk_record_id)
+        if risk_record_id is not None
+        else (None, None)
+    )
+    return reasons.reasons_for(
+        outcome=outcome, deciders=deciders, drivers=drivers, driver_texts=texts
     )
 
 
@@ -259,6 +306,15 @@ def decision_replay(*, decision: Decision) -> dict[str, Any]:
             differences.append(
                 f"{len(stored_trace)} versions evaluated, {len(replayed_trace)} on replay"
             )
+    replayed_reasons = decision_reasons(
+        outcome=result.outcome,
+        trace=result.trace,
+        rule_names={version.rule.key: version.rule.name for version in by_id.values()},
+        risk_record_id=decision.risk_record_id,
+    )
+    if reasons.comparable(replayed_reasons) != reasons.comparable(decision.reasons):
+        differences.append("reasons differ")
+    differences.extend(rollouts.arm_differences(arms=decision.arms, payload=decision.event.payload))
     # Compare what the engine decides about actions, not what dispatching added since.
     if [_action_identity(action) for action in result.actions] != [
         _action_identity(action) for action in decision.actions
@@ -274,6 +330,7 @@ def decision_replay(*, decision: Decision) -> dict[str, Any]:
             "matched_version_id": replayed_match,
             "shadow_outcome": result.shadow_outcome,
             "trace": result.trace,
+            "reasons": replayed_reasons,
             "engine_us": result.engine_us,
         },
     }
@@ -316,6 +373,32 @@ def rule_get(*, key: str) -> Rule:
     return rule
 
 
+def canary_comparison(*, rule: Rule) -> dict[str, dict[str, Any]] | None:
+    """The outcomes of the rule's running canary against its control, over the decisions made
+    since the canary started: {"canary" | "control": {"total", "outcomes": {outcome: n}}}."""
+    canary = rule.versions.filter(status=RuleVersion.Status.CANARY).first()
+    if canary is None:
+        return None
+    decisions = Decision.objects.filter(event_type=rule.event_type)
+    if canary.status_changed_at is not None:
+        decisions = decisions.filter(decided_at__gte=canary.status_changed_at)
+    rows = (
+        decisions.filter(**{f"arms__{rule.key}__canary_version_id": canary.pk})
+        .values("outcome", arm=KT(f"arms__{rule.key}__arm"))
+        .annotate(count=Count("id"))
+        .order_by("arm", "-count", "outcome")
+    )
+    comparison: dict[str, dict[str, Any]] = {
+        arm: {"total": 0, "outcomes": {}} for arm in ("canary", "control")
+    }
+    for row in rows:
+        arm = comparison[row["arm"]]
+        arm["outcomes"][row["outcome"]] = row["count"]
+        arm["total"] += row["count"]
+    comparison["canary"].update(version=canary.number, percent=canary.canary_percent)
+    return comparison
+
+
 def rule_version_get(*, key: str, number: int) -> RuleVersion:
     version = (
         RuleVersion.objects.select_related("rule").filter(rule__key=key, number=number).first()
@@ -323,6 +406,33 @@ def rule_version_get(*, key: str, number: int) -> RuleVersion:
     if version is None:
         raise RuleVersionNotFound(f"Rule {key} has no version {number}.")
     return version
+
+
+def velocity_aggregate_list(*, event_type: str | None = None) -> QuerySet[VelocityAggregate]:
+    aggregates = VelocityAggregate.objects.select_related("policy").order_by(
+        "policy__event_type", "name"
+    )
+    if event_type:
+        aggregates = aggregates.filter(policy__event_type=event_type)
+    return aggregates
+
+
+def velocity_readers(*, event_type: str, name: str) -> list[str]:
+    """The rule versions ("key vN") not retired that read velocity.<name>."""
+    return sorted(
+        f"{key} v{number}"
+        for key, number in RuleVersion.objects.filter(rule__event_type=event_type)
+        .exclude(status=RuleVersion.Status.RETIRED)
+        .filter(velocity_names__contains=[name])
+        .values_list("rule__key", "number")
+    )
+
+
+def velocity_aggregate_get(*, aggregate_id: int) -> VelocityAggregate:
+    aggregate = VelocityAggregate.objects.select_related("policy").filter(pk=aggregate_id).first()
+    if aggregate is None:
+        raise NotFound(f"No velocity aggregate {aggregate_id}.")
+    return aggregate
 
 
 def backtest_get(*, backtest_id: int) -> Backtest:

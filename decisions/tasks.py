@@ -7,7 +7,7 @@ from celery import Task, shared_task
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 
-from decisions import enqueue, services
+from decisions import enqueue, services, velocity
 
 
 @shared_task(
@@ -45,3 +45,15 @@ def webhook_deliver_task(self: Task, delivery_id: int) -> None:
     retry_in = services.webhook_delivery_attempt(delivery_id=delivery_id)
     if retry_in is not None:
         raise self.retry(countdown=retry_in)
+
+
+@shared_task(name=enqueue.VELOCITY_INDEX_ENSURE, ignore_result=True)
+def velocity_index_ensure_task(key_field: str) -> None:
+    """Build (concurrently, if missing) the index that serves velocity aggregates on a key."""
+    velocity.velocity_index_ensure(key_field=key_field)
+
+
+@shared_task(name="decisions.rule_versions_activate_due", ignore_result=True)
+def rule_versions_activate_due_task() -> int:
+    """Every minute (beat): file the scheduled versions whose time has come as published."""
+    return len(services.rule_versions_activate_due())

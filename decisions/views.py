@@ -61,6 +61,7 @@ def decision_detail_page(request: HtmxHttpRequest, decision_id: int) -> HttpResp
         "nav": "decisions",
         "decision": decision,
         "actions": decision.actions if unmasked else privacy.actions_masked(decision.actions),
+        "reasons": decision.reasons if unmasked else privacy.reasons_masked(decision.reasons),
         "payload": json.dumps(payload, indent=2, sort_keys=True, ensure_ascii=False),
         "risk_request": json.dumps(risk_request, indent=2, sort_keys=True, ensure_ascii=False)
         if risk_request

@@ -1,6 +1,7 @@
 """Reads of prediction records: lists, one record, nearest neighbours, the dashboard summary,
 and the drift measurements."""
 
+import functools
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -18,6 +19,7 @@ from risk.selectors import (
     SCORE,
     drift_level,
     german_credit_applicants,
+    model_feature_reasons,
     model_has_production_version,
     model_risk_labels,
     model_score,
@@ -74,6 +76,8 @@ def record_nearest(
     k: int,
     exclude_id: int | None = None,
     exact: bool = False,
+    before_id: int | None = None,
+    with_event: bool = False,
 ) -> list[Neighbour]:
     """The k records of a model closest to `embedding` by cosine distance.
 
@@ -92,6 +96,10 @@ def record_nearest(
     )
     if exclude_id is not None:
         queryset = queryset.exclude(pk=exclude_id)
+    if before_id is not None:
+        queryset = queryset.filter(pk__lt=before_id)
+    if with_event:
+        queryset = queryset.filter(event_id__isnull=False)
     with transaction.atomic():
         # The settings are SET LOCAL inside a savepoint that is rolled back after the read, so
         # they never leak into the caller's transaction (e.g. a test's, or the exact variant's).
@@ -101,9 +109,10 @@ def record_nearest(
                 if exact:
                     cursor.execute("SET LOCAL enable_indexscan = off")
                 else:
-                    cursor.execute("SET LOCAL hnsw.iterative_scan = relaxed_order")
+                    # One round trip for both settings: this runs inside decisions too.
                     cursor.execute(
-                        "SELECT set_config('hnsw.ef_search', %s, true)",
+                        "SELECT set_config('hnsw.iterative_scan', 'relaxed_order', true), "
+                        "set_config('hnsw.ef_search', %s, true)",
                         [str(max(settings.RECORDS_HNSW_EF_SEARCH, k))],
                     )
             rows = list(queryset[:k])
@@ -124,6 +133,41 @@ def record_nearest_to_record(*, record_id: int, k: int) -> tuple[PredictionRecor
         model_id=record.model_id, embedding=record.embedding, k=k, exclude_id=record.pk
     )
     return record, neighbours
+
+
+def record_earlier_cases(*, record_id: int, k: int) -> list[Neighbour]:
+    """The k records of the same model most similar to record `record_id` among those stored
+    before it that belong to a decided event: the similar earlier cases of a decision."""
+    record = (
+        PredictionRecord.objects.filter(pk=record_id).only("id", "model_id", "embedding").first()
+    )
+    if record is None:
+        raise RecordNotFound(f"No record {record_id}.")
+    return record_nearest(
+        model_id=record.model_id,
+        embedding=record.embedding,
+        k=k,
+        before_id=record.pk,
+        with_event=True,
+    )
+
+
+@functools.lru_cache(maxsize=64)
+def _feature_reasons(model_id: str, model_version: int) -> dict[str, str]:
+    # A model version's feature schema never changes, so its texts are read once per process.
+    return model_feature_reasons(key=model_id, version=model_version)
+
+
+def record_drivers_with_texts(*, record_id: int) -> tuple[list[dict[str, Any]], dict[str, str]]:
+    """The record's drivers and {feature: reason text} of the model version that scored it."""
+    record = (
+        PredictionRecord.objects.filter(pk=record_id)
+        .only("model_id", "model_version", "drivers")
+        .first()
+    )
+    if record is None:
+        raise RecordNotFound(f"No record {record_id}.")
+    return list(record.drivers), _feature_reasons(record.model_id, record.model_version)
 
 
 def record_nearest_to_features(

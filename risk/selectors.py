@@ -104,6 +104,20 @@ def model_version_get(*, key: str, version: int | None = None) -> ModelVersion:
     return found
 
 
+def model_feature_reasons(*, key: str, version: int) -> dict[str, str]:
+    """{feature: text} for reason codes, kept in the version's feature schema: each feature's
+    `reason` (written for the applicant, as adverse-action notices need), else its description."""
+    schema = (
+        ModelVersion.objects.filter(model__key=key, version=version)
+        .values_list("feature_schema", flat=True)
+        .first()
+    )
+    return {
+        feature["name"]: feature.get("reason") or feature.get("description") or feature["name"]
+        for feature in schema or []
+    }
+
+
 def model_version_loaded(*, model_version: ModelVersion) -> LoadedModel:
     """The version ready to score, from the per-process cache (the artifact is read on a miss)."""
 

@@ -111,6 +111,30 @@ _COLUMNS: dict[str, tuple[str, str, str, float | None, float | None]] = {
     ),
     "foreign_worker": ("foreign_worker", "boolean", "Foreign worker", None, None),
 }
+# Reason texts for the decision's reason codes, written for the applicant (the wording credit
+# adverse-action notices use); kept in each version's feature schema as `reason`.
+_REASONS = {
+    "checking_account": "Status of existing checking account",
+    "duration_months": "Length of the credit term requested",
+    "credit_history": "Credit history",
+    "purpose": "Purpose of the credit",
+    "credit_amount": "Amount of credit requested",
+    "savings": "Insufficient savings or bonds",
+    "employment_since": "Length of present employment",
+    "installment_rate": "Installments too high relative to disposable income",
+    "personal_status_sex": "Personal status",
+    "other_debtors": "Other debtors or guarantors",
+    "residence_since": "Length of residence at present address",
+    "property": "Value of property owned",
+    "age": "Age",
+    "other_installment_plans": "Other installment plans in progress",
+    "housing": "Housing situation",
+    "existing_credits": "Number of existing credits at this bank",
+    "job": "Type of employment",
+    "dependents": "Number of dependents",
+    "telephone": "No telephone registered in the applicant's name",
+    "foreign_worker": "Foreign worker status",
+}
 _BOOLEAN_TRUE = {"telephone": "yes, registered under the customers name", "foreign_worker": "yes"}
 
 
@@ -156,6 +180,7 @@ def credit_default_schema(frame: pd.DataFrame) -> list[dict[str, Any]]:
             "name": name,
             "type": kind,
             "description": description,
+            "reason": _REASONS[name],
             "required": True,
         }
         if kind == "category":

@@ -9,7 +9,13 @@ from rest_framework.routers import SimpleRouter
 
 from decisions.api.catalog import NamedListViewSet, PolicyViewSet
 from decisions.api.reviews import ReviewViewSet
-from decisions.api.views import BacktestViewSet, DecisionViewSet, EventViewSet, RuleViewSet
+from decisions.api.views import (
+    BacktestViewSet,
+    DecisionViewSet,
+    EventViewSet,
+    RuleViewSet,
+    VelocityAggregateViewSet,
+)
 
 router = SimpleRouter()
 router.register("events", EventViewSet, basename="event")
@@ -19,5 +25,6 @@ router.register("backtests", BacktestViewSet, basename="backtest")
 router.register("reviews", ReviewViewSet, basename="review")
 router.register("lists", NamedListViewSet, basename="named-list")
 router.register("policies", PolicyViewSet, basename="policy")
+router.register("velocity-aggregates", VelocityAggregateViewSet, basename="velocity-aggregate")
 
 urlpatterns = router.urls

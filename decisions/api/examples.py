@@ -54,6 +54,11 @@ DECISION: dict[str, Any] = {
     "actions": [],
     "engine_us": 18.6,
     "risk": None,
+    "reasons": [
+        {"kind": "rule", "code": "blocked-country", "text": "Applicant in a blocked country"}
+    ],
+    "history": {"velocity": {"applications_1h": 2}},
+    "arms": {},
     "decided_at": "2026-11-23T15:04:05.123456Z",
 }
 # A real applicant of the German Credit data (row 1), as the credit-default model expects it.
@@ -161,6 +166,10 @@ VERSION = {
     "effective_from": None,
     "effective_until": None,
     "list_names": ["blocked_countries"],
+    "velocity_names": [],
+    "reads_similar": False,
+    "canary_percent": None,
+    "canary_key": "",
     "author_label": "staff",
     "change_note": "Use the shared list.",
     "created_at": "2026-11-22T10:00:00Z",
@@ -183,6 +192,8 @@ RULE = {
     "created_at": "2026-11-20T09:00:00Z",
     "published_version": 3,
     "shadow_version": None,
+    "scheduled_version": None,
+    "canary_version": None,
     "versions": [VERSION],
 }
 
@@ -236,6 +247,56 @@ RULE_VERSION_CREATE = [
     ),
 ]
 RULE_VERSION_TRANSITION = [OpenApiExample("Version", response_only=True, value=VERSION)]
+RULE_VERSION_CANARY = [
+    OpenApiExample(
+        "Ten percent of customers", request_only=True, value={"percent": 10, "key": "customer_id"}
+    ),
+    OpenApiExample(
+        "Version",
+        response_only=True,
+        value={
+            **VERSION,
+            "number": 4,
+            "status": "canary",
+            "condition": "event.country in lists.blocked_countries || velocity.applications_1h > 3",
+            "list_names": ["blocked_countries"],
+            "velocity_names": ["applications_1h"],
+            "canary_percent": 10,
+            "canary_key": "customer_id",
+            "approval": None,
+        },
+    ),
+]
+VELOCITY_AGGREGATE = {
+    "id": 3,
+    "event_type": "loan_application",
+    "name": "applications_1h",
+    "function": "count",
+    "key_field": "customer_id",
+    "field": "",
+    "window_seconds": 3600,
+}
+VELOCITY_AGGREGATE_LIST = [OpenApiExample("A page", response_only=True, value=VELOCITY_AGGREGATE)]
+VELOCITY_AGGREGATE_CREATE = [
+    OpenApiExample(
+        "A customer's applications in the last hour",
+        request_only=True,
+        value={key: VELOCITY_AGGREGATE[key] for key in VELOCITY_AGGREGATE if key != "id"},
+    ),
+    OpenApiExample(
+        "Amount per customer in a day",
+        request_only=True,
+        value={
+            "event_type": "payment",
+            "name": "amount_24h",
+            "function": "sum",
+            "key_field": "customer_id",
+            "field": "amount",
+            "window_seconds": 86400,
+        },
+    ),
+    OpenApiExample("Declared", response_only=True, value=VELOCITY_AGGREGATE),
+]
 RULE_VERSION_APPROVAL = [
     OpenApiExample("Note", request_only=True, value={"note": "Checked against the memo."}),
     *RULE_VERSION_TRANSITION,

@@ -13,11 +13,13 @@ from decisions import privacy
 from decisions.models import (
     IDENTIFIER_PATTERN,
     RULE_KEY_PATTERN,
+    VELOCITY_MAX_WINDOW_SECONDS,
     Backtest,
     Decision,
     Rule,
     RuleVersion,
     RuleVersionApproval,
+    VelocityAggregate,
 )
 from decisions.services.backtests import MAX_CANDIDATES
 from decisions.services.rules import MAX_ACTIONS
@@ -60,8 +62,35 @@ class DecisionSummarySerializer(serializers.ModelSerializer):
         return {"key": version.rule.key, "version": version.number}
 
 
+class ReasonSerializer(serializers.Serializer):
+    kind = serializers.ChoiceField(choices=["rule", "policy", "driver"])
+    code = serializers.CharField(help_text="The rule key, `default`, or the driver's feature.")
+    text = serializers.CharField(help_text="What a notice to the applicant would say.")
+    value = serializers.JSONField(required=False, help_text="Drivers: the feature's value.")
+    contribution = serializers.FloatField(
+        required=False, help_text="Drivers: log-odds added towards risk."
+    )
+
+
 class DecisionSerializer(DecisionSummarySerializer):
     risk = serializers.SerializerMethodField()
+    reasons = ReasonSerializer(
+        many=True,
+        read_only=True,
+        help_text="The deciding rules (or the policy's default), then up to four drivers that "
+        "pushed the risk score up, largest first.",
+    )
+    history = serializers.JSONField(
+        read_only=True,
+        help_text="What the rules read beyond the event, as computed for this decision: "
+        "`velocity` {name: value} and `similar` {count, declined_share, mean_score, k, "
+        "neighbours}; a part is present only when a live rule read it.",
+    )
+    arms = serializers.JSONField(
+        read_only=True,
+        help_text="Per rule under a canary: which arm decided (canary or control), its "
+        "version id, the hash bucket, the percentage and the payload key.",
+    )
 
     class Meta(DecisionSummarySerializer.Meta):
         fields = [
@@ -71,6 +100,9 @@ class DecisionSerializer(DecisionSummarySerializer):
             "lists_snapshot",
             "actions",
             "risk",
+            "reasons",
+            "history",
+            "arms",
         ]
 
     def get_risk(self, decision: Decision) -> dict[str, Any] | None:
@@ -106,6 +138,7 @@ class DecisionDetailSerializer(DecisionSerializer):
             body["event"]["payload"] = features_mask(body["event"]["payload"] or {})
             body["event"]["risk"] = privacy.risk_request_masked(body["event"]["risk"])
             body["actions"] = privacy.actions_masked(body["actions"])
+            body["reasons"] = privacy.reasons_masked(body["reasons"])
         return body
 
 
@@ -157,6 +190,10 @@ class RuleVersionSerializer(serializers.ModelSerializer):
             "effective_from",
             "effective_until",
             "list_names",
+            "velocity_names",
+            "reads_similar",
+            "canary_percent",
+            "canary_key",
             "author_label",
             "change_note",
             "created_at",
@@ -179,6 +216,8 @@ class ApprovalNoteSerializer(serializers.Serializer):
 class RuleSerializer(serializers.ModelSerializer):
     published_version = serializers.SerializerMethodField()
     shadow_version = serializers.SerializerMethodField()
+    scheduled_version = serializers.SerializerMethodField()
+    canary_version = serializers.SerializerMethodField()
     versions = RuleVersionSerializer(many=True, read_only=True)
 
     class Meta:
@@ -191,6 +230,8 @@ class RuleSerializer(serializers.ModelSerializer):
             "created_at",
             "published_version",
             "shadow_version",
+            "scheduled_version",
+            "canary_version",
             "versions",
         ]
 
@@ -199,6 +240,12 @@ class RuleSerializer(serializers.ModelSerializer):
 
     def get_shadow_version(self, rule: Rule) -> int | None:
         return rule.number_with(RuleVersion.Status.SHADOW)
+
+    def get_scheduled_version(self, rule: Rule) -> int | None:
+        return rule.number_with(RuleVersion.Status.SCHEDULED)
+
+    def get_canary_version(self, rule: Rule) -> int | None:
+        return rule.number_with(RuleVersion.Status.CANARY)
 
 
 class RuleCreateSerializer(StrictSerializer):
@@ -224,6 +271,37 @@ class RuleVersionCreateSerializer(StrictSerializer):
     effective_from = serializers.DateTimeField(required=False, allow_null=True, default=None)
     effective_until = serializers.DateTimeField(required=False, allow_null=True, default=None)
     change_note = serializers.CharField(max_length=2000, required=False, allow_blank=True)
+
+
+class CanarySerializer(StrictSerializer):
+    percent = serializers.IntegerField(
+        min_value=1, max_value=99, help_text="The share of events the version decides."
+    )
+    key = serializers.RegexField(
+        IDENTIFIER_PATTERN,
+        max_length=64,
+        help_text="The payload field whose hash picks the events, e.g. customer_id.",
+    )
+
+
+class VelocityAggregateSerializer(serializers.ModelSerializer):
+    event_type = serializers.CharField(source="policy.event_type", read_only=True)
+
+    class Meta:
+        model = VelocityAggregate
+        fields = ["id", "event_type", "name", "function", "key_field", "field", "window_seconds"]
+        read_only_fields = fields
+
+
+class VelocityAggregateCreateSerializer(StrictSerializer):
+    event_type = serializers.RegexField(IDENTIFIER_PATTERN, max_length=64)
+    name = serializers.RegexField(IDENTIFIER_PATTERN, max_length=64)
+    function = serializers.ChoiceField(choices=VelocityAggregate.Function.choices)
+    key_field = serializers.RegexField(IDENTIFIER_PATTERN, max_length=40)
+    field = serializers.RegexField(
+        IDENTIFIER_PATTERN, max_length=64, required=False, default="", allow_blank=True
+    )
+    window_seconds = serializers.IntegerField(min_value=1, max_value=VELOCITY_MAX_WINDOW_SECONDS)
 
 
 # --- Backtests ---------------------------------------------------------------------------------
@@ -311,4 +389,19 @@ class BacktestCreateSchema(OpenApiSerializerExtension):
         # The draft named by rule_key counts as one of the MAX_CANDIDATES.
         schema["if"] = {"required": ["rule_key"]}
         schema["then"] = {"properties": {"candidates": {"maxItems": MAX_CANDIDATES - 1}}}
+        return schema
+
+
+class VelocityAggregateCreateSchema(OpenApiSerializerExtension):
+    """What the service demands, stated in the document: sum and distinct name a `field`."""
+
+    target_class = VelocityAggregateCreateSerializer
+
+    def map_serializer(self, auto_schema: Any, direction: Any) -> dict[str, Any]:
+        schema = auto_schema._map_basic_serializer(self.target, direction)
+        schema["if"] = {
+            "required": ["function"],
+            "properties": {"function": {"enum": ["sum", "distinct"]}},
+        }
+        schema["then"] = {"required": ["field"], "properties": {"field": {"minLength": 1}}}
         return schema

@@ -30,6 +30,7 @@ from decisions.api.serializers import (
     ApprovalNoteSerializer,
     BacktestCreateSerializer,
     BacktestSerializer,
+    CanarySerializer,
     DecisionDetailSerializer,
     DecisionSummarySerializer,
     EventCreateSerializer,
@@ -39,6 +40,8 @@ from decisions.api.serializers import (
     RuleSerializer,
     RuleVersionCreateSerializer,
     RuleVersionSerializer,
+    VelocityAggregateCreateSerializer,
+    VelocityAggregateSerializer,
 )
 from decisions.models import Backtest, Decision, RuleVersion
 
@@ -256,6 +259,7 @@ class RuleViewSet(viewsets.GenericViewSet):
         "retire": Scope.RULES_WRITE,
         "rollback": Scope.RULES_WRITE,
         "request_approval": Scope.RULES_WRITE,
+        "canary": Scope.RULES_WRITE,
         # People only: no key carries it, so a machine can never approve.
         "approve": PeopleOnly.RULES_APPROVE,
         "reject": PeopleOnly.RULES_APPROVE,
@@ -285,7 +289,9 @@ class RuleViewSet(viewsets.GenericViewSet):
         summary="Add a draft version",
         description="The CEL condition is compiled now; a syntax error or an unknown variable "
         "is answered 400 with its line and column. Conditions read event, event_type, now, "
-        "lists and risk.",
+        "lists, risk, velocity (the aggregates the event type's policy declares; an undeclared "
+        "one is answered 400 naming the condition) and similar (count, declined_share, "
+        "mean_score of the nearest earlier decided cases of the same model).",
         request=RuleVersionCreateSerializer,
         responses={201: RuleVersionSerializer, 400: PROBLEM, 404: PROBLEM},
         examples=examples.RULE_VERSION_CREATE,
@@ -304,10 +310,42 @@ class RuleViewSet(viewsets.GenericViewSet):
         "publish",
         services.rule_version_publish,
         "Publish a version",
-        "A draft or shadow version goes live; the previously published version retires in the "
-        "same transaction. Publishing a retired version is a 409 (roll back instead), and so is "
-        "publishing an unapproved version where the event type's policy requires approval.",
+        "A draft, shadow or canary version goes live; the previously published version retires "
+        "in the same transaction. A version whose effective_from is still ahead becomes "
+        "`scheduled` instead: the published version keeps deciding until that instant and this "
+        "one decides from it on, with no gap. Publishing a retired version is a 409 (roll back "
+        "instead), and so is publishing an unapproved version where the event type's policy "
+        "requires approval.",
     )
+
+    @extend_schema(
+        summary="Run a version as a canary",
+        description="The version decides `percent` % of the events, chosen by hashing the "
+        "payload field `key` (an event without it goes to the control); the published version "
+        "decides the rest. Each decision records its arm, and the rule page compares the arms' "
+        "outcomes. On a running canary this changes the share: customers already in the canary "
+        "stay in it. Publish the version to give it all the traffic, retire it to stop. Needs "
+        "the same approval as publishing.",
+        request=CanarySerializer,
+        responses={
+            200: RuleVersionSerializer,
+            400: PROBLEM,
+            403: PROBLEM,
+            404: PROBLEM,
+            409: PROBLEM,
+        },
+        examples=examples.RULE_VERSION_CANARY,
+    )
+    @action(detail=True, methods=["post"], url_path=r"versions/(?P<number>[0-9]{1,9})/canary")
+    def canary(self, request: Request, key: str, number: str) -> Response:
+        version = selectors.rule_version_get(key=key, number=int(number))
+        incoming = CanarySerializer(data=request.data)
+        incoming.is_valid(raise_exception=True)
+        updated = services.rule_version_canary(
+            version=version, **incoming.validated_data, actor=request.user
+        )
+        return Response(RuleVersionSerializer(updated).data)
+
     shadow = _version_transition(
         "shadow",
         services.rule_version_shadow,
@@ -348,6 +386,69 @@ class RuleViewSet(viewsets.GenericViewSet):
         "Reject a version's approval request",
         "A rule approver other than the author rejects the open request; a new request may follow.",
     )
+
+
+# --- Velocity aggregates ------------------------------------------------------------------------
+
+
+@extend_schema_view(
+    list=extend_schema(
+        summary="List velocity aggregates",
+        description="The named aggregates each event type's policy declares; rules read them "
+        "as `velocity.<name>`.",
+        parameters=[OpenApiParameter("event_type", str, description="Only this event type.")],
+        examples=examples.VELOCITY_AGGREGATE_LIST,
+    ),
+    create=extend_schema(
+        summary="Declare a velocity aggregate",
+        description="count of events, sum of a numeric payload field, or distinct count of a "
+        "field, over the earlier events of the type with the same `key_field` value within "
+        "`window_seconds`. Declaring one again by name changes it. Computed only for events "
+        "whose live rules read it, and stored on the decision.",
+        request=VelocityAggregateCreateSerializer,
+        responses={201: VelocityAggregateSerializer, 400: PROBLEM, 409: PROBLEM},
+        examples=examples.VELOCITY_AGGREGATE_CREATE,
+    ),
+    destroy=extend_schema(
+        summary="Remove a velocity aggregate",
+        description="Refused (409) while a rule version that is not retired reads it.",
+        responses={204: None, 404: PROBLEM, 409: PROBLEM},
+    ),
+)
+class VelocityAggregateViewSet(viewsets.GenericViewSet):
+    """The velocity aggregates of the policies."""
+
+    permission_classes = [ScopeRequired]
+    required_scopes = {
+        "list": Scope.RULES_READ,
+        "create": Scope.RULES_WRITE,
+        "destroy": Scope.RULES_WRITE,
+    }
+    serializer_class = VelocityAggregateSerializer
+    lookup_value_regex = "[0-9]{1,18}"
+    filter_backends: list = []
+
+    def get_queryset(self):
+        return selectors.velocity_aggregate_list(
+            event_type=self.request.query_params.get("event_type")
+        )
+
+    def list(self, request: Request) -> Response:
+        page = self.paginate_queryset(self.get_queryset())
+        return self.get_paginated_response(VelocityAggregateSerializer(page, many=True).data)
+
+    def create(self, request: Request) -> Response:
+        incoming = VelocityAggregateCreateSerializer(data=request.data)
+        incoming.is_valid(raise_exception=True)
+        aggregate = services.velocity_aggregate_save(**incoming.validated_data, actor=request.user)
+        return Response(VelocityAggregateSerializer(aggregate).data, status=201)
+
+    def destroy(self, request: Request, pk: str) -> Response:
+        aggregate = selectors.velocity_aggregate_get(aggregate_id=int(pk))
+        services.velocity_aggregate_delete(
+            event_type=aggregate.policy.event_type, name=aggregate.name, actor=request.user
+        )
+        return Response(status=204)
 
 
 # --- Backtests ---------------------------------------------------------------------------------

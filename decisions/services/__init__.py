@@ -32,13 +32,16 @@ from decisions.services.rules import (
     rule_actions_validate,
     rule_create,
     rule_update,
+    rule_version_canary,
     rule_version_create,
     rule_version_publish,
     rule_version_retire,
     rule_version_rollback,
     rule_version_shadow,
+    rule_versions_activate_due,
 )
 from decisions.services.shared import Actor
+from decisions.services.velocity import velocity_aggregate_delete, velocity_aggregate_save
 from decisions.services.webhooks import (
     webhook_delivery_attempt,
     webhook_endpoint_create,
@@ -77,12 +80,16 @@ __all__ = [
     "rule_update",
     "rule_version_approval_request",
     "rule_version_approve",
+    "rule_version_canary",
     "rule_version_create",
     "rule_version_publish",
     "rule_version_reject",
     "rule_version_retire",
     "rule_version_rollback",
     "rule_version_shadow",
+    "rule_versions_activate_due",
+    "velocity_aggregate_delete",
+    "velocity_aggregate_save",
     "webhook_delivery_attempt",
     "webhook_endpoint_create",
     "webhook_endpoint_secret_rotate",

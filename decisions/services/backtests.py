@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from core.audit import actor_label_for
 from core.errors import InvalidInput
-from decisions import engine, enqueue, selectors
+from decisions import engine, enqueue, selectors, similarity, velocity
 from decisions.exceptions import BacktestInProgress
 from decisions.models import Backtest, Event, Rule, RuleVersion
 from decisions.services.shared import Actor
@@ -211,6 +211,7 @@ def _backtest_evaluate(backtest: Backtest) -> dict[str, Any]:
             for name in version.list_names
         }
     )
+    candidate_rows = {version.pk: version for version in candidate_versions}
     known: dict[int, engine.CompiledVersion] = {}
     transitions: Counter[tuple[str, str]] = Counter()
     examples: dict[tuple[str, str], list[int]] = {}
@@ -239,7 +240,16 @@ def _backtest_evaluate(backtest: Backtest) -> dict[str, Any]:
                 {name: content["values"] for name, content in decision.lists_snapshot.items()}
             )
             result = selectors.decision_reevaluate(
-                decision=decision, versions=list(rule_set.values()), lists=lists
+                decision=decision,
+                versions=list(rule_set.values()),
+                lists=lists,
+                history=_history_with_candidates(
+                    event=event,
+                    candidates=[
+                        candidate_rows[version.version_id]
+                        for version in candidates.get(event.type, {}).values()
+                    ],
+                ),
             )
             evaluated += 1
             candidate_errors += sum(
@@ -269,6 +279,33 @@ def _backtest_evaluate(backtest: Backtest) -> dict[str, Any]:
             )
         ],
     }
+
+
+def _history_with_candidates(*, event: Event, candidates: Sequence[RuleVersion]) -> dict[str, Any]:
+    """The decision's stored history, plus what candidates read that it lacks: computed now
+    from the events before this one (velocity) and the records before its own (similar)."""
+    decision = event.decision
+    history = dict(decision.history)
+    stored_velocity = history.get("velocity", {})
+    missing = {
+        name
+        for version in candidates
+        for name in version.velocity_names
+        if name not in stored_velocity
+    }
+    if missing:
+        computed = velocity.velocity_values(
+            event=event,
+            aggregates=velocity.aggregates_named(event_type=event.type, names=missing),
+        )
+        history["velocity"] = {**stored_velocity, **computed}
+    if (
+        "similar" not in history
+        and decision.risk_record_id is not None
+        and any(version.reads_similar for version in candidates)
+    ):
+        history["similar"] = similarity.similar_cases(record_id=decision.risk_record_id)
+    return history
 
 
 def _event_batches(backtest: Backtest) -> Iterator[list[Event]]:

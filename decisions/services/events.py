@@ -13,9 +13,9 @@ from django.utils import timezone
 from campaigns import services as campaigns_services
 from core.errors import DomainError, InvalidInput, NotFound
 from core.json import json_for_database
-from decisions import engine, selectors
+from decisions import engine, rollouts, selectors, similarity, velocity
 from decisions.exceptions import DuplicateEvent
-from decisions.models import Decision, Event
+from decisions.models import Decision, Event, RuleVersion
 from decisions.services.reviews import review_case_open
 from decisions.services.shared import raise_validation
 from decisions.services.webhooks import webhook_delivery_create
@@ -205,17 +205,38 @@ def event_register(
     return decision
 
 
+def _history_compute(
+    *, event: Event, rows: list[RuleVersion], risk_record_id: int | None
+) -> dict[str, Any]:
+    """What the live rules read beyond the event: velocity aggregates and similar cases, each
+    computed only when some live version reads it (and similar cases only for a scored event)."""
+    history: dict[str, Any] = {}
+    names = {name for row in rows for name in row.velocity_names}
+    if names:
+        values = velocity.velocity_for_history(event=event, names=names)
+        if values is not None:
+            history["velocity"] = dict(values)
+    if risk_record_id is not None and any(row.reads_similar for row in rows):
+        history["similar"] = similarity.similar_cases(record_id=risk_record_id)
+    return history
+
+
 def _decide_and_store(
     *, event: Event, risk: engine.RiskInput | None, risk_record_id: int | None
 ) -> Decision:
     policy = selectors.policy_spec_for(event_type=event.type)
-    rows = {
-        version.pk: version
-        for version in selectors.live_rule_versions(event_type=event.type, at=event.received_at)
-    }
-    versions = [selectors.compiled_version(version) for version in rows.values()]
+    live = rollouts.live_set(
+        rows=selectors.rollout_rule_versions(event_type=event.type),
+        payload=event.payload,
+        at=event.received_at,
+    )
+    rows = {running.row.pk: running.row for running in live.versions}
+    versions = [
+        selectors.compiled_version(running.row, status=running.status) for running in live.versions
+    ]
     needed = {name for version in versions for name in version.list_names}
     snapshot = selectors.list_contents(names=needed)
+    history = _history_compute(event=event, rows=list(rows.values()), risk_record_id=risk_record_id)
     result = engine.decide(
         event_type=event.type,
         payload=event.payload,
@@ -224,6 +245,7 @@ def _decide_and_store(
         policy=policy,
         lists={name: content["values"] for name, content in snapshot.items()},
         risk=risk,
+        history=selectors.history_variables(history),
     )
     return Decision.objects.create(
         event=event,
@@ -239,5 +261,13 @@ def _decide_and_store(
         risk_score=risk.score if risk else None,
         risk_label=risk.label if risk else "",
         risk_record_id=risk_record_id,
+        history=history,
+        reasons=selectors.decision_reasons(
+            outcome=result.outcome,
+            trace=result.trace,
+            rule_names={row.rule.key: row.rule.name for row in rows.values()},
+            risk_record_id=risk_record_id,
+        ),
+        arms=live.arms,
         decided_at=timezone.now(),
     )

@@ -1,7 +1,9 @@
 """Rules and their immutable versions: create, validate, and move versions through their life
 (draft → shadow → published → retired, and rollback as a new version)."""
 
+import re
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -14,14 +16,14 @@ from campaigns import services as campaigns_services
 from core.audit import actor_label_for, actor_user_for, audit_record
 from core.errors import InvalidInput
 from core.json import json_for_database
-from decisions import engine
+from decisions import engine, similarity, velocity
 from decisions.exceptions import (
     DuplicateRule,
     InvalidActions,
     RuleVersionStateConflict,
     WebhookEndpointNotFound,
 )
-from decisions.models import NamedList, Rule, RuleVersion
+from decisions.models import IDENTIFIER_PATTERN, NamedList, Rule, RuleVersion
 from decisions.services.approvals import approval_check_before_publish
 from decisions.services.shared import (
     Actor,
@@ -42,11 +44,20 @@ STATUS_VERBS: dict[str, str] = {
     RuleVersion.Status.PUBLISHED: "publish",
     RuleVersion.Status.SHADOW: "shadow",
     RuleVersion.Status.RETIRED: "retire",
+    RuleVersion.Status.SCHEDULED: "schedule",
+    RuleVersion.Status.CANARY: "canary",
 }
 # The statuses only one version of a rule holds at a time, and where a version may enter them.
 SLOT_SOURCES = {
-    RuleVersion.Status.PUBLISHED: (RuleVersion.Status.DRAFT, RuleVersion.Status.SHADOW),
+    RuleVersion.Status.PUBLISHED: (
+        RuleVersion.Status.DRAFT,
+        RuleVersion.Status.SHADOW,
+        RuleVersion.Status.SCHEDULED,
+        RuleVersion.Status.CANARY,
+    ),
     RuleVersion.Status.SHADOW: (RuleVersion.Status.DRAFT,),
+    RuleVersion.Status.SCHEDULED: (RuleVersion.Status.DRAFT, RuleVersion.Status.SHADOW),
+    RuleVersion.Status.CANARY: (RuleVersion.Status.DRAFT, RuleVersion.Status.SHADOW),
 }
 
 
@@ -60,7 +71,10 @@ def _rule_snapshot(rule: Rule) -> dict[str, Any]:
 
 
 def _version_snapshot(version: RuleVersion) -> dict[str, Any]:
-    return {"number": version.number, "status": version.status, **version.content}
+    snapshot = {"number": version.number, "status": version.status, **version.content}
+    if version.canary_percent is not None:
+        snapshot["canary"] = {"percent": version.canary_percent, "key": version.canary_key}
+    return snapshot
 
 
 def _duplicate_rule(key: str) -> DuplicateRule:
@@ -197,6 +211,33 @@ def _sms_template_check(key: str, *, field: str) -> None:
         ) from None
 
 
+@dataclass(frozen=True)
+class ConditionReads:
+    """What a condition reads beyond the event, derived when its version is saved."""
+
+    list_names: list[str]
+    velocity_names: list[str]
+    reads_similar: bool
+
+
+def _condition_reads(condition: str, *, event_type: str) -> ConditionReads:
+    """Compile the condition; every list and velocity aggregate it names must exist."""
+    list_names = _condition_lists(condition)
+    velocity_names = velocity.referenced_aggregates(condition)
+    undeclared = sorted(set(velocity_names) - velocity.declared_names(event_type=event_type))
+    if undeclared:
+        raise InvalidInput(
+            f"The condition reads velocity.{', velocity.'.join(undeclared)}, which the "
+            f"{event_type} policy does not declare; declare the aggregate first.",
+            errors={"condition": [f"Undeclared velocity aggregate: {', '.join(undeclared)}."]},
+        )
+    return ConditionReads(
+        list_names=list_names,
+        velocity_names=velocity_names,
+        reads_similar=similarity.reads_similar(condition),
+    )
+
+
 def _condition_lists(condition: str) -> list[str]:
     """Compile the condition and name the lists it reads, all of which must exist."""
     engine.compile_condition(condition)
@@ -233,7 +274,7 @@ def rule_version_create(
             "The effective window ends before it starts.",
             errors={"effective_until": ["Must be after effective_from."]},
         )
-    list_names = _condition_lists(condition)
+    reads = _condition_reads(condition, event_type=rule.event_type)
     cleaned_actions = rule_actions_validate(actions)
     last = rule.versions.order_by("-number").values_list("number", flat=True).first()
     version = RuleVersion(
@@ -245,7 +286,9 @@ def rule_version_create(
         actions=cleaned_actions,
         effective_from=effective_from,
         effective_until=effective_until,
-        list_names=list_names,
+        list_names=reads.list_names,
+        velocity_names=reads.velocity_names,
+        reads_similar=reads.reads_similar,
         author=actor_user_for(actor),
         author_label=actor_label_for(actor),
         change_note=(change_note or "").strip(),
@@ -302,13 +345,76 @@ def _take_slot(version: RuleVersion, *, status: RuleVersion.Status, actor: Actor
 
 @transaction.atomic
 def rule_version_publish(*, version: RuleVersion, actor: Actor = None) -> RuleVersion:
-    """Publish a draft or shadow version; the previously published one retires with it.
+    """Publish a draft, shadow or canary version; the previously published one retires with it.
 
+    A version whose effective_from is still ahead is scheduled instead: the published version
+    keeps deciding until that instant, and this one from then on (decisions.rollouts).
     Under a policy that requires approval, only a version approved by someone other than its
     author may go live (409 otherwise).
     """
-    approval_check_before_publish(version_locked(version))
+    locked = version_locked(version)
+    approval_check_before_publish(locked)
+    if locked.effective_from is not None and locked.effective_from > timezone.now():
+        return _take_slot(version, status=RuleVersion.Status.SCHEDULED, actor=actor)
     return _take_slot(version, status=RuleVersion.Status.PUBLISHED, actor=actor)
+
+
+def rule_versions_activate_due(*, now: datetime | None = None) -> list[RuleVersion]:
+    """File every scheduled version whose time has come as published (retiring the version it
+    replaces). Decisions do not wait for this: they pick the version by their received time."""
+    now = now or timezone.now()
+    due = RuleVersion.objects.filter(
+        status=RuleVersion.Status.SCHEDULED, effective_from__lte=now
+    ).order_by("effective_from", "pk")
+    activated = []
+    for version in due:
+        with transaction.atomic():
+            activated.append(_take_slot(version, status=RuleVersion.Status.PUBLISHED, actor=None))
+    return activated
+
+
+@transaction.atomic
+def rule_version_canary(
+    *, version: RuleVersion, percent: Any, key: Any, actor: Actor = None
+) -> RuleVersion:
+    """Let a draft or shadow version decide `percent` % of the traffic, picked by hashing the
+    payload field `key`; the published version decides the rest. On a running canary this
+    changes its share (the same key keeps the customers it had and adds more).
+
+    A canary decides real events, so it needs the same approval as publishing.
+    """
+    if isinstance(percent, bool) or not isinstance(percent, int) or not 1 <= percent <= 99:
+        raise InvalidInput(
+            "A canary takes from 1 to 99 percent of the traffic.",
+            errors={"percent": ["An integer from 1 to 99."]},
+        )
+    if not isinstance(key, str) or not re.fullmatch(IDENTIFIER_PATTERN, key) or len(key) > 64:
+        raise InvalidInput(
+            "The canary key names a payload field, such as customer_id.",
+            errors={"key": ["A payload field name: lower-case letters, digits and '_'."]},
+        )
+    locked = version_locked(version)
+    approval_check_before_publish(locked)
+    if locked.status not in (*SLOT_SOURCES[RuleVersion.Status.CANARY], RuleVersion.Status.CANARY):
+        raise RuleVersionStateConflict(
+            f"Version {locked.number} of {locked.rule.key} is {locked.status}; only draft, "
+            "shadow or canary versions can run as a canary.",
+            errors={"status": [f"Is {locked.status}."]},
+        )
+    before = _version_snapshot(locked)
+    locked.canary_percent, locked.canary_key = percent, key
+    locked.save(update_fields=["canary_percent", "canary_key"])
+    if before["status"] == RuleVersion.Status.CANARY:
+        audit_record(
+            actor=actor,
+            action="rule_version.canary",
+            target_type="rule_version",
+            target_id=f"{locked.rule.key}:{locked.number}",
+            before=before,
+            after=_version_snapshot(locked),
+        )
+        return locked
+    return _take_slot(locked, status=RuleVersion.Status.CANARY, actor=actor)
 
 
 @transaction.atomic

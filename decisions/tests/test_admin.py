@@ -146,6 +146,8 @@ def test_it_shows_the_static_check_on_a_policy(staff_client):
             "strategy": "first_match",
             "default_outcome": "approve",
             "outcome_precedence": "decline, review, approve",
+            "aggregates-TOTAL_FORMS": "0",
+            "aggregates-INITIAL_FORMS": "0",
         },
     )
     assert response.status_code == 302

@@ -1,5 +1,6 @@
 """Property: whatever the payload, rules and later changes, every decision replays exactly."""
 
+import functools
 import uuid
 from datetime import timedelta
 
@@ -13,6 +14,15 @@ from decisions import selectors, services
 from decisions.exceptions import DuplicateEvent
 from decisions.models import Decision
 from decisions.tests.factories import register_event, rule_with_version
+from records.selectors import demo_applicants
+
+_applicants = functools.cache(demo_applicants)  # read the data set once per process
+
+
+def applicant(row: int, **changes):
+    """A real applicant of the shipped data set (row `row`), with optional changes."""
+    return {**_applicants()[row], **changes}
+
 
 pytestmark = pytest.mark.django_db
 
@@ -24,13 +34,31 @@ payloads = st.fixed_dictionaries(
         "age": st.integers(0, 120),
         "tags": st.lists(st.sampled_from(["vip", "new", "fraud"]), max_size=3),
         "phone": st.text(st.characters(codec="utf-8", exclude_characters="\x00"), max_size=12),
+        # A few customers, so the velocity aggregates see earlier events of the same one.
+        "customer_id": st.sampled_from(["c1", "c2", "c3", 7]),
+        "card_id": st.sampled_from(["k1", "k2", "k3"]),
     },
 )
+# Scored or not; scored applicants are real rows of the data set, so similar cases exist.
+applicants = st.one_of(st.none(), st.integers(0, 40))
 
 
 @pytest.fixture
-def rule_set(db):
+def rule_set(db, credit_model):
     services.named_list_save(name="blocked", values=["KP"])
+    for name, function, field, window in [
+        ("tx_1h", "count", "", 3600),
+        ("amount_1d", "sum", "amount", 86400),
+        ("cards_1w", "distinct", "card_id", 7 * 86400),
+    ]:
+        services.velocity_aggregate_save(
+            event_type="loan_application",
+            name=name,
+            function=function,
+            key_field="customer_id",
+            field=field,
+            window_seconds=window,
+        )
     services.policy_save(
         event_type="loan_application",
         strategy="collect",
@@ -43,6 +71,26 @@ def rule_set(db):
         key="amount", condition="event.amount > 50", outcome="review", status="shadow"
     )
     rule_with_version(key="young", condition="event.age < 18", outcome="decline", priority=3)
+    # Half the customers get the next version of "young" (a canary); replay checks the arm.
+    services.rule_version_canary(
+        version=rule_with_version(
+            key="young", condition="event.age < 21", outcome="review", status="draft"
+        ),
+        percent=50,
+        key="customer_id",
+    )
+    rule_with_version(
+        key="fast",
+        condition="velocity.tx_1h >= 2 || velocity.amount_1d > 20000.0 || velocity.cards_1w > 1",
+        outcome="review",
+        priority=5,
+    )
+    rule_with_version(
+        key="like-declined",
+        condition="similar.count > 0 && similar.declined_share > 0.3 && similar.mean_score > 0.2",
+        outcome="decline",
+        priority=6,
+    )
     rule_with_version(
         key="fraud",
         condition='"fraud" in event.tags',
@@ -55,15 +103,30 @@ def rule_set(db):
 @settings(
     max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
-@given(payload=payloads)
-def test_it_replays_any_decision_exactly_even_after_rules_and_lists_change(rule_set, payload):
-    decision = register_event(payload)
+@given(payload=payloads, applicant_row=applicants)
+def test_it_replays_any_decision_exactly_even_after_rules_and_lists_change(
+    rule_set, payload, applicant_row
+):
+    decision = services.event_register(
+        event_type="loan_application",
+        payload=payload,
+        idempotency_key=str(uuid.uuid4()),
+        client_scope="test",
+        fingerprint="0" * 64,
+        risk_request=None
+        if applicant_row is None
+        else {"model_id": "credit-default", "features": applicant(applicant_row)},
+    )
     services.named_list_save(name="blocked", values=[str(uuid.uuid4())])  # a later list change
 
     report = selectors.decision_replay(decision=decision)
 
     assert report["matches"], report["differences"]
     assert report["replayed"]["outcome"] == decision.outcome
+    # Velocity is computed for every event with a customer, similar cases for scored ones.
+    assert "velocity" in decision.history
+    assert ("similar" in decision.history) == (applicant_row is not None)
+    assert decision.reasons
 
 
 def test_it_skips_versions_outside_their_effective_window():
