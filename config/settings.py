@@ -307,6 +307,12 @@ ALLOW_SIMULATOR_IN_PRODUCTION = env.bool("ALLOW_SIMULATOR_IN_PRODUCTION", defaul
 
 # Prometheus scrapes /metrics with `Authorization: Bearer <METRICS_TOKEN>` (required in production).
 METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
+# Each Celery worker serves its own counters on this port when set (0: off). With several
+# processes per service, set PROMETHEUS_MULTIPROC_DIR too (docs/operations.md, "Metrics").
+CELERY_WORKER_METRICS_PORT = env.int("CELERY_WORKER_METRICS_PORT", default=0)
+# Traces of requests, queries and tasks go to this OTLP/HTTP collector; unset: no tracing.
+OTEL_EXPORTER_OTLP_ENDPOINT = env.str("OTEL_EXPORTER_OTLP_ENDPOINT", default="")
+OTEL_SERVICE_NAME = env.str("OTEL_SERVICE_NAME", default="decisioning")
 
 # --- Security ---------------------------------------------------------------------------------
 SESSION_COOKIE_HTTPONLY = True
@@ -360,6 +366,15 @@ LOG_FORMAT = env.str("LOG_FORMAT", default="json")
 DJANGO_STRUCTLOG_CELERY_ENABLED = True
 # The id was validated (or generated) by core.middleware.RequestIdMiddleware just before.
 DJANGO_STRUCTLOG_TRUST_UPSTREAM_REQUEST_ID = True
+# Workers keep this logging (JSON lines) instead of Celery's own root handler.
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+# Lines from plain `logging` (Django, Celery, libraries) get the bound request id too.
+_FOREIGN_LOG_PRE_CHAIN = [
+    structlog.contextvars.merge_contextvars,
+    structlog.stdlib.add_logger_name,
+    structlog.stdlib.add_log_level,
+    structlog.processors.TimeStamper(fmt="iso"),
+]
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
@@ -367,10 +382,12 @@ LOGGING = {
         "json": {
             "()": structlog.stdlib.ProcessorFormatter,
             "processor": structlog.processors.JSONRenderer(),
+            "foreign_pre_chain": _FOREIGN_LOG_PRE_CHAIN,
         },
         "console": {
             "()": structlog.stdlib.ProcessorFormatter,
             "processor": structlog.dev.ConsoleRenderer(colors=False),
+            "foreign_pre_chain": _FOREIGN_LOG_PRE_CHAIN,
         },
     },
     "handlers": {

@@ -16,7 +16,6 @@ class CoreConfig(AppConfig):
         from core.roles import roles_ensure
 
         post_migrate.connect(roles_ensure, sender=self, dispatch_uid="core-roles-ensure")
-        telemetry.scrape_time_collectors_register()
         before_task_publish.connect(
             telemetry.stamp_published_at, weak=False, dispatch_uid="core-task-published-at"
         )

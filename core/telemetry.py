@@ -22,7 +22,14 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from django.conf import settings
-from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram, multiprocess
+from prometheus_client import (
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    multiprocess,
+    start_http_server,
+)
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
@@ -170,7 +177,7 @@ def _amqp_queues(queues: list[str]) -> Iterator[QueueReading]:
     from kombu import Connection
 
     with Connection(settings.CELERY_BROKER_URL, connect_timeout=2) as connection:
-        channel = connection.default_channel
+        channel: Any = connection.default_channel
         for queue in queues:
             try:
                 _name, length, _consumers = channel.queue_declare(queue=queue, passive=True)
@@ -197,10 +204,10 @@ class CeleryQueueCollector(Collector):
     """decisioning_celery_queue_length and _oldest_age_seconds, per queue, at scrape time."""
 
     def describe(self) -> list[Metric]:
-        return self._families()
+        return list(self._families())
 
-    def _families(self) -> list[Metric]:
-        return [
+    def _families(self) -> tuple[GaugeMetricFamily, GaugeMetricFamily]:
+        return (
             GaugeMetricFamily(
                 "decisioning_celery_queue_length",
                 "Tasks waiting in each Celery queue.",
@@ -211,7 +218,7 @@ class CeleryQueueCollector(Collector):
                 "Age of the oldest task waiting in each Celery queue (0 when empty).",
                 labels=["queue"],
             ),
-        ]
+        )
 
     def collect(self) -> Iterable[Metric]:
         length, age = self._families()
@@ -269,10 +276,10 @@ class ReviewAndDriftCollector(Collector):
     """
 
     def describe(self) -> list[Metric]:
-        return self._families()
+        return list(self._families())
 
-    def _families(self) -> list[Metric]:
-        return [
+    def _families(self) -> tuple[GaugeMetricFamily, GaugeMetricFamily, GaugeMetricFamily]:
+        return (
             GaugeMetricFamily(
                 "decisioning_review_queue_size", "Decisions waiting for a person's review."
             ),
@@ -285,7 +292,7 @@ class ReviewAndDriftCollector(Collector):
                 "The largest population stability index over a model version's features.",
                 labels=["model", "version"],
             ),
-        ]
+        )
 
     def collect(self) -> Iterable[Metric]:
         size, oldest, drift = self._families()
@@ -307,27 +314,49 @@ class ReviewAndDriftCollector(Collector):
 SCRAPE_TIME_COLLECTORS: tuple[Collector, ...] = (CeleryQueueCollector(), ReviewAndDriftCollector())
 
 
+class _ProcessMetrics(Collector):
+    """This process's own registry (django-prometheus' and the counters above), as one part."""
+
+    def collect(self) -> Iterable[Metric]:
+        return REGISTRY.collect()
+
+
 def multiprocess_mode() -> bool:
     return bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
 
 
-def metrics_registry() -> CollectorRegistry:
-    """What /metrics exports: this process's registry, or every process's files merged."""
+def counted_metrics_registry() -> CollectorRegistry:
+    """Counters and histograms: this process's, or every process's files merged."""
     if not multiprocess_mode():
         return REGISTRY
     registry = CollectorRegistry()
     multiprocess.MultiProcessCollector(registry)
+    return registry
+
+
+def metrics_registry() -> CollectorRegistry:
+    """What the web's /metrics exports: the counted metrics and the scrape-time gauges.
+
+    The gauges are read here only, not by the Celery workers' endpoint, so each queue's depth
+    is one series however many workers are scraped.
+    """
+    registry = CollectorRegistry(auto_describe=False)
+    if multiprocess_mode():
+        multiprocess.MultiProcessCollector(registry)
+    else:
+        registry.register(_ProcessMetrics())
     for collector in SCRAPE_TIME_COLLECTORS:
         registry.register(collector)
     return registry
 
 
-def scrape_time_collectors_register() -> None:
-    """Add the scrape-time gauges to the process registry (once, from CoreConfig.ready)."""
+def worker_metrics_serve(port: int) -> None:
+    """A Celery worker's own /metrics on `port` (its counters: sends, receipts, backtests)."""
+    start_http_server(port, registry=counted_metrics_registry())
+    logger.info("worker_metrics_serving", extra={"port": port})
+
+
+def worker_process_metrics_release(pid: int) -> None:
+    """A prefork child or gunicorn worker exited: keep its counts, drop its live gauges."""
     if multiprocess_mode():
-        return  # metrics_registry() adds them to each scrape's own registry
-    for collector in SCRAPE_TIME_COLLECTORS:
-        try:
-            REGISTRY.register(collector)
-        except ValueError:  # already registered (ready() ran twice)
-            continue
+        multiprocess.mark_process_dead(pid)

@@ -14,9 +14,11 @@ from core import telemetry
 from decisions import services as decisions_services
 from decisions.tests.factories import register_event, rule_with_version
 from risk.tests.factories import applicant
+from tests.support.private_broker import private_broker
 from tests.support.redis_server import RedisServer
 
 STATUS_WEBHOOK = "/webhooks/twilio/status/"
+__all__ = ["private_broker"]  # the fixture
 
 
 def scrape(client) -> dict[tuple[str, frozenset], float]:
@@ -106,34 +108,6 @@ def test_it_counts_message_statuses_provider_errors_and_webhook_rejections(clien
     assert value(after, rejected, **labels) - value(before, rejected, **labels) == 1
 
 
-@pytest.fixture
-def broker(settings, tmp_path):
-    """Point settings and the Celery app at a broker of this test's own; restore after."""
-    from config.celery import app
-
-    saved = (app.conf.broker_url, app.conf.broker_transport, app.conf.broker_transport_options)
-
-    def use(url: str) -> None:
-        options = {}
-        transport = None
-        if url == "filesystem://":
-            folder = tmp_path / "queue"
-            folder.mkdir()
-            options = {"data_folder_in": str(folder), "data_folder_out": str(folder)}
-            transport = "core.broker:AtomicFilesystemTransport"
-        settings.CELERY_BROKER_URL = url
-        settings.CELERY_BROKER_TRANSPORT_OPTIONS = options
-        app.conf.broker_url, app.conf.broker_transport = url, transport
-        app.conf.broker_transport_options = options
-        app._pool = None
-        app.amqp._producer_pool = None
-
-    yield use
-    app.conf.broker_url, app.conf.broker_transport, app.conf.broker_transport_options = saved
-    app._pool = None
-    app.amqp._producer_pool = None
-
-
 def publish_two_backtests() -> None:
     from config.celery import app
 
@@ -143,9 +117,11 @@ def publish_two_backtests() -> None:
 
 @pytest.mark.django_db
 @pytest.mark.parametrize("kind", ["filesystem", "redis"])
-def test_it_reads_queue_depth_and_oldest_age_from_the_broker(client, broker, tmp_path, kind):
+def test_it_reads_queue_depth_and_oldest_age_from_the_broker(
+    client, private_broker, tmp_path, kind
+):
     redis_server = RedisServer(tmp_path) if kind == "redis" else None
-    broker(redis_server.start() if redis_server else "filesystem://")
+    private_broker(redis_server.start() if redis_server else "filesystem://")
     try:
         sent_at = time.time()
         publish_two_backtests()
