@@ -168,6 +168,11 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
+# Beat touches this file as it ticks; scripts/beat_healthcheck.py checks that it is recent.
+CELERY_BEAT_SCHEDULER = "core.beat:HeartbeatScheduler"
+CELERY_BEAT_HEARTBEAT_FILE = env.str(
+    "CELERY_BEAT_HEARTBEAT_FILE", default=str(DATA_DIR / "celerybeat-heartbeat")
+)
 CELERY_TIMEZONE = "UTC"
 # Periodic work, one entry per app that needs it.
 CELERY_BEAT_SCHEDULE: dict[str, dict] = {}
