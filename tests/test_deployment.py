@@ -55,7 +55,8 @@ def test_it_defines_every_service_with_a_health_check(compose):
         if name == "migrate":
             continue  # a one-shot job: done when it exits
         check = service.get("healthcheck", {})
-        assert check.get("test") and not check.get("disable"), name
+        assert check.get("test"), name
+        assert not check.get("disable"), name
     assert services["web"]["ports"] == ["8000:8000"]
 
 
@@ -87,7 +88,8 @@ def test_the_workers_consume_every_queue_the_product_sends_to(compose):
 def test_the_commands_exist_in_the_product(compose):
     services = compose["services"]
     migrate = command_of(services["migrate"])
-    assert migrate[:2] == ["python", "manage.py"] and migrate[2] in get_commands()
+    assert migrate[:2] == ["python", "manage.py"]
+    assert migrate[2] in get_commands()
     assert importlib.import_module("config.celery").app.main == "decisioning"
     beat = command_of(services["beat"])
     assert beat[:4] == ["celery", "-A", "config", "beat"]
