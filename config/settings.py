@@ -91,6 +91,8 @@ MIDDLEWARE = [
     "django_htmx.middleware.HtmxMiddleware",
     "django_structlog.middlewares.RequestMiddleware",
     "django_prometheus.middleware.PrometheusAfterMiddleware",
+    # Its process_view runs list views with their reads on the replica (when there is one).
+    "core.db_router.ReplicaReadsMiddleware",
     # Last, as django-axes asks: it turns a lockout raised during login into its response.
     "axes.middleware.AxesMiddleware",
 ]
@@ -128,6 +130,26 @@ DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 # Parallel or concurrent test runs (several worktrees, one server) each get their own database.
 DATABASES["default"]["TEST"] = {"NAME": env.str("TEST_DATABASE_NAME", default="test_decisioning")}
+# A read replica (streaming replication of default) for read-heavy pages and API lists; the
+# router (core/db_router.py) never writes there. Unset: every query goes to default.
+REPLICA_DATABASE_URL = env.str("REPLICA_DATABASE_URL", default="")
+if REPLICA_DATABASE_URL:
+    DATABASES["replica"] = {
+        **env.db("REPLICA_DATABASE_URL"),
+        "ENGINE": DATABASES["default"]["ENGINE"],
+        "CONN_MAX_AGE": DATABASES["default"]["CONN_MAX_AGE"],
+        "CONN_HEALTH_CHECKS": True,
+        "TEST": {"MIRROR": "default"},
+    }
+DATABASE_ROUTERS = ["core.db_router.ReplicaRouter"]
+# Pages (URL names) whose GET reads go to the replica, beside every API list.
+REPLICA_READ_VIEWS = env.list(
+    "REPLICA_READ_VIEWS",
+    default=[
+        *("decisions:list", "decisions:panel", "records:list", "records:panel"),
+        *("records:similar", "campaigns:list", "campaigns:panel", "campaigns:stats"),
+    ],
+)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Cache and shared counters ---------------------------------------------------------------
