@@ -10,7 +10,8 @@ RUN npm ci --no-audit --no-fund --loglevel=error \
 
 FROM python:3.13-slim-bookworm AS python-deps
 ENV UV_PYTHON_DOWNLOADS=never UV_LINK_MODE=copy UV_COMPILE_BYTECODE=1 UV_PROJECT_ENVIRONMENT=/opt/venv
-RUN pip install --no-cache-dir uv
+# Pinned: the same uv that wrote uv.lock reads it.
+RUN pip install --no-cache-dir uv==0.13.9
 WORKDIR /build
 COPY pyproject.toml uv.lock ./
 RUN uv sync --frozen --no-dev --no-install-project
@@ -22,6 +23,7 @@ ENV PATH=/opt/venv/bin:$PATH \
     DJANGO_ENV=production \
     STATIC_ROOT=/app/staticfiles \
     DATA_DIR=/app/data \
+    PROMETHEUS_MULTIPROC_DIR=/tmp/prometheus-metrics \
     PORT=8000
 RUN groupadd --system app && useradd --system --gid app --home /app app
 WORKDIR /app
@@ -34,9 +36,11 @@ RUN SECRET_KEY="$(python -c 'import secrets; print(secrets.token_urlsafe(60))')"
     PUBLIC_BASE_URL=https://build SMS_PROVIDER=twilio \
     CELERY_BROKER_URL=redis://build REDIS_URL=redis://build \
     python manage.py collectstatic --noinput \
- && mkdir -p /app/data && chown app:app /app/data
+ && mkdir -p /app/data /tmp/prometheus-metrics \
+ && chown app:app /app/data /tmp/prometheus-metrics
 USER app
 EXPOSE 8000
+# /healthz with a Host header ALLOWED_HOSTS accepts, whatever it lists (no Django start-up).
 HEALTHCHECK --interval=15s --timeout=5s --start-period=20s --retries=3 \
-  CMD python -c "import os,urllib.request; urllib.request.urlopen(f'http://127.0.0.1:{os.environ[\"PORT\"]}/healthz', timeout=4)"
-CMD ["sh", "-c", "exec gunicorn config.wsgi:application --bind 0.0.0.0:${PORT} --workers ${WEB_CONCURRENCY:-3} --threads 4 --access-logfile -"]
+  CMD ["python", "scripts/http_healthcheck.py"]
+CMD ["sh", "-c", "exec gunicorn config.wsgi:application --config python:config.gunicorn --bind 0.0.0.0:${PORT} --workers ${WEB_CONCURRENCY:-3} --threads 4 --access-logfile -"]

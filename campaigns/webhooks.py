@@ -28,6 +28,7 @@ from twilio.twiml.messaging_response import MessagingResponse
 from campaigns import services
 from campaigns.models import WebhookRequest
 from campaigns.providers import webhook_auth_tokens
+from core import telemetry
 from core.problems import problem_response
 
 SIGNATURE_HEADER = "X-Twilio-Signature"
@@ -116,6 +117,8 @@ def _receive(request: HttpRequest, kind: str) -> tuple[WebhookRequest | None, Ht
     """Refuse what is throttled, too large or unsigned; store what is left, whole."""
     refusal = _throttled(request) or _too_large(request)
     if refusal is not None:
+        reason = "throttled" if refusal.status_code == 429 else "too_large"
+        telemetry.webhook_rejection_observe(kind=kind, reason=reason)
         return None, refusal
     body = request.body.decode("utf-8", errors="replace")
     if not signature_valid(request):

@@ -37,6 +37,9 @@ if PRODUCTION:
 DATA_DIR = Path(env.str("DATA_DIR", default=str(BASE_DIR / ".data")))
 
 SECRET_KEY = env.str("SECRET_KEY", default=DEVELOPMENT_SECRET_KEY)
+# Rotation: the previous keys, still accepted for sessions and signed values a while
+# (docs/operations.md, "Key rotation").
+SECRET_KEY_FALLBACKS = env.list("SECRET_KEY_FALLBACKS", default=[])
 DEBUG = env.bool("DEBUG", default=False)
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "testserver"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
@@ -91,6 +94,8 @@ MIDDLEWARE = [
     "django_htmx.middleware.HtmxMiddleware",
     "django_structlog.middlewares.RequestMiddleware",
     "django_prometheus.middleware.PrometheusAfterMiddleware",
+    # Its process_view runs list views with their reads on the replica (when there is one).
+    "core.db_router.ReplicaReadsMiddleware",
     # Last, as django-axes asks: it turns a lockout raised during login into its response.
     "axes.middleware.AxesMiddleware",
 ]
@@ -126,8 +131,32 @@ else:
 DATABASES["default"]["ENGINE"] = "django_prometheus.db.backends.postgresql"
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+# Behind PgBouncer in transaction mode a cursor cannot outlive its transaction.
+DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"] = env.bool(
+    "DATABASE_DISABLE_SERVER_SIDE_CURSORS", default=False
+)
 # Parallel or concurrent test runs (several worktrees, one server) each get their own database.
 DATABASES["default"]["TEST"] = {"NAME": env.str("TEST_DATABASE_NAME", default="test_decisioning")}
+# A read replica (streaming replication of default) for read-heavy pages and API lists; the
+# router (core/db_router.py) never writes there. Unset: every query goes to default.
+REPLICA_DATABASE_URL = env.str("REPLICA_DATABASE_URL", default="")
+if REPLICA_DATABASE_URL:
+    DATABASES["replica"] = {
+        **env.db("REPLICA_DATABASE_URL"),
+        "ENGINE": DATABASES["default"]["ENGINE"],
+        "CONN_MAX_AGE": DATABASES["default"]["CONN_MAX_AGE"],
+        "CONN_HEALTH_CHECKS": True,
+        "TEST": {"MIRROR": "default"},
+    }
+DATABASE_ROUTERS = ["core.db_router.ReplicaRouter"]
+# Pages (URL names) whose GET reads go to the replica, beside every API list.
+REPLICA_READ_VIEWS = env.list(
+    "REPLICA_READ_VIEWS",
+    default=[
+        *("decisions:list", "decisions:panel", "records:list", "records:panel"),
+        *("records:similar", "campaigns:list", "campaigns:panel", "campaigns:stats"),
+    ],
+)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Cache and shared counters ---------------------------------------------------------------
@@ -168,6 +197,11 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
+# Beat touches this file as it ticks; scripts/beat_healthcheck.py checks that it is recent.
+CELERY_BEAT_SCHEDULER = "core.beat:HeartbeatScheduler"
+CELERY_BEAT_HEARTBEAT_FILE = env.str(
+    "CELERY_BEAT_HEARTBEAT_FILE", default=str(DATA_DIR / "celerybeat-heartbeat")
+)
 CELERY_TIMEZONE = "UTC"
 # Periodic work, one entry per app that needs it.
 CELERY_BEAT_SCHEDULE: dict[str, dict] = {}
@@ -307,6 +341,12 @@ ALLOW_SIMULATOR_IN_PRODUCTION = env.bool("ALLOW_SIMULATOR_IN_PRODUCTION", defaul
 
 # Prometheus scrapes /metrics with `Authorization: Bearer <METRICS_TOKEN>` (required in production).
 METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
+# Each Celery worker serves its own counters on this port when set (0: off). With several
+# processes per service, set PROMETHEUS_MULTIPROC_DIR too (docs/operations.md, "Metrics").
+CELERY_WORKER_METRICS_PORT = env.int("CELERY_WORKER_METRICS_PORT", default=0)
+# Traces of requests, queries and tasks go to this OTLP/HTTP collector; unset: no tracing.
+OTEL_EXPORTER_OTLP_ENDPOINT = env.str("OTEL_EXPORTER_OTLP_ENDPOINT", default="")
+OTEL_SERVICE_NAME = env.str("OTEL_SERVICE_NAME", default="decisioning")
 
 # --- Security ---------------------------------------------------------------------------------
 SESSION_COOKIE_HTTPONLY = True
@@ -360,6 +400,15 @@ LOG_FORMAT = env.str("LOG_FORMAT", default="json")
 DJANGO_STRUCTLOG_CELERY_ENABLED = True
 # The id was validated (or generated) by core.middleware.RequestIdMiddleware just before.
 DJANGO_STRUCTLOG_TRUST_UPSTREAM_REQUEST_ID = True
+# Workers keep this logging (JSON lines) instead of Celery's own root handler.
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+# Lines from plain `logging` (Django, Celery, libraries) get the bound request id too.
+_FOREIGN_LOG_PRE_CHAIN = [
+    structlog.contextvars.merge_contextvars,
+    structlog.stdlib.add_logger_name,
+    structlog.stdlib.add_log_level,
+    structlog.processors.TimeStamper(fmt="iso"),
+]
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
@@ -367,10 +416,12 @@ LOGGING = {
         "json": {
             "()": structlog.stdlib.ProcessorFormatter,
             "processor": structlog.processors.JSONRenderer(),
+            "foreign_pre_chain": _FOREIGN_LOG_PRE_CHAIN,
         },
         "console": {
             "()": structlog.stdlib.ProcessorFormatter,
             "processor": structlog.dev.ConsoleRenderer(colors=False),
+            "foreign_pre_chain": _FOREIGN_LOG_PRE_CHAIN,
         },
     },
     "handlers": {

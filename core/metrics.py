@@ -1,10 +1,15 @@
-"""/metrics for Prometheus: open in development, behind a bearer token in production."""
+"""/metrics for Prometheus: open in development, behind a bearer token in production.
+
+HTTP metrics from django-prometheus, business metrics from core.telemetry, one page.
+"""
 
 import hmac
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
-from django_prometheus.exports import ExportToDjangoView
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from core.telemetry import metrics_registry
 
 
 def metrics(request: HttpRequest) -> HttpResponse:
@@ -15,4 +20,4 @@ def metrics(request: HttpRequest) -> HttpResponse:
             return HttpResponse(
                 "Forbidden: a bearer token is required.", status=403, content_type="text/plain"
             )
-    return ExportToDjangoView(request)
+    return HttpResponse(generate_latest(metrics_registry()), content_type=CONTENT_TYPE_LATEST)

@@ -1,10 +1,12 @@
 """Reads of the model registry, and scoring (a read: it stores nothing)."""
 
+import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from django.db.models import Prefetch, QuerySet
 
+from core import telemetry
 from risk.drift import DRIFT_ACT, DRIFT_WATCH, SCORE, drift_level, window_stability
 from risk.exceptions import InvalidFeatures, ModelNotFound
 from risk.models import ModelVersion, RiskModel
@@ -150,8 +152,11 @@ def model_score(
 ) -> Scoring:
     """Validate one applicant's features against the schema and score them."""
     model_version = model_version_get(key=model_key, version=version)
+    started = time.perf_counter()
     clean = features_validate(model_version.feature_schema, features, coerce_strings=coerce_strings)
-    return model_version_loaded(model_version=model_version).score_many([clean])[0]
+    scoring = model_version_loaded(model_version=model_version).score_many([clean])[0]
+    telemetry.scoring_observe(model=model_key, seconds=time.perf_counter() - started)
+    return scoring
 
 
 def model_score_rows(

@@ -24,6 +24,7 @@ from campaigns.phones import phone_normalize
 from campaigns.providers import ProviderError, ProviderStatus, SmsProvider, provider_get
 from campaigns.services.contacts import consent_apply, contact_fields, contact_provider_error_apply
 from campaigns.services.states import RANK, TWILIO_STATUS, S, message_transition
+from core import telemetry
 from core.audit import audit_record
 
 logger = structlog.get_logger(__name__)
@@ -61,6 +62,7 @@ def _status_apply(message: Message, status: ProviderStatus, source: str) -> bool
         ranked=True,
     )
     if target in (S.UNDELIVERED, S.FAILED) and status.error_code:
+        telemetry.provider_error_observe(code=status.error_code)
         contact_provider_error_apply(
             contact=message.contact, code=status.error_code, message_id=message.pk
         )
@@ -82,6 +84,7 @@ def webhook_reject(
     *, kind: str, url: str, headers: dict[str, str], body: str, note: str
 ) -> WebhookRequest:
     """Keep a refused webhook (bad signature) for the record, in the bounded form given."""
+    telemetry.webhook_rejection_observe(kind=kind, reason="invalid_signature")
     return WebhookRequest.objects.create(
         kind=kind,
         url=url[:2000],

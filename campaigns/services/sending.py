@@ -30,6 +30,7 @@ from campaigns.services.states import (
     messages_move,
 )
 from campaigns.windows import DEFAULT_WINDOW, SendWindow, inside_window, next_allowed
+from core import telemetry
 
 
 def _window_for(message: Message) -> SendWindow:
@@ -288,6 +289,7 @@ def _message_after_send(
             message_transition(message, S.UNKNOWN, source, detail={"error": unknown[:300]})
         return
     assert error is not None
+    telemetry.provider_error_observe(code=error.code)
     detail = {"code": error.code, "error": error.message[:300]}
     if error.transient and message.attempts < settings.CAMPAIGNS_MAX_ATTEMPTS:
         later = timezone.now() + timedelta(seconds=retry_delay(message.attempts))

@@ -12,6 +12,7 @@ from django.db import connection
 from django.utils import timezone
 
 from campaigns.models import FINAL_STATUSES, Campaign, Message, MessageTransition
+from core import telemetry
 
 S = Message.Status
 # Ranks order the states: a provider callback may only move a message to a higher rank, so a
@@ -97,6 +98,7 @@ def message_transition(
     for name, value in updates.items():
         setattr(message, name, value)
     message.save(update_fields=[*updates, "updated_at"])
+    telemetry.messages_observe(status=to)
 
 
 def messages_move(
@@ -123,4 +125,5 @@ def messages_move(
     """  # noqa: S608 -- `where` and `extra_set` are constants of the services, values are bound
     with connection.cursor() as cursor:
         cursor.execute(sql, [*params, to, *(extra_params or []), to, source, detail])
+        telemetry.messages_observe(status=to, count=cursor.rowcount)
         return cursor.rowcount

@@ -11,6 +11,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from campaigns import services as campaigns_services
+from core import telemetry
 from core.errors import DomainError, InvalidInput, NotFound
 from core.json import json_for_database
 from decisions import engine, rollouts, selectors, similarity, velocity
@@ -246,6 +247,11 @@ def _decide_and_store(
         lists={name: content["values"] for name, content in snapshot.items()},
         risk=risk,
         history=selectors.history_variables(history),
+    )
+    telemetry.decision_observe(
+        outcome=result.outcome,
+        rule=result.matched.rule_key if result.matched else None,
+        engine_seconds=result.engine_us / 1_000_000,
     )
     return Decision.objects.create(
         event=event,

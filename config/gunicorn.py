@@ -1,0 +1,14 @@
+"""gunicorn hooks for the image (`--config python:config.gunicorn`).
+
+With PROMETHEUS_MULTIPROC_DIR set (the image sets it; compose mounts a tmpfs there, so each
+start begins empty), every worker process writes its counters into that folder and /metrics
+merges them; when a worker exits its live gauges are dropped (its counts stay).
+"""
+
+from typing import Any
+
+
+def child_exit(server: Any, worker: Any) -> None:
+    from core.telemetry import worker_process_metrics_release
+
+    worker_process_metrics_release(worker.pid)
