@@ -12,6 +12,7 @@ from django.db.models.fields.json import KT
 from django.utils import timezone
 
 from campaigns import selectors as campaigns_selectors
+from core import telemetry
 from core.errors import DomainError, NotFound
 from core.models import AuditEntry
 from decisions import engine, reasons, rollouts, similarity
@@ -554,6 +555,12 @@ def review_queue_stats() -> tuple[int, float]:
     if not stats["oldest"]:
         return 0, 0.0
     return stats["size"], max(0.0, (timezone.now() - stats["oldest"]).total_seconds())
+
+
+def review_queue_reading() -> telemetry.ReviewQueueReading:
+    """The review queue as the Prometheus gauges read it at each scrape."""
+    size, oldest = review_queue_stats()
+    return telemetry.ReviewQueueReading(size=size, oldest_age_seconds=oldest)
 
 
 def customer_earlier_decisions(*, decision: Decision, limit: int = 20) -> list[Decision]:

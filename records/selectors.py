@@ -12,6 +12,7 @@ from django.db import connection, transaction
 from django.db.models import Count, Max, QuerySet
 from pgvector.django import CosineDistance
 
+from core import telemetry
 from core.errors import InvalidInput
 from records.exceptions import RecordNotFound
 from records.models import DriftMeasurement, PredictionRecord
@@ -246,6 +247,15 @@ def _measured_versions() -> list[Any]:
         .annotate(last=Max("window_end"))
         .order_by("model_id", "-model_version")
     )
+
+
+def drift_readings() -> list[telemetry.DriftReading]:
+    """The worst PSI of each model version's latest window, as the drift gauge reads it."""
+    return [
+        telemetry.DriftReading(model=model, version=str(version), psi_worst=worst)
+        for (model, version), worst in drift_worst().items()
+        if worst is not None
+    ]
 
 
 def drift_overview(*, windows: int = 30) -> list[VersionDrift]:

@@ -2,9 +2,11 @@
 provider errors, webhook rejections, Celery queues (filesystem and Redis), review and drift."""
 
 import time
+from datetime import timedelta
 from urllib.parse import urlencode
 
 import pytest
+from django.utils import timezone
 from prometheus_client.parser import text_string_to_metric_families
 from twilio.request_validator import RequestValidator
 
@@ -13,6 +15,7 @@ from campaigns.tests.factories import contact_factory
 from core import telemetry
 from decisions import services as decisions_services
 from decisions.tests.factories import register_event, rule_with_version
+from records.models import DriftMeasurement
 from risk.tests.factories import applicant
 from tests.support.private_broker import private_broker
 from tests.support.redis_server import RedisServer
@@ -143,24 +146,26 @@ def test_it_reads_queue_depth_and_oldest_age_from_the_broker(
 
 
 @pytest.mark.django_db
-def test_it_exports_review_queue_and_drift_once_their_readers_are_wired(client):
-    unwired = client.get("/metrics").content.decode()
-    assert "# TYPE decisioning_review_queue_size gauge" in unwired
-    assert "# TYPE decisioning_model_drift_psi_worst gauge" in unwired
+def test_it_exports_the_review_queue_and_the_worst_drift_of_each_model_version(client):
+    empty = scrape(client)
+    assert value(empty, "decisioning_review_queue_size") == 0
 
-    telemetry.review_queue_reader_register(
-        lambda: telemetry.ReviewQueueReading(size=7, oldest_age_seconds=90.5)
-    )
-    telemetry.model_drift_reader_register(
-        lambda: [telemetry.DriftReading(model="credit-default", version="3", psi_worst=0.31)]
-    )
-    try:
-        samples = scrape(client)
-    finally:
-        telemetry.review_queue_reader_register(None)
-        telemetry.model_drift_reader_register(None)
-
-    assert value(samples, "decisioning_review_queue_size") == 7
-    assert value(samples, "decisioning_review_queue_oldest_age_seconds") == 90.5
+    rule_with_version(condition="event.amount > 1000", outcome="review")
+    for amount in (2000, 3000, 5):
+        register_event({"amount": amount})
+    ended = timezone.now()
+    for feature, psi in (("age", 0.04), ("amount", 0.31), ("(score)", 0.12)):
+        DriftMeasurement.objects.create(
+            model_id="credit-default",
+            model_version=3,
+            feature=feature,
+            psi=psi,
+            sample_size=500,
+            window_start=ended - timedelta(days=1),
+            window_end=ended,
+        )
+    samples = scrape(client)
+    assert value(samples, "decisioning_review_queue_size") == 2  # two review decisions
+    assert value(samples, "decisioning_review_queue_oldest_age_seconds") > 0
     drift = value(samples, "decisioning_model_drift_psi_worst", model="credit-default", version="3")
     assert drift == 0.31
