@@ -14,21 +14,27 @@ The embedding is z itself, L2-normalised and zero-padded to 384 dimensions, so c
 between two records compares applicants the way the model sees them.
 """
 
+from __future__ import annotations
+
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 from django.conf import settings
-from sklearn.compose import ColumnTransformer
-from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 from risk.exceptions import InvalidArtifact
 from risk.models import EMBEDDING_DIMENSIONS
+
+# pandas and scikit-learn (with scipy) are imported where a model is loaded or a frame built,
+# not here: Django imports this module at start-up (admin, services), and those imports cost
+# every process (web, workers, management commands) about two seconds of CPU it may never need.
+if TYPE_CHECKING:
+    import pandas as pd
+    from sklearn.compose import ColumnTransformer
+    from sklearn.pipeline import Pipeline
 
 CACHE_SIZE = 16
 
@@ -131,6 +137,8 @@ def _fast_plan(preprocess: ColumnTransformer) -> list[_EncodingStep] | None:
     same column order), and the exactness test compares the result with sklearn's own.
     Anything else (custom transformers, dropped or infrequent categories) uses sklearn.
     """
+    from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
     steps = []
     for _name, transformer, columns in preprocess.transformers_:
         if transformer == "drop" or len(columns) == 0:
@@ -222,6 +230,8 @@ class LoadedModel:
         return int(self.coef.shape[0])
 
     def frame(self, rows: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
+        import pandas as pd
+
         columns: dict[str, Any] = {}
         for feature in self.schema:
             name, kind = feature["name"], feature["type"]
@@ -308,6 +318,9 @@ def loaded_model_build(
     baseline: Sequence[float] | None,
 ) -> LoadedModel:
     """Load and check an artifact against its schema; raises InvalidArtifact with the reason."""
+    from sklearn.compose import ColumnTransformer
+    from sklearn.pipeline import Pipeline
+
     pipeline = artifact_load(artifact)
     if not isinstance(pipeline, Pipeline) or len(pipeline.steps) != 2:
         raise InvalidArtifact(

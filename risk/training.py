@@ -4,21 +4,22 @@ Data: Statlog (German Credit Data), Hans Hofmann, 1994, UCI Machine Learning Rep
 https://doi.org/10.24432/C5NC77, licensed CC BY 4.0. See risk/data/README.md.
 """
 
+from __future__ import annotations
+
 import hashlib
 import io
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
-from sklearn.compose import ColumnTransformer
-from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import brier_score_loss, roc_auc_score
-from sklearn.model_selection import StratifiedKFold
-from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+# pandas and scikit-learn are imported where they are used: risk.services and risk.selectors
+# import this module at Django start-up, and every process would pay for them (see risk.scoring).
+if TYPE_CHECKING:
+    import pandas as pd
+    from sklearn.pipeline import Pipeline
 
 from risk.drift import reference_build
 
@@ -144,6 +145,8 @@ def dataset_fingerprint() -> str:
 
 def german_credit_frame() -> tuple[pd.DataFrame, pd.Series]:
     """The 1,000 applicants as schema-named features, and the target (1 = defaulted / bad)."""
+    import pandas as pd
+
     raw = pd.read_csv(DATA_FILE, dtype=str, keep_default_na=False)
     frame = pd.DataFrame()
     for column, (name, kind, *_rest) in _COLUMNS.items():
@@ -196,6 +199,11 @@ def credit_default_schema(frame: pd.DataFrame) -> list[dict[str, Any]]:
 
 
 def credit_default_pipeline(schema: list[dict[str, Any]]) -> Pipeline:
+    from sklearn.compose import ColumnTransformer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
     numeric = [f["name"] for f in schema if f["type"] in ("integer", "number", "boolean")]
     categorical = [f["name"] for f in schema if f["type"] == "category"]
     return Pipeline(
@@ -249,6 +257,9 @@ def credit_default_train(
     *, folds: int = 5, seed: int = 42, report: Callable[[str], None] = lambda _line: None
 ) -> TrainedModel:
     """Cross-validate (ROC AUC, Brier), then fit on all rows and save the pipeline with skops."""
+    from sklearn.metrics import brier_score_loss, roc_auc_score
+    from sklearn.model_selection import StratifiedKFold
+
     frame, target = german_credit_frame()
     schema = credit_default_schema(frame)
     features = _as_model_input(frame)

@@ -52,7 +52,14 @@ def test_it_passes_the_deploy_check_with_production_settings():
 
 @pytest.mark.django_db
 @pytest.mark.parametrize(
-    "command", ["ensure_demo_admin", "load_demo_rules", "load_demo_contacts", "load_demo_records"]
+    "command",
+    [
+        "ensure_demo_admin",
+        "load_demo_data",
+        "load_demo_rules",
+        "load_demo_contacts",
+        "load_demo_records",
+    ],
 )
 def test_the_demo_loaders_refuse_to_run_in_production(settings, command):
     settings.PRODUCTION = True

@@ -1,9 +1,14 @@
-"""`make run` on another port: delivery callbacks must come back to the port it serves."""
+"""`make run`: callbacks come back to the port it serves; the demo data loads behind a banner."""
 
+import io
 import os
 
+import pytest
 from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.management import CommandError, call_command
 
+from core.demo_loading import demo_loading_clear, demo_loading_mark, demo_loading_marker
 from core.management.commands.run_stack import stack_environment
 from tests.support.processes import run_python
 
@@ -46,3 +51,42 @@ def test_settings_follow_the_port_when_no_public_url_is_set():
     printed = run_python("import config.settings as s; print(s.PUBLIC_BASE_URL)", env=env)
 
     assert printed.stdout.strip() == "http://127.0.0.1:9123"
+
+
+@pytest.fixture
+def demo_data_dir(settings, tmp_path):
+    settings.DATA_DIR = tmp_path
+    return tmp_path
+
+
+@pytest.mark.django_db
+def test_it_shows_the_loading_banner_only_while_the_demo_data_loads(client, demo_data_dir):
+    demo_loading_mark()
+    loading = client.get("/login/")
+    demo_loading_clear()
+    loaded = client.get("/login/")
+
+    assert 'data-testid="demo-loading"' in loading.content.decode()
+    assert 'data-testid="demo-loading"' not in loaded.content.decode()
+
+
+@pytest.mark.django_db
+def test_it_runs_every_demo_step_and_then_clears_the_banner(settings, demo_data_dir):
+    settings.DEMO_SETUP_COMMANDS = ["ensure_demo_admin"]
+    out = io.StringIO()
+
+    call_command("load_demo_data", stdout=out)
+
+    assert get_user_model().objects.filter(username="admin").exists()
+    assert "Demo data ready." in out.getvalue()
+    assert not demo_loading_marker().exists()
+
+
+@pytest.mark.django_db
+def test_it_clears_the_banner_when_a_demo_step_fails(settings, demo_data_dir):
+    settings.DEMO_SETUP_COMMANDS = ["load_demo_records --count=not-a-number"]
+
+    with pytest.raises(CommandError):
+        call_command("load_demo_data", stdout=io.StringIO())
+
+    assert not demo_loading_marker().exists()

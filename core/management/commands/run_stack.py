@@ -1,6 +1,7 @@
 import atexit
 import os
 import shlex
+import subprocess
 import sys
 from collections.abc import Mapping
 
@@ -9,6 +10,7 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandParser
 from honcho.manager import Manager
 
+from core.demo_loading import demo_loading_clear, demo_loading_mark
 from core.embedded_postgres import embedded_server
 
 
@@ -26,8 +28,9 @@ def stack_environment(environ: Mapping[str, str], *, host: str, port: int) -> di
 
 class Command(BaseCommand):
     help = (
-        "Set up and run the whole product: migrate, demo admin and data, static files, then the "
-        "web server, a Celery worker and beat. Ctrl-C stops all of it (the embedded database too)."
+        "Set up and run the whole product: migrate, static files, the demo admin, then the web "
+        "server, Celery workers and beat, with the demo data loading in the background. Ctrl-C "
+        "stops all of it (the embedded database too)."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -87,9 +90,14 @@ class Command(BaseCommand):
         self.stdout.write(
             self.style.SUCCESS(f"Serving on http://{host}:{port}/  (Ctrl-C stops everything)")
         )
+        demo_loader = None if no_setup or settings.PRODUCTION else self.demo_data_load_start(env)
         try:
             manager.loop()
         finally:
+            if demo_loader is not None and demo_loader.poll() is None:
+                demo_loader.terminate()  # each loader is idempotent: the next run completes it
+                demo_loader.wait(timeout=15)
+            demo_loading_clear()
             if settings.EMBEDDED_DATABASE:
                 server = embedded_server(settings.DATA_DIR / "postgres")
                 server.stop()
@@ -99,13 +107,19 @@ class Command(BaseCommand):
         sys.exit(manager.returncode or 0)
 
     def prepare(self) -> None:
-        """Everything a first run needs; each step is a no-op when already done."""
+        """What the first page needs; each step is a no-op when already done."""
         settings.DATA_DIR.mkdir(parents=True, exist_ok=True)
         call_command("migrate", interactive=False, verbosity=1)
         call_command("collectstatic", interactive=False, verbosity=0)
         if settings.PRODUCTION:
             return  # the demo loaders refuse to run there; production has its own data
         call_command("ensure_demo_admin")
-        for command_line in settings.DEMO_SETUP_COMMANDS:
-            name, *arguments = shlex.split(command_line)
-            call_command(name, *arguments)
+
+    def demo_data_load_start(self, env: dict[str, str]) -> subprocess.Popen[bytes]:
+        """Model training and demo data in a process of their own (it lowers its CPU priority,
+        so the web server and workers start first); pages show a banner until it is done."""
+        demo_loading_mark()  # before the first page, not when the loader gets to it
+        manage = str(settings.BASE_DIR / "manage.py")
+        return subprocess.Popen(  # noqa: S603 (our own interpreter and command, no user input)
+            [sys.executable, manage, "load_demo_data", "--background"], env=env
+        )
