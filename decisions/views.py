@@ -1,19 +1,22 @@
 """HTMX pages: the decisions list, a decision with its trace and replay, the dashboard panel."""
 
 import json
-from datetime import timedelta
 
 from django import forms
 from django.http import HttpResponse
 from django.shortcuts import render
 from django.utils import timezone
 
+from core import charts
 from core.access import Scope
 from core.errors import DomainError
 from core.pages import HtmxHttpRequest, page_view, paginate, render_page, wants_partial
 from core.permissions import page_requires
 from core.pii import features_mask
+from core.timeseries import series_fill, time_range_get
 from decisions import privacy, selectors
+
+review_queue_stats = getattr(selectors, "review_queue_stats", None)
 
 
 class DecisionFilterForm(forms.Form):
@@ -82,8 +85,23 @@ def decision_replay_partial(request: HtmxHttpRequest, decision_id: int) -> HttpR
 @page_requires(Scope.DECISIONS_READ)
 @page_view("GET")
 def decision_panel_partial(request: HtmxHttpRequest) -> HttpResponse:
-    counts = selectors.decision_counts_by_outcome(since=timezone.now() - timedelta(hours=24))
-    total = sum(row["count"] for row in counts)
-    for row in counts:
-        row["share"] = round(100 * row["count"] / total) if total else 0
-    return render(request, "decisions/panel.html", {"counts": counts, "total": total})
+    """The overview's decisions: per outcome over the picked range, and the review queue."""
+    time_range = time_range_get(request.GET.get("range"))
+    starts = time_range.starts(now=timezone.now())
+    rows = selectors.decision_counts_over_time(since=starts[0], bucket=time_range.bucket)
+    series = series_fill(rows, starts=starts)
+    totals = sorted(((name, sum(counts)) for name, counts in series.items()), key=lambda t: -t[1])
+    chart = charts.columns(
+        title=f"Decisions by outcome, {time_range.label.lower()}",
+        buckets=time_range.bucket_labels(starts),
+        series=series,
+    )
+    context = {
+        "chart": chart,
+        "totals": totals,
+        "total": sum(count for _name, count in totals),
+        "time_range": time_range,
+        # The review queue is another piece of work; its panel shows once its selector exists.
+        "review_queue": review_queue_stats() if review_queue_stats else None,
+    }
+    return render(request, "decisions/panel.html", context)
