@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Count, F, Func, QuerySet, Value
+from django.db.models import Count, F, Func, IntegerField, QuerySet, Value
 from django.db.models.functions import Least
 from pgvector.django import CosineDistance
 
@@ -142,8 +142,16 @@ def record_score_histogram(
     """How many of `records` score in each of `bins` equal bins of [0, 1]: one grouped query
     (PostgreSQL's width_bucket; a score of exactly 1 counts in the last bin)."""
     bucket = Least(
-        Func(F("risk_score"), Value(0.0), Value(1.0), Value(bins), function="width_bucket"),
+        Func(
+            F("risk_score"),
+            Value(0.0),
+            Value(1.0),
+            Value(bins),
+            function="width_bucket",
+            output_field=IntegerField(),
+        ),
         Value(bins),
+        output_field=IntegerField(),
     )
     counts = [0] * bins
     rows = (
