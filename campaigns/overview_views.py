@@ -31,17 +31,22 @@ def campaign_overview_partial(request: HtmxHttpRequest) -> HttpResponse:
         starts=starts,
     )
     per = time_range.bucket.total_seconds() / 60
+    narrow = charts.PANEL_WIDTH
     context = {
         "time_range": time_range,
         "funnel": charts.bars(
             title="Delivery funnel of messages created in this range",
             values=[(stage, funnel[stage]) for stage in FUNNEL_STAGES],
+            width=narrow,
         ),
         "send_rate": charts.columns(
-            title=f"Messages sent per {per:g} minutes", buckets=buckets, series=sent
+            title=f"Messages sent per {per:g} minutes", buckets=buckets, series=sent, width=narrow
         ),
-        "rejections": charts.columns(title="Webhooks rejected", buckets=buckets, series=rejected),
+        "rejections": charts.columns(
+            title="Webhooks rejected", buckets=buckets, series=rejected, width=narrow
+        ),
         "rejected_total": sum(sum(counts) for counts in rejected.values()),
         "funnel_counts": funnel,
+        "campaigns": selectors.campaign_status_counts(),
     }
     return render(request, "campaigns/overview_panel.html", context)

@@ -197,6 +197,12 @@ def campaigns_overview() -> dict[str, Any]:
     }
 
 
+def campaign_status_counts() -> dict[str, int]:
+    """How many campaigns are in each status (one grouped query)."""
+    rows = Campaign.objects.values_list("status").annotate(n=Count("id")).order_by("status")
+    return dict(rows.values_list("status", "n"))
+
+
 def message_funnel(*, since: datetime) -> dict[str, int]:
     """Messages created since `since` by how far they got: created, queued, sent, then how
     they ended (one aggregate query)."""

@@ -10,13 +10,14 @@ and for anyone who would rather read them.
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-WIDTH = 600
+WIDTH = 600  # a chart across a page; a dashboard panel draws PANEL_WIDTH
+PANEL_WIDTH = 380
 COLUMNS_HEIGHT = 180
 AXIS_LEFT = 44  # room for the y-axis labels
 AXIS_BOTTOM = 20  # room for the x-axis labels
 BAR_HEIGHT = 18
 BAR_GAP = 6
-LABEL_WIDTH = 170  # a horizontal bar's name, left of it
+LABEL_WIDTH = 150  # a horizontal bar's name, left of it
 VALUE_WIDTH = 70  # its number, right of it
 MAX_X_LABELS = 8
 
@@ -79,12 +80,20 @@ def _number(value: float) -> str:
     return f"{value:,.0f}" if float(value).is_integer() else f"{value:,.3f}"
 
 
-def columns(*, title: str, buckets: Sequence[str], series: Mapping[str, Sequence[float]]) -> Chart:
-    """Columns over `buckets`, one stacked segment per series (same length as `buckets`)."""
+def columns(
+    *,
+    title: str,
+    buckets: Sequence[str],
+    series: Mapping[str, Sequence[float]],
+    width: int = WIDTH,
+) -> Chart:
+    """Columns over `buckets`, one stacked segment per series (same length as `buckets`).
+    `width` is in the units of the text: a narrow panel draws a narrow chart, so its labels
+    stay readable once scaled to the panel."""
     names = list(series)
     totals = [sum(series[name][i] for name in names) for i in range(len(buckets))]
     top = max(totals, default=0) or 1
-    plot_width = WIDTH - AXIS_LEFT
+    plot_width = width - AXIS_LEFT
     plot_height = COLUMNS_HEIGHT - AXIS_BOTTOM
     step = plot_width / max(len(buckets), 1)
     gap = min(step * 0.2, 4)
@@ -107,7 +116,7 @@ def columns(*, title: str, buckets: Sequence[str], series: Mapping[str, Sequence
                     title=f"{bucket}: {name} {_number(value)}",
                 )
             )
-    every = max(1, -(-len(buckets) // MAX_X_LABELS))
+    every = max(1, -(-len(buckets) // max(2, MAX_X_LABELS * width // WIDTH)))
     labels = [
         Label(x=round(AXIS_LEFT + (i + 0.5) * step, 2), y=COLUMNS_HEIGHT - 5, text=bucket)
         for i, bucket in enumerate(buckets)
@@ -119,7 +128,7 @@ def columns(*, title: str, buckets: Sequence[str], series: Mapping[str, Sequence
     ]
     return Chart(
         title=title,
-        width=WIDTH,
+        width=width,
         height=COLUMNS_HEIGHT,
         rects=rects,
         labels=labels,
@@ -129,16 +138,18 @@ def columns(*, title: str, buckets: Sequence[str], series: Mapping[str, Sequence
             [bucket, *(_number(series[name][i]) for name in names)]
             for i, bucket in enumerate(buckets)
         ],
-        lines=[(AXIS_LEFT, plot_height, WIDTH, plot_height)],
+        lines=[(AXIS_LEFT, plot_height, width, plot_height)],
         empty=not any(totals),
     )
 
 
-def bars(*, title: str, values: Sequence[tuple[str, float]], signed: bool = False) -> Chart:
+def bars(
+    *, title: str, values: Sequence[tuple[str, float]], signed: bool = False, width: int = WIDTH
+) -> Chart:
     """Horizontal bars, one per (name, value); `signed` draws them either side of zero
     (positive to the right, in the 'bad' tone: for drivers, what raises the risk)."""
     height = len(values) * (BAR_HEIGHT + BAR_GAP) + BAR_GAP
-    room = WIDTH - LABEL_WIDTH - VALUE_WIDTH
+    room = width - LABEL_WIDTH - VALUE_WIDTH
     largest = max((abs(value) for _name, value in values), default=0) or 1
     zero = LABEL_WIDTH + (room / 2 if signed else 0)
     scale = (room / 2 if signed else room) / largest
@@ -160,11 +171,11 @@ def bars(*, title: str, values: Sequence[tuple[str, float]], signed: bool = Fals
             )
         )
         labels.append(Label(x=LABEL_WIDTH - 6, y=y + BAR_HEIGHT - 5, text=name, anchor="end"))
-        labels.append(Label(x=WIDTH - 2, y=y + BAR_HEIGHT - 5, text=_number(value), anchor="end"))
+        labels.append(Label(x=width - 2, y=y + BAR_HEIGHT - 5, text=_number(value), anchor="end"))
     lines = [(zero, 0, zero, height)] if signed else []
     return Chart(
         title=title,
-        width=WIDTH,
+        width=width,
         height=max(height, BAR_HEIGHT),
         rects=rects,
         labels=labels,
@@ -176,8 +187,10 @@ def bars(*, title: str, values: Sequence[tuple[str, float]], signed: bool = Fals
     )
 
 
-def histogram(*, title: str, counts: Sequence[int], low: float = 0.0, high: float = 1.0) -> Chart:
+def histogram(
+    *, title: str, counts: Sequence[int], low: float = 0.0, high: float = 1.0, width: int = WIDTH
+) -> Chart:
     """Columns of equal-width bins between `low` and `high` (a score distribution)."""
-    width = (high - low) / max(len(counts), 1)
-    buckets = [f"{low + i * width:.1f}-{low + (i + 1) * width:.1f}" for i in range(len(counts))]
-    return columns(title=title, buckets=buckets, series={"records": list(counts)})
+    step = (high - low) / max(len(counts), 1)
+    buckets = [f"{low + i * step:.1f}-{low + (i + 1) * step:.1f}" for i in range(len(counts))]
+    return columns(title=title, buckets=buckets, series={"records": list(counts)}, width=width)

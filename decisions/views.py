@@ -95,6 +95,7 @@ def decision_panel_partial(request: HtmxHttpRequest) -> HttpResponse:
         title=f"Decisions by outcome, {time_range.label.lower()}",
         buckets=time_range.bucket_labels(starts),
         series=series,
+        width=charts.PANEL_WIDTH,
     )
     context = {
         "chart": chart,

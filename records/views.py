@@ -54,6 +54,7 @@ def explanation(record: PredictionRecord) -> dict[str, Any]:
             title="Drivers: contribution of each feature to the log-odds",
             values=[(d["feature"], d["contribution"]) for d in drivers],
             signed=True,
+            width=charts.PANEL_WIDTH,  # it sits in half the page
         ),
         "reasons": raising[:REASON_COUNT],
         "base_logit": record.base_logit,
@@ -178,6 +179,10 @@ def record_panel_partial(request: HtmxHttpRequest) -> HttpResponse:
     """The overview's predictions: labels and the score distribution over the picked range."""
     time_range = time_range_get(request.GET.get("range"))
     summary = records_summary(since=time_range.since(now=timezone.now()))
-    chart = charts.histogram(title="Risk scores of recent predictions", counts=summary.histogram)
+    chart = charts.histogram(
+        title="Risk scores of recent predictions",
+        counts=summary.histogram,
+        width=charts.PANEL_WIDTH,
+    )
     context = {"summary": summary, "chart": chart, "time_range": time_range}
     return render(request, "records/panel.html", context)

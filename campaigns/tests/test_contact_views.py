@@ -166,8 +166,8 @@ def test_the_overview_panel_draws_the_funnel_the_send_rate_and_webhook_rejection
         kind="status", url="/webhooks/twilio/status/", headers={}, body="", note="bad signature"
     )
 
-    # Session, user, the funnel, sends per bucket, rejections per bucket.
-    with django_assert_num_queries(5):
+    # Session, user, the funnel, sends per bucket, rejections per bucket, campaigns by status.
+    with django_assert_num_queries(6):
         response = staff_client.get(reverse("campaigns_overview:panel"), {"range": "1h"})
 
     html = response.content.decode()
