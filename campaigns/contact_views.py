@@ -55,7 +55,7 @@ def contact_detail_page(request: HtmxHttpRequest, contact_id: int) -> HttpRespon
         "contact": shown.contact,
         "phone": phone_shown(shown.contact.phone, mask=not unmasked),
         "messages_shown": shown.messages is not None,
-        "messages": [
+        "contact_messages": [
             {
                 "message": message,
                 "body": body_shown(message.body, mask=not unmasked),

@@ -1,5 +1,5 @@
 """Charts drawn on the server as SVG: the geometry is computed here, `components/chart.html`
-draws it. No script, nothing fetched at run time, nothing the CSP has to allow (ADR 0007).
+draws it. No script, nothing fetched at run time, nothing the CSP has to allow (ADR 0009).
 
 Three shapes cover every page: columns over buckets (stacked by series: decisions by outcome,
 sends per minute, a score histogram), horizontal bars (a funnel) and signed bars around zero
@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 WIDTH = 600  # a chart across a page; a dashboard panel draws PANEL_WIDTH
 PANEL_WIDTH = 380
+PAGE_WIDTH = 1000  # a chart across a whole wide page, kept low
 COLUMNS_HEIGHT = 180
 AXIS_LEFT = 44  # room for the y-axis labels
 AXIS_BOTTOM = 20  # room for the x-axis labels

@@ -133,6 +133,7 @@ def record_list_page(request: HtmxHttpRequest) -> HttpResponse:
         "histogram": charts.histogram(
             title="Risk scores of the records shown",
             counts=record_score_histogram(records=records),
+            width=charts.PAGE_WIDTH,
         ),
         "ordering": ordering,
         "orderings": ORDERINGS,

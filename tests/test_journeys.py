@@ -131,4 +131,5 @@ def test_a_compliance_officer_finds_a_contact_and_reads_its_consent_timeline(rol
     page.get_by_test_id("message").locator("summary").click()
     expect(page.get_by_test_id("message")).to_contain_text("Your code is 1234")
     expect(page.get_by_test_id("transitions").locator("li")).to_have_count(4)
+    expect(page.locator("#toast")).to_be_empty()  # the page's own notes only
     watch.check("contact")
