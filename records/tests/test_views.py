@@ -28,6 +28,29 @@ def test_the_predict_form_is_rendered_from_the_schema(credit_model, staff_client
     assert '<option value="credit-default" selected>' in html  # the model picker
 
 
+def test_picking_another_model_swaps_in_its_form(credit_model, staff_client):
+    # Given a second production model whose schema caps the age at 70
+    trained = trained_credit_model()
+    schema = [
+        {**feature, "maximum": 70} if feature["name"] == "age" else feature
+        for feature in trained.schema
+    ]
+    model_version_register_trained(
+        key="credit-strict", trained=replace(trained, schema=schema), promote=True
+    )
+
+    # When the analyst picks it in the form's model picker (an htmx GET)
+    html = staff_client.get(
+        "/predict/", {"model": "credit-strict"}, HTTP_HX_REQUEST="true"
+    ).content.decode()
+
+    # Then only the form area comes back, drawn from that model's schema
+    assert html.lstrip().startswith('<div id="predict-area"')
+    assert '<input type="hidden" name="model" value="credit-strict">' in html
+    assert re.search(r'name="age" type="number" step="1"\s+min="18" max="70"', html)
+    assert '<option value="credit-strict" selected>' in html
+
+
 def test_a_form_prediction_shows_score_drivers_and_similar_cases(credit_model, staff_client):
     response = staff_client.post(
         "/predict/", {"model": "credit-default", **_form(applicant(0))}, HTTP_HX_REQUEST="true"
