@@ -1,10 +1,11 @@
 """Reads shared by the API, the pages and the admin."""
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.db.models import Count, Prefetch, QuerySet
+from django.db.models import Count, Prefetch, Q, QuerySet
 from django.db.models.functions import TruncMinute
 from django.utils import timezone
 
@@ -20,10 +21,13 @@ from campaigns.models import (
     Contact,
     Message,
     MessageTransition,
+    Subscription,
+    WebhookRequest,
 )
 from campaigns.phones import phone_normalize
 from campaigns.pii import phone_hash
 from core.errors import NotFound
+from core.timeseries import date_bin
 
 
 def contact_get(*, phone: str) -> Contact:
@@ -203,6 +207,124 @@ def campaigns_overview() -> dict[str, Any]:
             Campaign.objects.filter(status=Campaign.Status.RUNNING).order_by("-launched_at")[:5]
         ),
     }
+
+
+def campaign_status_counts() -> dict[str, int]:
+    """How many campaigns are in each status (one grouped query)."""
+    rows = Campaign.objects.values_list("status").annotate(n=Count("id")).order_by("status")
+    return dict(rows.values_list("status", "n"))
+
+
+def message_funnel(*, since: datetime) -> dict[str, int]:
+    """Messages created since `since` by how far they got: created, queued, sent, then how
+    they ended (one aggregate query)."""
+    return Message.objects.filter(created_at__gte=since).aggregate(
+        created=Count("id"),
+        queued=Count("id", filter=Q(queued_at__isnull=False)),
+        sent=Count("id", filter=Q(sent_at__isnull=False)),
+        delivered=Count("id", filter=Q(status=Message.Status.DELIVERED)),
+        undelivered=Count("id", filter=Q(status=Message.Status.UNDELIVERED)),
+        failed=Count("id", filter=Q(status=Message.Status.FAILED)),
+    )
+
+
+def messages_sent_over_time(
+    *, since: datetime, bucket: timedelta
+) -> list[tuple[datetime, str, int]]:
+    """(bucket start, "sent", count) of messages handed to the provider since `since`."""
+    return [
+        (start, "sent", count)
+        for start, count in Message.objects.filter(sent_at__gte=since)
+        .annotate(bucket=date_bin("sent_at", bucket))
+        .values_list("bucket")
+        .annotate(count=Count("id"))
+        .values_list("bucket", "count")
+    ]
+
+
+def webhook_rejections_over_time(
+    *, since: datetime, bucket: timedelta
+) -> list[tuple[datetime, str, int]]:
+    """(bucket start, webhook kind, count) of webhooks refused (bad signature, too large...)."""
+    return list(
+        WebhookRequest.objects.filter(
+            received_at__gte=since, outcome=WebhookRequest.Outcome.REJECTED
+        )
+        .annotate(bucket=date_bin("received_at", bucket))
+        .values_list("bucket", "kind")
+        .annotate(count=Count("id"))
+        .values_list("bucket", "kind", "count")
+    )
+
+
+def contact_search(*, query: str, exact_number_only: bool) -> QuerySet[Contact]:
+    """Contacts by number or by attribute (`plan=gold`), by number order.
+
+    `exact_number_only`: a reader who may not see numbers finds a contact only by its whole
+    number, so a search cannot be used to guess numbers digit by digit.
+    """
+    contacts = contact_list()
+    query = query.strip()
+    if not query:
+        return contacts
+    if "=" in query:
+        key, _, value = query.partition("=")
+        return contacts.filter(attributes__contains={key.strip(): value.strip()})
+    try:
+        return contacts.filter(phone=phone_normalize(query))
+    except InvalidPhone:
+        pass
+    digits = "".join(character for character in query if character.isdigit())
+    if exact_number_only or not digits:
+        return contacts.none()
+    return contacts.filter(phone__contains=digits)
+
+
+CONTACT_MESSAGES_SHOWN = 50
+
+
+@dataclass(frozen=True)
+class ContactPage:
+    contact: Contact
+    messages: list[Message] | None  # None: the reader may not see messages
+
+
+def contact_page(*, contact_id: int, with_messages: bool) -> ContactPage:
+    """A contact with its subscriptions, consent ledger (newest first) and latest messages,
+    each message with its campaign and transitions: four queries whatever their number."""
+    messages = (
+        Message.objects.select_related("campaign")
+        .prefetch_related(
+            Prefetch(
+                "transitions", queryset=MessageTransition.objects.order_by("occurred_at", "id")
+            )
+        )
+        .order_by("-id")
+    )
+    contact = (
+        Contact.objects.prefetch_related(
+            Prefetch("subscriptions", queryset=Subscription.objects.order_by("topic")),
+            Prefetch(
+                "consent_events", queryset=ConsentEvent.objects.order_by("-occurred_at", "-id")
+            ),
+        )
+        .filter(pk=contact_id)
+        .first()
+    )
+    if contact is None:
+        raise ContactNotFound(f"No contact {contact_id}.")
+    if not with_messages:
+        return ContactPage(contact=contact, messages=None)
+    return ContactPage(
+        contact=contact, messages=list(messages.filter(contact=contact)[:CONTACT_MESSAGES_SHOWN])
+    )
+
+
+def campaign_job_get(*, job_id: int) -> CampaignJob:
+    job = CampaignJob.objects.filter(pk=job_id).first()
+    if job is None:
+        raise NotFound(f"No job {job_id}.")
+    return job
 
 
 def consent_ledger_for_number(*, phone: str) -> list[dict[str, Any]]:

@@ -586,7 +586,7 @@ CELERY_BEAT_SCHEDULE |= {
 CELERY_TASK_ROUTES |= {"campaigns.campaign_job_run": {"queue": CAMPAIGNS_HEAVY_QUEUE}}
 # The twilio client logs every request and its headers at INFO.
 LOGGING["loggers"]["twilio.http_client"] = {"level": "WARNING"}  # type: ignore[index]
-DASHBOARD_PANELS += [("campaigns", "Campaigns", "campaigns:panel")]
+DASHBOARD_PANELS += [("campaigns", "Campaign delivery", "campaigns_overview:panel")]
 DEMO_SETUP_COMMANDS += ["load_demo_contacts"]
 
 # --- decisions ---

@@ -43,4 +43,6 @@ urlpatterns = [
     path("", include("decisions.urls")),
     path("", include("records.urls")),
     path("", include("campaigns.urls")),
+    path("", include("campaigns.contact_urls")),
+    path("", include("campaigns.overview_urls")),
 ]

@@ -7,7 +7,7 @@ from typing import Any, Concatenate
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.db.models import QuerySet
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseBase
 from django.shortcuts import render
 from django.utils.cache import patch_vary_headers
 from django.views.decorators.http import require_http_methods
@@ -66,14 +66,15 @@ def render_not_found(request: HtmxHttpRequest, error: NotFound) -> HttpResponse:
     return render(request, template, {"error": error}, status=404)
 
 
-type PageView[**P] = Callable[Concatenate[HtmxHttpRequest, P], HttpResponse]
+# HttpResponseBase: a page may stream (a CSV export), which is no HttpResponse.
+type PageView[**P] = Callable[Concatenate[HtmxHttpRequest, P], HttpResponseBase]
 
 
 def not_found_as_404[**P](view: PageView[P]) -> PageView[P]:
     """Let a page view raise a service's `NotFound`: it becomes the shared 404 page."""
 
     @wraps(view)
-    def page(request: HtmxHttpRequest, *args: P.args, **kwargs: P.kwargs) -> HttpResponse:
+    def page(request: HtmxHttpRequest, *args: P.args, **kwargs: P.kwargs) -> HttpResponseBase:
         try:
             return view(request, *args, **kwargs)
         except NotFound as error:

@@ -2,7 +2,7 @@
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
@@ -15,6 +15,7 @@ from campaigns import selectors as campaigns_selectors
 from core import telemetry
 from core.errors import DomainError, NotFound
 from core.models import AuditEntry
+from core.timeseries import date_bin
 from decisions import engine, reasons, rollouts, similarity
 from decisions.exceptions import (
     BacktestNotFound,
@@ -346,6 +347,19 @@ def decision_counts_by_outcome(*, since: datetime) -> list[dict[str, Any]]:
         .order_by("-count", "outcome")
     )
     return [{"outcome": row["outcome"], "count": row["count"]} for row in rows]
+
+
+def decision_counts_over_time(
+    *, since: datetime, bucket: timedelta
+) -> list[tuple[datetime, str, int]]:
+    """(bucket start, outcome, count) of decisions made since `since`: one grouped query."""
+    return list(
+        Decision.objects.filter(decided_at__gte=since)
+        .annotate(bucket=date_bin("decided_at", bucket))
+        .values_list("bucket", "outcome")
+        .annotate(count=Count("id"))
+        .order_by("bucket", "outcome")
+    )
 
 
 def decision_filter_choices() -> dict[str, list[str]]:

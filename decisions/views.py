@@ -2,7 +2,6 @@
 and the review queue with its case pages (claim and resolve)."""
 
 import json
-from datetime import timedelta
 
 from django import forms
 from django.conf import settings
@@ -10,12 +9,14 @@ from django.http import HttpResponse
 from django.shortcuts import render
 from django.utils import timezone
 
+from core import charts
 from core.access import Scope
 from core.authentication import client_scope
 from core.errors import DomainError, InvalidInput
 from core.pages import HtmxHttpRequest, page_view, paginate, render_page, wants_partial
 from core.permissions import page_requires, request_may
 from core.pii import features_mask
+from core.timeseries import series_fill, time_range_get
 from decisions import privacy, selectors, services
 from decisions.exceptions import ReviewCaseConflict
 from decisions.models import ReviewCase
@@ -90,14 +91,41 @@ def decision_replay_partial(request: HtmxHttpRequest, decision_id: int) -> HttpR
 @page_requires(Scope.DECISIONS_READ)
 @page_view("GET")
 def decision_panel_partial(request: HtmxHttpRequest) -> HttpResponse:
-    counts = selectors.decision_counts_by_outcome(since=timezone.now() - timedelta(hours=24))
-    total = sum(row["count"] for row in counts)
-    for row in counts:
-        row["share"] = round(100 * row["count"] / total) if total else 0
-    return render(request, "decisions/panel.html", {"counts": counts, "total": total})
+    """The overview's decisions: per outcome over the picked range, and the review queue."""
+    time_range = time_range_get(request.GET.get("range"))
+    starts = time_range.starts(now=timezone.now())
+    rows = selectors.decision_counts_over_time(since=starts[0], bucket=time_range.bucket)
+    series = series_fill(rows, starts=starts)
+    totals = sorted(((name, sum(counts)) for name, counts in series.items()), key=lambda t: -t[1])
+    chart = charts.columns(
+        title=f"Decisions by outcome, {time_range.label.lower()}",
+        buckets=time_range.bucket_labels(starts),
+        series=series,
+        width=charts.PANEL_WIDTH,
+    )
+    context = {
+        "chart": chart,
+        "totals": totals,
+        "total": sum(count for _name, count in totals),
+        "time_range": time_range,
+        "review_queue": (
+            _review_queue_summary() if request_may(request, Scope.REVIEWS_READ) else None
+        ),
+    }
+    return render(request, "decisions/panel.html", context)
 
 
 # --- Review queue ------------------------------------------------------------------------------
+
+
+def _review_queue_summary() -> dict[str, int]:
+    """The overview's line on the queue: cases waiting, and how long the oldest has waited."""
+    size, oldest_seconds = selectors.review_queue_stats()
+    return {
+        "in the review queue": size,
+        "minutes the oldest has waited": round(oldest_seconds / 60),
+    }
+
 
 REVIEW_PARTIAL = "decisions/review.html#case_status"
 

@@ -9,7 +9,8 @@ from typing import Any
 import numpy as np
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Count, Max, QuerySet
+from django.db.models import Count, F, Func, IntegerField, Max, QuerySet, Value
+from django.db.models.functions import Least
 from pgvector.django import CosineDistance
 
 from core import telemetry
@@ -180,26 +181,62 @@ def record_nearest_to_features(
     return record_nearest(model_id=model_id, embedding=scoring.embedding, k=k)
 
 
+SCORE_BINS = 10
+
+
+def record_score_histogram(
+    *, records: QuerySet[PredictionRecord], bins: int = SCORE_BINS
+) -> list[int]:
+    """How many of `records` score in each of `bins` equal bins of [0, 1]: one grouped query
+    (PostgreSQL's width_bucket; a score of exactly 1 counts in the last bin)."""
+    bucket = Least(
+        Func(
+            F("risk_score"),
+            Value(0.0),
+            Value(1.0),
+            Value(bins),
+            function="width_bucket",
+            output_field=IntegerField(),
+        ),
+        Value(bins),
+        output_field=IntegerField(),
+    )
+    counts = [0] * bins
+    rows = (
+        records.order_by()
+        .annotate(bin=bucket)
+        .values_list("bin")
+        .annotate(count=Count("id"))
+        .values_list("bin", "count")
+    )
+    for number, count in rows:
+        counts[max(int(number), 1) - 1] += count
+    return counts
+
+
 @dataclass(frozen=True)
 class RecordsSummary:
     total: int
     by_label: list[dict[str, Any]]
-    latest: list[PredictionRecord]
+    histogram: list[int]
 
 
-def records_summary(*, latest: int = 5) -> RecordsSummary:
-    """Counts per label and the latest predictions, for the dashboard panel."""
+def records_summary(*, since: datetime | None = None) -> RecordsSummary:
+    """Counts per label and the score distribution of the records made since `since`."""
+    records = PredictionRecord.objects.all()
+    if since is not None:
+        records = records.filter(created_at__gte=since)
     counts = list(
-        PredictionRecord.objects.values_list("risk_label")
-        .annotate(count=Count("id"))
-        .order_by("risk_label")
+        records.values_list("risk_label").annotate(count=Count("id")).order_by("risk_label")
     )
     total = sum(count for _label, count in counts)
     by_label = [
         {"risk_label": label, "count": count, "percent": round(100 * count / total)}
         for label, count in counts
     ]
-    return RecordsSummary(total=total, by_label=by_label, latest=list(record_list()[:latest]))
+    return RecordsSummary(
+        total=total, by_label=by_label, histogram=record_score_histogram(records=records)
+    )
 
 
 def scoring_available(*, model_id: str) -> bool:

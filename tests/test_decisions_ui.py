@@ -1,63 +1,10 @@
-"""The decisions pages in Chromium: filters and pagination over HTMX, the trace, replay, panel."""
-
-import uuid
+"""Rule editing in the admin, in Chromium (an analyst filtering, opening and replaying a
+decision is part of tests/test_journeys.py)."""
 
 import pytest
 from playwright.sync_api import expect
 
 from decisions import services
-
-
-def register(payload):
-    return services.event_register(
-        event_type="loan_application",
-        payload=payload,
-        idempotency_key=str(uuid.uuid4()),
-        client_scope="ui-test",
-        fingerprint="0" * 64,
-    )
-
-
-@pytest.fixture
-def decided_events(db):
-    rule = services.rule_create(key="large", name="Large", event_type="loan_application")
-    version = services.rule_version_create(
-        rule=rule, condition="event.amount > 1000", outcome="review", priority=1
-    )
-    services.rule_version_publish(version=version)
-    return [register({"amount": amount}) for amount in (5, 2000, 30, 4000, *range(26))]
-
-
-@pytest.mark.django_db(transaction=True)
-def test_it_filters_pages_opens_and_replays_a_decision(logged_in_page, decided_events):
-    page = logged_in_page
-
-    page.goto("/decisions/")
-    expect(page.get_by_test_id("count")).to_have_text("30 decisions")
-    page.get_by_role("link", name="Next →").click()
-    expect(page.locator(".pagination")).to_contain_text("Page 2 of 2")
-    page.get_by_test_id("filter-outcome").select_option("review")
-    expect(page.get_by_test_id("count")).to_have_text("2 decisions")
-    assert "outcome=review" in page.url
-
-    page.get_by_role("link", name=str(decided_events[1].pk), exact=True).click()
-    expect(page.get_by_test_id("outcome")).to_have_text("review")
-    expect(page.get_by_test_id("trace")).to_contain_text("large")
-    expect(page.get_by_test_id("timings")).to_contain_text("µs")
-    page.get_by_test_id("replay").click()
-    expect(page.get_by_test_id("replay-result")).to_contain_text("Replay matches")
-
-
-@pytest.mark.django_db(transaction=True)
-def test_it_shows_decisions_per_outcome_on_the_dashboard(logged_in_page, decided_events):
-    page = logged_in_page
-
-    page.goto("/")
-
-    panel = page.get_by_test_id("decisions-panel")
-    expect(panel).to_contain_text("review")
-    expect(panel).to_contain_text("approve")
-    expect(panel).to_contain_text("30")
 
 
 @pytest.mark.django_db(transaction=True)

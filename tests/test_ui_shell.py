@@ -2,6 +2,8 @@
 
 import pytest
 
+from tests.support.page_checks import PageWatch
+
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
@@ -29,9 +31,19 @@ def test_it_logs_in_and_shows_the_navigation(logged_in_page):
     page = logged_in_page
     nav = page.locator("nav[aria-label=Main]")
 
-    for label in ("Dashboard", "Predict", "Records", "Decisions", "Campaigns", "Admin", "API"):
+    labels = (
+        "Overview",
+        "Predict",
+        "Records",
+        "Decisions",
+        "Campaigns",
+        "Contacts",
+        "Admin",
+        "API",
+    )
+    for label in labels:
         assert nav.get_by_role("link", name=label, exact=True).count() == 1
-    assert page.locator("h1").inner_text() == "Dashboard"
+    assert page.locator("h1").inner_text() == "Overview"
     assert page.evaluate("typeof htmx") == "object"
     assert page.evaluate("htmx.version").startswith("2.")
 
@@ -50,3 +62,29 @@ def test_it_opens_the_admin_for_staff(logged_in_page):
     page.get_by_role("link", name="Admin", exact=True).click()
 
     assert "Site administration" in page.content()
+
+
+def test_the_page_checks_catch_csp_violations_and_serious_accessibility_problems(
+    browser, live_server
+):
+    page = browser.new_page(base_url=live_server.url)
+    watch = PageWatch(page)
+    page.goto("/login/")
+    assert watch.accessibility_violations() == []
+
+    # An inline script (refused by the CSP) and an image without a text alternative.
+    page.evaluate(
+        """() => {
+          const script = document.createElement("script");
+          script.textContent = "window.ran = true";
+          document.body.append(script);
+          const image = document.createElement("img");
+          image.src = "/static/img/favicon.svg";
+          document.body.append(image);
+        }"""
+    )
+
+    assert page.evaluate("window.ran") is None
+    assert any("CSP violation: script-src" in problem for problem in watch.problems)
+    assert [v["id"] for v in watch.accessibility_violations()] == ["image-alt"]
+    page.close()

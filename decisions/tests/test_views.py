@@ -1,9 +1,15 @@
 """The HTMX pages through the Django test client (the browser flows live in tests/)."""
 
+import re
+from datetime import timedelta
+
 import pytest
 from django.conf import settings
 from django.urls import reverse
+from django.utils import timezone
 
+from decisions import views
+from decisions.models import Decision
 from decisions.tests.factories import register_event, rule_with_version
 
 pytestmark = pytest.mark.django_db
@@ -56,16 +62,27 @@ def test_it_shows_a_decision_with_trace_and_replays_it(staff_client):
     assert staff_client.get(reverse("decisions:detail", args=[999999])).status_code == 404
 
 
-def test_it_fills_the_dashboard_panel(staff_client):
+def test_it_fills_the_overview_panel_per_outcome_and_time_bucket(
+    staff_client, django_assert_num_queries
+):
     rule_with_version(condition="event.amount > 1000", outcome="review")
     for amount in (1, 2000, 3000):
         register_event({"amount": amount})
+    Decision.objects.filter(outcome="approve").update(
+        decided_at=timezone.now() - timedelta(hours=3)
+    )
 
-    panel = staff_client.get(reverse("decisions:panel"))
+    # Session, user, one grouped count (the review queue adds its own once it exists).
+    with django_assert_num_queries(3 + bool(views.review_queue_stats)):
+        panel = staff_client.get(reverse("decisions:panel"), {"range": "24h"})
+    hour = staff_client.get(reverse("decisions:panel"), {"range": "1h"}).content.decode()
 
     content = panel.content.decode()
+    assert 'data-testid="decisions-total">3<' in content
     assert "badge review" in content
-    assert "<th>3</th>" in content
+    # Two columns drawn: the review bucket (now) and the approve bucket (3 hours ago).
+    assert len(re.findall(r'<rect class="tone-(good|watch)" x=', content)) == 2
+    assert 'data-testid="decisions-total">2<' in hour
     assert ("decisions", "Decisions in the last 24 h", "decisions:panel") in (
         settings.DASHBOARD_PANELS
     )

@@ -1,8 +1,13 @@
+import csv
 import re
 from dataclasses import replace
+from datetime import timedelta
 
+from django.utils import timezone
+
+from records.export import EXPORT_COLUMNS
 from records.models import PredictionRecord
-from records.tests.factories import record_create
+from records.tests.factories import record_create, records_copied
 from risk.services import model_version_register_trained
 from risk.tests.factories import applicant, trained_credit_model
 
@@ -17,8 +22,33 @@ def test_the_predict_form_is_rendered_from_the_schema(credit_model, staff_client
     html = response.content.decode()
     assert response.status_code == 200
     assert html.count('id="feature-') == 20
-    assert 'name="age" type="text"' in html
+    assert re.search(r'name="age" type="number" step="1"\s+min="18" max="120"', html)
+    assert 'id="help-age"' in html
     assert '<option value="radio/television" selected>' in html
+    assert '<option value="credit-default" selected>' in html  # the model picker
+
+
+def test_picking_another_model_swaps_in_its_form(credit_model, staff_client):
+    # Given a second production model whose schema caps the age at 70
+    trained = trained_credit_model()
+    schema = [
+        {**feature, "maximum": 70} if feature["name"] == "age" else feature
+        for feature in trained.schema
+    ]
+    model_version_register_trained(
+        key="credit-strict", trained=replace(trained, schema=schema), promote=True
+    )
+
+    # When the analyst picks it in the form's model picker (an htmx GET)
+    html = staff_client.get(
+        "/predict/", {"model": "credit-strict"}, HTTP_HX_REQUEST="true"
+    ).content.decode()
+
+    # Then only the form area comes back, drawn from that model's schema
+    assert html.lstrip().startswith('<div id="predict-area"')
+    assert '<input type="hidden" name="model" value="credit-strict">' in html
+    assert re.search(r'name="age" type="number" step="1"\s+min="18" max="70"', html)
+    assert '<option value="credit-strict" selected>' in html
 
 
 def test_a_form_prediction_shows_score_drivers_and_similar_cases(credit_model, staff_client):
@@ -31,7 +61,14 @@ def test_a_form_prediction_shows_score_drivers_and_similar_cases(credit_model, s
     assert response.status_code == 200
     assert record.source == "form"
     assert f"{record.risk_score:.3f}" in html
-    assert html.count('class="bar ') == 20
+    assert len(re.findall(r'<rect class="tone-\w+" x=', html)) == sum(
+        1 for driver in record.drivers if driver["contribution"]
+    )
+    reasons = sorted(
+        (d for d in record.drivers if d["contribution"] > 0), key=lambda d: -d["contribution"]
+    )[:3]
+    listed = re.findall(r"<li><code>(\w+)</code>", html.split('data-testid="reasons"')[1])
+    assert listed[:3] == [reason["feature"] for reason in reasons]
     assert f'data-testid="base-logit">{record.base_logit:.3f}<' in html
     assert f'hx-get="/records/{record.pk}/similar/"' in html
     assert "<h1>" not in html  # a partial, not the page
@@ -142,12 +179,68 @@ def test_pages_need_a_login(client):
 def test_the_records_page_has_a_pinned_query_count(
     credit_model, staff_client, django_assert_num_queries
 ):
-    for index in range(30):
-        record_create(index=index)
+    records_copied(record_create(index=0), count=300, source="api")
 
-    # Session, user, count, one page of records (the table partial needs no model list).
-    with django_assert_num_queries(4):
+    # Session, user, count, one page of records, the histogram (no model list in the partial).
+    with django_assert_num_queries(5):
         response = staff_client.get("/records/?source=api&page=2", HTTP_HX_REQUEST="true")
+    # The whole page adds the label and model drop-downs (the models with their versions).
+    with django_assert_num_queries(8):
+        page = staff_client.get("/records/?source=api")
+
+    assert response.status_code == page.status_code == 200
+    assert response.content.decode().count('data-testid="record-row"') == 25
+
+
+def test_the_records_page_draws_the_score_histogram_of_the_filtered_set(credit_model, staff_client):
+    template = record_create(index=0)
+    records_copied(template, count=200, source="api")  # scores 0.00 .. 0.99, twice
+    records_copied(template, count=50, source="form", risk_score=0.95)
+
+    html = staff_client.get("/records/?source=api", HTTP_HX_REQUEST="true").content.decode()
+
+    table = html.split('data-testid="records-histogram"')[1]
+    counts = re.findall(r'<th scope="row">[\d.-]+</th><td>(\d+)</td>', table)
+    api_rows = PredictionRecord.objects.filter(source="api").count()
+    assert sum(map(int, counts)) == api_rows
+    assert counts[-1] == str(20 + (template.risk_score >= 0.9))
+
+
+def test_the_csv_export_streams_the_filtered_set_safe_for_spreadsheets(credit_model, staff_client):
+    template = record_create(index=0)
+    records_copied(template, count=3, source="api", external_id=lambda n: f"=HYPERLINK({n})")
+    records_copied(template, count=2, source="form", external_id=lambda n: f"ok-{n}")
+
+    response = staff_client.get("/records/export.csv?source=api&ordering=risk_score")
 
     assert response.status_code == 200
-    assert response.content.decode().count('data-testid="record-row"') == 5
+    assert response.streaming
+    assert response["Content-Type"] == "text/csv; charset=utf-8"
+    assert response["Content-Disposition"].startswith('attachment; filename="records-')
+    lines = b"".join(response.streaming_content).decode().splitlines()
+    assert lines[0] == ",".join(EXPORT_COLUMNS)
+    rows = list(csv.reader(lines[1:]))
+    assert len(rows) == PredictionRecord.objects.filter(source="api").count() == 4
+    assert [row[8] for row in rows if row[8]] == [
+        "'=HYPERLINK(0)",
+        "'=HYPERLINK(1)",
+        "'=HYPERLINK(2)",
+    ]
+    assert {row[6] for row in rows} == {"api"}
+
+
+def test_the_overview_panel_counts_the_range_and_draws_the_score_distribution(
+    credit_model, staff_client
+):
+    template = record_create(index=0)
+    records_copied(template, count=10)
+    records_copied(template, count=5, external_id=lambda n: f"old-{n}")
+    old = PredictionRecord.objects.filter(external_id__startswith="old-")
+    old.update(created_at=timezone.now() - timedelta(days=3))
+
+    day = staff_client.get("/records/panel/?range=24h").content.decode()
+    week = staff_client.get("/records/panel/?range=7d").content.decode()
+
+    assert 'data-testid="records-total">11<' in day
+    assert 'data-testid="records-total">16<' in week
+    assert 'data-testid="score-distribution"' in day
