@@ -16,7 +16,7 @@ from campaigns import selectors, services
 from campaigns.models import CampaignJob
 from campaigns.pii import body_shown, numbers_shown, phone_shown
 from core.access import Scope
-from core.errors import DomainError, InvalidInput, NotFound
+from core.errors import DomainError, InvalidInput
 from core.pages import HtmxHttpRequest, page_view, paginate, render_page
 from core.permissions import page_requires, request_may
 from core.pii import may_read_pii, pii_read_audit
@@ -111,7 +111,5 @@ def contact_import_page(request: HtmxHttpRequest) -> HttpResponse:
 @page_requires(Scope.CONTACTS_WRITE)
 @page_view("GET")
 def contact_import_job_partial(request: HtmxHttpRequest, job_id: int) -> HttpResponse:
-    job = selectors.campaign_job_get(job_id=job_id)
-    if job.kind != CampaignJob.Kind.IMPORT:
-        raise NotFound(f"No import job {job_id}.")
+    job = selectors.campaign_job_get(job_id=job_id, kind=CampaignJob.Kind.IMPORT)
     return render(request, f"{IMPORT_TEMPLATE}#job", _job_context(request, job))

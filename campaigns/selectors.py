@@ -75,10 +75,18 @@ def campaign_job_latest(*, campaign: Campaign, kind: str) -> CampaignJob | None:
     return CampaignJob.objects.filter(campaign=campaign, kind=kind).order_by("-id").first()
 
 
-def campaign_job_get(*, campaign: Campaign, job_id: int) -> CampaignJob:
-    job = CampaignJob.objects.filter(campaign=campaign, pk=job_id).first()
+def campaign_job_get(
+    *, job_id: int, kind: str | None = None, campaign: Campaign | None = None
+) -> CampaignJob:
+    """A background job, 404 unless it is of this kind (and this campaign's), when given."""
+    jobs = CampaignJob.objects.filter(pk=job_id)
+    if kind is not None:
+        jobs = jobs.filter(kind=kind)
+    if campaign is not None:
+        jobs = jobs.filter(campaign=campaign)
+    job = jobs.first()
     if job is None:
-        raise NotFound(f"No job {job_id} for campaign {campaign.pk}.")
+        raise NotFound(f"No {kind or 'background'} job {job_id} here.")
     return job
 
 
@@ -318,13 +326,6 @@ def contact_page(*, contact_id: int, with_messages: bool) -> ContactPage:
     return ContactPage(
         contact=contact, messages=list(messages.filter(contact=contact)[:CONTACT_MESSAGES_SHOWN])
     )
-
-
-def campaign_job_get(*, job_id: int) -> CampaignJob:
-    job = CampaignJob.objects.filter(pk=job_id).first()
-    if job is None:
-        raise NotFound(f"No job {job_id}.")
-    return job
 
 
 def consent_ledger_for_number(*, phone: str) -> list[dict[str, Any]]:

@@ -109,9 +109,9 @@ def campaign_preview_job_partial(
 ) -> HttpResponse:
     """A preview job: its progress while it runs (polled), then its preview or its error."""
     campaign = selectors.campaign_get(campaign_id=campaign_id)
-    job = selectors.campaign_job_get(campaign=campaign, job_id=job_id)
-    if job.kind != CampaignJob.Kind.PREVIEW:
-        raise NotFound(f"Job {job_id} is not a preview.")
+    job = selectors.campaign_job_get(
+        job_id=job_id, kind=CampaignJob.Kind.PREVIEW, campaign=campaign
+    )
     if job.status in ACTIVE_JOB:
         return render(request, PREVIEW_PARTIAL, {"job": job, "campaign": campaign})
     if job.status == CampaignJob.Status.FAILED:
