@@ -19,7 +19,7 @@ help:
 	@echo "make run    install, migrate, load demo data, train the demo model, serve web + worker + beat"
 	@echo "make test   install (browser included) and run the whole test suite with coverage"
 	@echo "make lint   ruff (lint + format check) and mypy"
-	@echo "make bench  run the benchmarks and write docs/benchmarks.md"
+	@echo "make bench  run the benchmarks and write docs/benchmarks.md (make bench-full: full size)"
 
 install: $(VENV)/.installed assets
 
@@ -80,8 +80,20 @@ format: install
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
 
-bench: install redis
+# Every benchmark at a size that finishes in minutes (`bench`), or at full size (`bench-full`);
+# each writes bench/results/*.json and its section of docs/benchmarks.md. HTTP load uses
+# Debian's wrk.
+.PHONY: bench-full wrk
+bench: install redis wrk
 	$(PY) bench/run_all.py
+
+bench-full: install redis wrk
+	$(PY) bench/run_all.py --full
+
+wrk:
+	@command -v wrk >/dev/null 2>&1 || { \
+		echo "Installing Debian's wrk for the HTTP benchmarks"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; }
 
 clean:
 	rm -rf $(VENV) node_modules static/vendor staticfiles .pytest_cache .mypy_cache coverage.xml

@@ -1,58 +1,67 @@
-"""Decision engine cost per event: 50 published CEL rules vs. the same rules as a zen-engine table.
+"""Decision engine cost per event against zen-engine on its fastest documented path.
 
-Both engines see the same 50 rules and the same payloads, and must agree on every outcome. The
-CEL engine evaluates every rule (the trace lists them all); zen is timed with hit policy `first`
-(stops at the first match, its fast path) and `collect` (evaluates every row, like ours). Zen
-runs through `ZenEngine(loader=...).evaluate(key, context)`, its cached fast path, never
-`create_decision().evaluate()` (which re-parses the graph on every call). Finally the whole
-`POST /api/v1/events/` path (idempotency, event, rules loaded from the database, decision) is
-timed through DRF's test client.
+Both engines get the same rules (10, 50 and 200 of `amount > A && country == C && age >= G`,
+as CEL conditions and as the rows of one zen decision table) and the same payloads, in the same
+run, and must agree on every outcome. Our engine keeps its full per-rule trace on every call.
+
+Zen's fastest path, per its Python documentation (docs.gorules.io/reference/python, "Loader":
+"Combined with ZenDecisionContent for pre-compilation, this provides optimal performance"), is
+`ZenEngine({"loader": ...}).evaluate(key, context)` with a loader returning a
+`ZenDecisionContent` built once. The run also times the two other ways of calling it (a loader
+returning JSON text, and `create_decision(content).evaluate`) to show they are slower here.
+Zen is timed with hit policy `first` (stops at the first matching row), its cheapest, with its
+trace off and on (`{"trace": True}`).
+
+Three rule shapes: `amount-first` (the issue's rules), `country-first` (the same conjuncts with
+the string equality first) and `no-guard` (the amount-first condition in parentheses, so no
+first-conjunct guard applies and every condition runs through CEL).
 """
 
 import json
 import os
 import random
-import statistics
 import sys
-import uuid
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.harness import setup_django, summarize, time_calls, write_section
+from bench.harness import full_size, summarize, time_interleaved, write_section
 
 EVENT_TYPE = "bench_event"
-RULES = 50
+SIZES = (10, 50, 200)
+SHAPES = ("amount-first", "country-first", "no-guard")
 PAYLOADS = 500
-ENGINE_REPEAT = 20_000
-HTTP_REPEAT = 400
 COUNTRIES = ["DE", "FR", "NL", "US", "GB", "ES", "IT", "PL"]
 OUTCOMES = ["decline", "review", "approve"]
+RECEIVED_AT = datetime(2026, 1, 1, tzinfo=UTC)
 
 
-def rule_specs() -> list[dict[str, Any]]:
+def rule_specs(count: int) -> list[dict[str, Any]]:
     generator = random.Random(42)
-    specs = []
-    for index in range(RULES):
-        specs.append(
-            {
-                "key": f"bench-{index:02d}",
-                "amount": generator.randrange(20_000, 200_000, 1000),
-                "country": generator.choice(COUNTRIES),
-                "age": generator.randint(18, 70),
-                "outcome": OUTCOMES[index % 3],
-                "priority": index,
-            }
-        )
-    return specs
+    return [
+        {
+            "key": f"bench-{index:03d}",
+            "amount": generator.randrange(20_000, 200_000, 1000),
+            "country": generator.choice(COUNTRIES),
+            "age": generator.randint(18, 70),
+            "outcome": OUTCOMES[index % 3],
+            "priority": index,
+        }
+        for index in range(count)
+    ]
 
 
-def cel_condition(spec: dict[str, Any]) -> str:
-    return (
-        f'event.amount > {spec["amount"]} && event.country == "{spec["country"]}" '
-        f"&& event.age >= {spec['age']}"
-    )
+def cel_condition(spec: dict[str, Any], shape: str) -> str:
+    amount = f"event.amount > {spec['amount']}"
+    country = f'event.country == "{spec["country"]}"'
+    age = f"event.age >= {spec['age']}"
+    if shape == "country-first":
+        return f"{country} && {amount} && {age}"
+    if shape == "no-guard":
+        return f"({amount} && {country} && {age})"
+    return f"{amount} && {country} && {age}"
 
 
 def payloads() -> list[dict[str, Any]]:
@@ -68,12 +77,15 @@ def payloads() -> list[dict[str, Any]]:
     ]
 
 
-def zen_graph(specs: list[dict[str, Any]], hit_policy: str) -> dict[str, Any]:
-    inputs = [
-        {"id": "amount", "name": "Amount", "field": "event.amount"},
-        {"id": "country", "name": "Country", "field": "event.country"},
-        {"id": "age", "name": "Age", "field": "event.age"},
-    ]
+def zen_graph(specs: list[dict[str, Any]], shape: str, hit_policy: str) -> dict[str, Any]:
+    columns = {
+        "amount": {"id": "amount", "name": "Amount", "field": "event.amount"},
+        "country": {"id": "country", "name": "Country", "field": "event.country"},
+        "age": {"id": "age", "name": "Age", "field": "event.age"},
+    }
+    order = (
+        ["country", "amount", "age"] if shape == "country-first" else ["amount", "country", "age"]
+    )
     rows = [
         {
             "_id": spec["key"],
@@ -94,42 +106,18 @@ def zen_graph(specs: list[dict[str, Any]], hit_policy: str) -> dict[str, Any]:
                 "position": {"x": 300, "y": 0},
                 "content": {
                     "hitPolicy": hit_policy,
-                    "inputs": inputs,
+                    "inputs": [columns[name] for name in order],
                     "outputs": [{"id": "outcome", "name": "Outcome", "field": "outcome"}],
                     "rules": rows,
                 },
             },
-            {
-                "id": "response",
-                "type": "outputNode",
-                "name": "Response",
-                "position": {"x": 600, "y": 0},
-            },
+            {"id": "response", "type": "outputNode", "name": "Response", "position": {"x": 600}},
         ],
         "edges": [
             {"id": "e1", "sourceId": "request", "targetId": "table", "type": "edge"},
             {"id": "e2", "sourceId": "table", "targetId": "response", "type": "edge"},
         ],
     }
-
-
-def reset_bench_rules(specs: list[dict[str, Any]]) -> None:
-    from decisions import services
-    from decisions.models import Decision, Event, Rule, RuleVersion
-
-    Decision.objects.filter(event_type=EVENT_TYPE).delete()
-    Event.objects.filter(type=EVENT_TYPE).delete()
-    RuleVersion.objects.filter(rule__event_type=EVENT_TYPE).delete()
-    Rule.objects.filter(event_type=EVENT_TYPE).delete()
-    for spec in specs:
-        rule = services.rule_create(key=spec["key"], name=spec["key"], event_type=EVENT_TYPE)
-        version = services.rule_version_create(
-            rule=rule,
-            condition=cel_condition(spec),
-            outcome=spec["outcome"],
-            priority=spec["priority"],
-        )
-        services.rule_version_publish(version=version)
 
 
 def cycle(items: list[Any]) -> Any:
@@ -142,139 +130,171 @@ def cycle(items: list[Any]) -> Any:
     return next_item
 
 
-def main() -> None:
-    setup_django()
+HEADER = (
+    "| rules | count | ours | ours p99 | + dicts | list | zen | zen, trace "
+    "| ours / zen trace (target < 1.0) | ours / zen (target <= 1.5) | + dicts / zen trace |\n"
+    "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+)
+
+
+def compiled_versions(specs: list[dict[str, Any]], shape: str) -> list[Any]:
+    from decisions import engine
+
+    return [
+        engine.CompiledVersion(
+            version_id=index + 1,
+            rule_key=spec["key"],
+            number=1,
+            status=engine.PUBLISHED,
+            priority=spec["priority"],
+            outcome=spec["outcome"],
+            program=engine.compile_condition(cel_condition(spec, shape)),
+        )
+        for index, spec in enumerate(specs)
+    ]
+
+
+def measure(shape: str, size: int, *, rounds: int, calls: int) -> dict[str, Any]:
+    """Our engine (rule set compiled once, and a plain list) against zen with trace off and on."""
     import zen
-    from django.contrib.auth import get_user_model
-    from django.utils import timezone
-    from rest_framework.test import APIClient
 
-    from decisions import engine, selectors
+    from decisions import engine
 
-    specs = rule_specs()
-    reset_bench_rules(specs)
-    events = payloads()
-    now = timezone.now()
-    versions = selectors.live_versions_for(event_type=EVENT_TYPE, at=now)
-    assert len(versions) == RULES
+    specs = rule_specs(size)
+    versions = compiled_versions(specs, shape)
+    rules = engine.rule_set(versions)
+    content = zen.ZenDecisionContent(json.dumps(zen_graph(specs, shape, "first")))
+    zen_engine = zen.ZenEngine({"loader": lambda key: content})
     policy = engine.PolicySpec(event_type=EVENT_TYPE)
+    events = payloads()
 
-    def decide(payload: dict[str, Any]) -> engine.EngineResult:
+    def ours(payload: dict[str, Any], versions: Any = rules) -> Any:
         return engine.decide(
             event_type=EVENT_TYPE,
             payload=payload,
-            received_at=now,
+            received_at=RECEIVED_AT,
             versions=versions,
             policy=policy,
             lists={},
         )
 
-    graphs = {policy_name: zen_graph(specs, policy_name) for policy_name in ("first", "collect")}
-    zen_engine = zen.ZenEngine({"loader": lambda key: json.dumps(graphs[key])})
-
     # Same answers first: a benchmark of engines that disagree would mean nothing.
-    matches = 0
     for payload in events:
-        ours = decide(payload)
-        theirs = zen_engine.evaluate("first", {"event": payload})["result"].get("outcome")
-        assert (theirs or "approve") == ours.outcome, (payload, theirs, ours.outcome)
-        matches += ours.matched is not None
-    print(f"{len(events)} payloads agree; {matches} matched a rule, the rest took the default")
+        mine = ours(payload)
+        theirs = zen_engine.evaluate("rules", {"event": payload})["result"].get("outcome")
+        assert (theirs or "approve") == mine.outcome, (shape, size, payload)
+        assert len(mine.trace) == size
+    feeds = [cycle(events) for _ in range(5)]
+    paths = {
+        "ours": lambda: ours(feeds[0]()),
+        # The trace's dicts are built when first read (as the services do when they store it).
+        "ours_trace_dicts": lambda: ours(feeds[1]()).trace,
+        "ours_list": lambda: ours(feeds[2](), versions).trace,
+        "zen": lambda: zen_engine.evaluate("rules", {"event": feeds[3]()}),
+        "zen_trace": lambda: zen_engine.evaluate("rules", {"event": feeds[4]()}, {"trace": True}),
+    }
+    samples = time_interleaved(paths, rounds=rounds, calls=calls)
+    return {"shape": shape, "rules": size, **{name: summarize(s) for name, s in samples.items()}}
 
-    next_payload = cycle(events)
-    cel_samples = time_calls(lambda: decide(next_payload()), repeat=ENGINE_REPEAT, warmup=500)
-    next_payload = cycle(events)
-    context_samples = time_calls(
-        lambda: engine.build_context(
-            engine.build_variables(
-                event_type=EVENT_TYPE, payload=next_payload(), received_at=now, lists={}, risk=None
+
+def zen_paths() -> dict[str, Any]:
+    """Zen's three ways of evaluating the same 50 rules, to show which one is fastest."""
+    import zen
+
+    specs = rule_specs(50)
+    text = json.dumps(zen_graph(specs, "amount-first", "first"))
+    content = zen.ZenDecisionContent(text)
+    content_engine = zen.ZenEngine({"loader": lambda key: content})
+    text_engine = zen.ZenEngine({"loader": lambda key: text})
+    decision = content_engine.create_decision(content)
+    feeds = [cycle(payloads()) for _ in range(3)]
+    samples = time_interleaved(
+        {
+            "loader returning a ZenDecisionContent (used above)": lambda: content_engine.evaluate(
+                "rules", {"event": feeds[0]()}
+            ),
+            "loader returning JSON text": lambda: text_engine.evaluate(
+                "rules", {"event": feeds[1]()}
+            ),
+            "create_decision(ZenDecisionContent).evaluate": lambda: decision.evaluate(
+                {"event": feeds[2]()}
+            ),
+        },
+        rounds=4,
+        calls=250,
+        warmup=50,
+    )
+    return {name: summarize(values) for name, values in samples.items()}
+
+
+def main() -> None:
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+    import django
+
+    django.setup()  # for core.errors; the engine itself needs no database
+    rounds, calls = (60, 500) if full_size() else (12, 400)
+    rows = []
+    for shape in SHAPES:
+        for size in SIZES:
+            row = measure(shape, size, rounds=rounds, calls=calls)
+            rows.append(row)
+            print(
+                shape,
+                size,
+                {
+                    name: round(row[name]["median_us"], 1)
+                    for name in row
+                    if name not in ("shape", "rules")
+                },
             )
-        ),
-        repeat=ENGINE_REPEAT,
-        warmup=500,
-    )
-    next_payload = cycle(events)
-    zen_first = time_calls(
-        lambda: zen_engine.evaluate("first", {"event": next_payload()}),
-        repeat=ENGINE_REPEAT,
-        warmup=500,
-    )
-    next_payload = cycle(events)
-    zen_collect = time_calls(
-        lambda: zen_engine.evaluate("collect", {"event": next_payload()}),
-        repeat=ENGINE_REPEAT,
-        warmup=500,
-    )
+    slow_paths = zen_paths()
+    fastest = min(stats["median_us"] for stats in slow_paths.values())
 
-    user_model = get_user_model()
-    user = user_model.objects.filter(username="bench").first() or user_model.objects.create_user(
-        username="bench", password=None
-    )
-    client = APIClient()
-    client.force_authenticate(user=user)
-    next_payload = cycle(events)
-
-    def post_event() -> None:
-        response = client.post(
-            "/api/v1/events/",
-            {"type": EVENT_TYPE, "payload": next_payload()},
-            format="json",
-            HTTP_IDEMPOTENCY_KEY=str(uuid.uuid4()),
+    table = []
+    for row in rows:
+        ours_us, zen_us = row["ours"]["median_us"], row["zen"]["median_us"]
+        zen_trace_us = row["zen_trace"]["median_us"]
+        dicts_us = row["ours_trace_dicts"]["median_us"]
+        table.append(
+            f"| {row['shape']} | {row['rules']} | {ours_us:.1f} | {row['ours']['p99_us']:.1f} "
+            f"| {dicts_us:.1f} | {row['ours_list']['median_us']:.1f} | {zen_us:.1f} "
+            f"| {zen_trace_us:.1f} | **{ours_us / zen_trace_us:.2f}** "
+            f"| **{ours_us / zen_us:.2f}** | {dicts_us / zen_trace_us:.2f} |"
         )
-        assert response.status_code == 201, response.content
-
-    http_samples = time_calls(post_event, repeat=HTTP_REPEAT, warmup=20)
-
-    cel = summarize(cel_samples)
-    context = summarize(context_samples)
-    first = summarize(zen_first)
-    collect = summarize(zen_collect)
-    http = summarize(http_samples)
-    per_rule = (cel["median_us"] - context["median_us"]) / RULES
-    rows = [
-        ("CEL engine (`decisions.engine.decide`, all 50 evaluated, trace built)", cel),
-        ("of which: building the one CEL context of the event", context),
-        ("zen-engine decision table, hit policy `first`", first),
-        ("zen-engine decision table, hit policy `collect` (all rows)", collect),
-        ("`POST /api/v1/events/` end to end (DRF test client, PostgreSQL)", http),
-    ]
-    table = "\n".join(
-        f"| {name} | {stats['median_us']:.1f} | {stats['p99_us']:.1f} | {stats['n']} |"
-        for name, stats in rows
+    slow_table = "\n".join(
+        f"| {name} | {stats['median_us']:.1f} | {stats['median_us'] / fastest:.1f} |"
+        for name, stats in slow_paths.items()
     )
     markdown = f"""
-{RULES} published rules of the form `event.amount > A && event.country == "C" && event.age >= G`
-(the same 50 rows as a zen-engine decision table), {PAYLOADS} payloads cycled; both engines agree
-on every outcome. Times per event in µs.
+Per event, µs: median of {rounds} rounds of {calls} calls per path, the paths interleaved round
+by round so the shared machine's load falls on all of them alike. **ours**:
+`decisions.engine.decide` with a `RuleSet` compiled once (the counterpart of zen's precompiled
+`ZenDecisionContent`), keeping every rule's result (`EngineResult.results`, the trace); **+ dicts**:
+the same, also building the trace's JSON dicts (`EngineResult.trace`, built when first read, as
+the services do when they store it); **list**: the versions passed as a plain list, so the rule
+set is compiled on every call, trace dicts built. **zen**: `ZenEngine` whose loader returns a
+`ZenDecisionContent` built once, hit policy `first` (stops at the first matching row), trace off
+and on. Ratios are ours / zen, same run.
 
-| path | median µs | p99 µs | samples |
-| --- | ---: | ---: | ---: |
-{table}
+{HEADER}
+{chr(10).join(table)}
 
-- CEL engine per rule: {per_rule:.2f} µs ((median - context build) / 50): the evaluation,
-  its timing and its trace entry.
-- The machine is shared (load average {os.getloadavg()[0]:.1f} on 2 cores when this ran), so
-  absolute figures are noisy; the ratios come from the same run.
-- Ratio CEL engine / zen `first`: {cel["median_us"] / first["median_us"]:.2f} x;
-  CEL engine / zen `collect`: {cel["median_us"] / collect["median_us"]:.2f} x.
-- The end-to-end figure includes the idempotency claim (its own commit), the event and decision
-  inserts, loading the policy and the 50 versions (programs cached per version id) and the JSON
-  rendering; the engine is {100 * cel["median_us"] / http["median_us"]:.1f} % of it.
+Shapes: **amount-first** is the issue's rule `event.amount > A && event.country == "C" &&
+event.age >= G`; **country-first** puts the string equality first; **no-guard** wraps the
+amount-first condition in parentheses, so no first-conjunct guard applies and every condition
+runs through CEL. Both engines agree on the outcome of all {PAYLOADS} payloads in every shape.
+
+Which of zen's calls is fastest: the same 50 amount-first rules, same run (µs):
+
+| zen call | median µs | times the fastest |
+| --- | ---: | ---: |
+{slow_table}
 """
     write_section(
         "decisions_engine",
-        title="Decision engine: 50 CEL rules vs. zen-engine, and POST /api/v1/events/",
+        title="Decision engine vs. zen-engine (fast path), 10 / 50 / 200 rules",
         markdown=markdown,
-        raw={
-            "rules": RULES,
-            "cel": cel,
-            "zen_first": first,
-            "zen_collect": collect,
-            "http": http,
-            "cel_per_rule_us": per_rule,
-            "context": context,
-            "stdev_cel_us": statistics.pstdev(sample * 1e6 for sample in cel_samples),
-        },
+        raw={"rows": rows, "zen_paths_50": slow_paths, "rounds": rounds, "calls": calls},
     )
 
 

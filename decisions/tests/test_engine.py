@@ -40,7 +40,7 @@ def test_it_decides_by_the_first_matching_rule_in_priority_order():
         ("decline-huge", "true", True),
         ("review-big", "true", False),
     ]
-    assert all(entry["us"] >= 0 for entry in decision.trace)
+    assert decision.engine_us > 0
 
 
 def test_it_breaks_priority_ties_by_rule_key():

@@ -1,0 +1,363 @@
+"""HTTP load: wrk, a separate process, against gunicorn on loopback with production settings.
+
+gunicorn runs `bench.http_settings` (the product's settings with DJANGO_ENV=production, DEBUG
+off, persistent database connections, Redis for cache and throttles; only the URLconf adds a
+baseline endpoint) with cores + 1 sync workers (see WORKERS). Each endpoint is
+loaded closed-loop for its peak throughput, then at about half of that (each wrk connection
+waits between requests) for its latency. The baseline, measured in the same run against the same
+server, is a bare DRF endpoint with the same API-key authentication doing one INSERT.
+"""
+
+import json
+import os
+import random
+import re
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from harness import ROOT, full_size, setup_django, write_section
+
+DURATION = 30 if full_size() else 10
+CONNECTIONS = 8
+# One sync worker per core plus one: gunicorn suggests 2 x cores + 1, but on this shared 2-core
+# machine five workers booting at once (scikit-learn imports) took minutes to answer at all.
+WORKERS = (os.cpu_count() or 1) + 1
+EVENT_TYPE = "bench_event"
+
+
+EVENTS_TARGET = ">= 60 % of baseline; p99 < 25 ms at half"
+SCORED_TARGET = "p99 < 40 ms (with 2 velocity aggregates)"
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def ensure_rules() -> None:
+    from decisions_engine import cel_condition, rule_specs
+
+    from decisions import services
+    from decisions.models import RuleVersion
+
+    live = RuleVersion.objects.filter(rule__event_type=EVENT_TYPE, status="published").count()
+    if live == 50:
+        return
+    RuleVersion.objects.filter(rule__event_type=EVENT_TYPE).delete()
+    from decisions.models import Rule
+
+    Rule.objects.filter(event_type=EVENT_TYPE).delete()
+    for spec in rule_specs(50):
+        rule = services.rule_create(key=spec["key"], name=spec["key"], event_type=EVENT_TYPE)
+        version = services.rule_version_create(
+            rule=rule,
+            condition=cel_condition(spec, "amount-first"),
+            outcome=spec["outcome"],
+            priority=spec["priority"],
+        )
+        services.rule_version_publish(version=version)
+
+
+def lua_script(*, method: str, path: str, bodies: list[str], key: str, delay_ms: int) -> str:
+    quoted = ",\n".join(f"[==[{body}]==]" for body in bodies) if bodies else ""
+    run = f"{time.time_ns()}-{secrets.token_hex(4)}"
+    return f"""
+local bodies = {{ {quoted} }}
+local counter = 0
+local created = 0
+local prefix = "{run}"
+function setup(thread)
+  created = created + 1
+  thread:set("tid", created)
+end
+function init(args)
+  prefix = prefix .. "-" .. tostring(tid) .. "-"
+end
+function request()
+  counter = counter + 1
+  local headers = {{}}
+  headers["Authorization"] = "Api-Key {key}"
+  headers["Idempotency-Key"] = prefix .. counter
+  local body = nil
+  if #bodies > 0 then
+    headers["Content-Type"] = "application/json"
+    body = bodies[(counter % #bodies) + 1]
+  end
+  return wrk.format("{method}", "{path}", headers, body)
+end
+{"function delay() return " + str(delay_ms) + " end" if delay_ms else ""}
+function done(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format('WRKJSON {{"requests": %d, "duration_us": %d, "non2xx": %d, ' ..
+    '"socket_errors": %d, "p50": %d, "p90": %d, "p95": %d, "p99": %d, "mean": %f, "max": %d}}\\n',
+    summary.requests, summary.duration, e.status, e.connect + e.read + e.write + e.timeout,
+    latency:percentile(50), latency:percentile(90), latency:percentile(95),
+    latency:percentile(99), latency.mean, latency.max))
+end
+"""
+
+
+def run_wrk(url: str, script: str, *, connections: int, seconds: int) -> dict[str, Any]:
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as handle:
+        handle.write(script)
+    try:
+        completed = subprocess.run(
+            [
+                "wrk",
+                "-t2",
+                f"-c{connections}",
+                f"-d{seconds}s",
+                "--timeout",
+                "10s",
+                "-s",
+                handle.name,
+                url,
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+    finally:
+        os.unlink(handle.name)
+    found = re.search(r"WRKJSON (\{.*\})", completed.stdout)
+    assert found, completed.stdout + completed.stderr
+    result = json.loads(found[1])
+    result["rate"] = result["requests"] / (result["duration_us"] / 1e6)
+    return result
+
+
+def measure(base: str, name: str, **request: Any) -> dict[str, Any]:
+    """Peak (closed loop), then about half of the peak rate, for one endpoint."""
+    url = base + request["path"]
+    run_wrk(url, lua_script(delay_ms=0, **request), connections=2, seconds=2)  # warm-up
+    peak = run_wrk(
+        url, lua_script(delay_ms=0, **request), connections=CONNECTIONS, seconds=DURATION
+    )
+    # Each connection waits `delay` between requests: rate ~= connections / (delay + latency).
+    connections = 4
+    target = peak["rate"] / 2
+    delay = max(1, round(connections / target * 1000 - peak["p50"] / 1000 / 2))
+    half = run_wrk(
+        url, lua_script(delay_ms=delay, **request), connections=connections, seconds=DURATION
+    )
+    if not 0.4 <= half["rate"] / peak["rate"] <= 0.6:
+        delay = max(1, round(delay * half["rate"] / target))
+        half = run_wrk(
+            url, lua_script(delay_ms=delay, **request), connections=connections, seconds=DURATION
+        )
+    print(
+        name,
+        "peak",
+        round(peak["rate"]),
+        "/s; half",
+        round(half["rate"]),
+        "/s p99",
+        half["p99"] / 1000,
+        "ms",
+        flush=True,
+    )
+    return {"peak": peak, "half": half, "delay_ms": delay}
+
+
+def main() -> None:
+    os.environ.setdefault("LOG_LEVEL", "WARNING")
+    setup_django()
+    from decisions_engine import payloads
+    from django.conf import settings
+    from django.db import connection
+    from records_bench import ensure_model
+
+    from core.services import api_key_create
+    from risk.tests.factories import applicant
+
+    ensure_rules()
+    ensure_model()
+    _key, raw_key = api_key_create(
+        name=f"bench-http-{time.time_ns()}", scopes=["events:write", "predict", "records:read"]
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "CREATE TABLE IF NOT EXISTS bench_baseline_insert "
+            "(id bigserial PRIMARY KEY, payload jsonb NOT NULL, "
+            "created_at timestamptz NOT NULL DEFAULT now())"
+        )
+    database = connection.settings_dict
+    redis_port, web_port = free_port(), free_port()
+    redis = subprocess.Popen(
+        ["redis-server", "--port", str(redis_port), "--save", "", "--appendonly", "no"],
+        stdout=subprocess.DEVNULL,
+    )
+    environment = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "bench.http_settings",
+        "DJANGO_ENV": "production",
+        "DEBUG": "false",
+        "SECRET_KEY": secrets.token_urlsafe(50),
+        "ALLOWED_HOSTS": "127.0.0.1",
+        "DATABASE_URL": (
+            f"postgres://{database['USER']}@/{database['NAME']}?host={database['HOST']}"
+        ),
+        "REDIS_URL": f"redis://127.0.0.1:{redis_port}/0",
+        "CELERY_BROKER_URL": f"redis://127.0.0.1:{redis_port}/1",
+        "PUBLIC_BASE_URL": "https://bench.invalid",
+        "ALLOW_SIMULATOR_IN_PRODUCTION": "true",
+        "SMS_ALLOWED_COUNTRIES": "GB,DE,US",
+        "SECURE_SSL_REDIRECT": "false",
+        "API_THROTTLE_CLIENT_RATE": "100000000/min",
+        "LOG_LEVEL": "WARNING",
+        "PYTHONPATH": str(ROOT),
+    }
+    web = subprocess.Popen(
+        [
+            str(ROOT / ".venv" / "bin" / "gunicorn"),
+            "config.wsgi",
+            "--workers",
+            str(WORKERS),
+            "--bind",
+            f"127.0.0.1:{web_port}",
+        ],
+        cwd=ROOT,
+        env=environment,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    base = f"http://127.0.0.1:{web_port}"
+    try:
+        results = load_all(base, raw_key, payloads(), applicant)
+    finally:
+        for process in (web, redis):
+            process.send_signal(signal.SIGTERM)
+            process.wait(timeout=30)
+    write_results(results, settings)
+
+
+def wait_ready(base: str, raw_key: str, process_hint: str = "") -> None:
+    import requests
+
+    deadline = time.monotonic() + 900
+    while time.monotonic() < deadline:
+        try:
+            response = requests.get(
+                base + "/api/v1/records/?limit=1",
+                headers={"Authorization": f"Api-Key {raw_key}"},
+                timeout=60,
+            )
+            if response.status_code == 200:
+                return
+        except requests.RequestException:
+            pass
+        time.sleep(0.5)  # polling a server that is starting: nothing to wait on but time
+    raise RuntimeError(f"gunicorn did not answer {process_hint}")
+
+
+def load_all(base: str, raw_key: str, events: list[dict[str, Any]], applicant: Any) -> dict:
+    wait_ready(base, raw_key)
+    generator = random.Random(3)
+    event_bodies = [
+        json.dumps({"type": EVENT_TYPE, "payload": payload}) for payload in events[:100]
+    ]
+    scored_bodies = [
+        json.dumps(
+            {
+                "type": EVENT_TYPE,
+                "payload": payload,
+                "risk": {
+                    "model_id": "credit-default",
+                    "features": applicant(generator.randrange(1000)),
+                },
+            }
+        )
+        for payload in events[:100]
+    ]
+    predict_bodies = [
+        json.dumps({"model_id": "credit-default", "features": applicant(index)})
+        for index in range(100)
+    ]
+    baseline_bodies = [json.dumps(payload) for payload in events[:100]]
+    common = {"key": raw_key}
+    return {
+        "baseline": measure(
+            base,
+            "baseline",
+            method="POST",
+            path="/bench/baseline/",
+            bodies=baseline_bodies,
+            **common,
+        ),
+        "events": measure(
+            base, "events", method="POST", path="/api/v1/events/", bodies=event_bodies, **common
+        ),
+        "events_scored": measure(
+            base,
+            "events+score",
+            method="POST",
+            path="/api/v1/events/",
+            bodies=scored_bodies,
+            **common,
+        ),
+        "predict": measure(
+            base, "predict", method="POST", path="/api/v1/predict/", bodies=predict_bodies, **common
+        ),
+        "records_list": measure(
+            base,
+            "records",
+            method="GET",
+            path="/api/v1/records/?model_id=credit-default&risk_label=high",
+            bodies=[],
+            **common,
+        ),
+    }
+
+
+def write_results(results: dict[str, Any], settings: Any) -> None:
+    baseline_peak = results["baseline"]["peak"]["rate"]
+
+    def row(label: str, name: str, target: str) -> str:
+        peak, half = results[name]["peak"], results[name]["half"]
+        errors = peak["non2xx"] + peak["socket_errors"] + half["non2xx"] + half["socket_errors"]
+        return (
+            f"| {label} | {peak['rate']:.0f} | {peak['rate'] / baseline_peak:.0%} "
+            f"| {peak['p99'] / 1000:.1f} | {half['rate']:.0f} | {half['p50'] / 1000:.1f} "
+            f"| {half['p95'] / 1000:.1f} | **{half['p99'] / 1000:.1f}** | {errors} | {target} |"
+        )
+
+    markdown = f"""
+wrk (Debian's, `-t2`, a separate process) against gunicorn on 127.0.0.1 ({WORKERS} = cores + 1
+sync workers, `DJANGO_ENV=production`, DEBUG off, Redis for cache and throttles, persistent database
+connections to the embedded PostgreSQL), {DURATION} s per run. Peak: {CONNECTIONS} connections
+in a closed loop. Half load: 4 connections, each waiting between requests so the rate is about
+half the peak; latencies in ms from wrk. Baseline: `POST /bench/baseline/` (bench/http_urls.py,
+bench-only), a bare DRF view with the same API-key authentication and one INSERT. The events run
+50 published rules (the engine benchmark's amount-first rules), each request with a fresh
+Idempotency-Key; "+ score" adds a risk request (the shipped credit model scores the applicant and
+stores a record). Everything shares 2 cores: wrk, gunicorn, PostgreSQL, Redis and other work.
+
+| endpoint | peak req/s | of baseline | peak p99 | half req/s | p50 | p95 | p99 | errors | target |
+| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |
+{row("baseline: bare DRF, one INSERT", "baseline", "(reference)")}
+{row("`POST /api/v1/events/`, 50 rules", "events", EVENTS_TARGET)}
+{row("`POST /api/v1/events/`, 50 rules + score", "events_scored", SCORED_TARGET)}
+{row("`POST /api/v1/predict/`", "predict", "p99 < 30 ms")}
+{row("`GET /api/v1/records/?model_id&risk_label`", "records_list", "p95 < 50 ms")}
+"""
+    write_section(
+        "http_load",
+        title="HTTP load: gunicorn + wrk, with a bare DRF baseline in the same run",
+        markdown=markdown,
+        raw={"results": results, "workers": WORKERS, "duration_s": DURATION},
+    )
+
+
+if __name__ == "__main__":
+    main()

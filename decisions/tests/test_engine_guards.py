@@ -1,0 +1,123 @@
+"""The engine's first-condition index: it changes the cost of a decision, never its result."""
+
+from datetime import UTC, datetime
+
+import cel
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from decisions import engine
+
+RECEIVED_AT = datetime(2026, 1, 1, tzinfo=UTC)
+CONDITIONS = [
+    'event.country == "DE" && event.amount > 100',
+    "event.country == 'FR' && event.amount / event.age > 2",
+    'event.country == "DE" || event.amount > 100',
+    'event.country == "NL" ? event.amount > 5 : false',
+    'event.amount > 100 && event.country == "DE"',
+    '(event.country == "US" && event.age >= 21)',
+    'event.country == "GB" && event.tags.exists(tag, tag == "vip")',
+    "event.age >= 18 && event.amount != 3",
+    "event.amount > 100 && event.country == 'DE'",
+    "event.amount != 7 && event.age / 0 == 1",
+    "event.age <= 30 && true",
+    "has(event.tags) && event.age > 3",
+    "event.country == 'DE' && event.age > 30 && event.amount <= 250",
+    "event.amount == 3",
+]
+
+
+@pytest.mark.parametrize(
+    ("source", "guard"),
+    [
+        ('event.country == "DE" && event.amount > 100', ("country", "DE")),
+        ("event.country=='FR'&&true", ("country", "FR")),
+        ('event.country == "D&&E" && true', ("country", "D&&E")),
+        ('event.country == "DE" || event.amount > 100', None),
+        ('event.country == "DE" && event.amount > 1 || true', None),
+        ('event.country == "DE" && event.age > 1 ? true : false', None),
+        ('event.amount > 100 && event.country == "DE"', ("amount", 100)),
+        ('(event.country == "DE" && true)', None),
+        ('event.country == "D\\"E" && true', None),
+        ('event.country == r"DE" && true', None),
+        ('event.country == "DE" // it\'s\n && true', None),
+        ('event.country == "DE"', ("country", "DE")),
+        ("event.amount > 100 && true", ("amount", 100)),
+        ("event.amount <= -7 && true", ("amount", -7)),
+        ("event.amount > 0123 && true", None),
+        ("event.amount > 1.5 && true", None),
+        ("event.amount > 99999999999999999999 && true", None),
+    ],
+)
+def test_it_checks_only_leading_comparisons_with_a_literal_at_the_top_level(source, guard):
+    chain = engine.condition_chain(source)
+
+    assert (chain and (chain.checks[0][0], chain.checks[0][2])) == guard
+
+
+def test_it_decides_a_condition_of_checks_only_without_cel():
+    partial = engine.condition_chain('event.amount > 5 && event.country == "DE" && size(event) > 1')
+    whole = engine.condition_chain('event.amount > 5 && event.country == "DE"')
+
+    assert [check[0] for check in partial.checks] == ["amount", "country"]
+    assert not partial.complete
+    assert whole.complete
+
+
+def _versions(conditions: list[str]) -> list[engine.CompiledVersion]:
+    return [
+        engine.CompiledVersion(
+            version_id=index + 1,
+            rule_key=f"rule-{index}",
+            number=1,
+            status="published",
+            priority=index,
+            outcome="decline",
+            program=engine.compile_condition(source),
+        )
+        for index, source in enumerate(conditions)
+    ]
+
+
+RULE_SET = engine.rule_set(_versions(CONDITIONS))
+# One condition reads the whole payload: the context must then carry all of it.
+WHOLE_PAYLOAD_SET = engine.rule_set(_versions([*CONDITIONS, "size(event) > 2"]))
+values = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-5, 500),
+    st.floats(0, 500, allow_nan=False),
+    st.sampled_from(["DE", "FR", "NL", "US", "GB", "de", ""]),
+    st.lists(st.sampled_from(["vip", "new"]), max_size=2),
+)
+payloads = st.dictionaries(st.sampled_from(["country", "amount", "age", "tags", "other"]), values)
+
+
+def test_it_reads_only_the_fields_the_conditions_name_unless_one_reads_the_whole_payload():
+    assert RULE_SET.event_fields == ("age", "amount", "country", "tags")
+    assert WHOLE_PAYLOAD_SET.event_fields is None
+
+
+@settings(max_examples=300, deadline=None)
+@given(payload=payloads, whole=st.booleans())
+def test_it_gives_every_rule_the_result_cel_gives_it(payload, whole):
+    rules = WHOLE_PAYLOAD_SET if whole else RULE_SET
+    result = engine.decide(
+        event_type="loan_application",
+        payload=payload,
+        received_at=RECEIVED_AT,
+        versions=rules,
+        policy=engine.PolicySpec(event_type="loan_application"),
+        lists={},
+    )
+
+    context = cel.Context({"event": payload})
+    expected = []
+    for version in rules.versions:
+        try:
+            value = version.program.execute(context)
+        except Exception:
+            value = None
+        expected.append("true" if value is True else "false" if value is False else "error")
+    assert [entry["result"] for entry in result.trace] == expected
