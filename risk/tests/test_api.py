@@ -34,6 +34,7 @@ def test_metadata_carries_the_feature_schema_a_form_is_built_from(credit_model, 
         "minimum": 18,
         "maximum": 120,
         "example": 33,
+        "reason": "Age",  # the adverse-action text of a driver on this feature
     }
     assert version["label_thresholds"] == [["low", 0.3], ["medium", 0.6], ["high", None]]
     assert version["embedding_source_dimensions"] == credit_model.embedding_source_dimensions
