@@ -8,7 +8,11 @@ import os
 from typing import Any
 
 from celery import Celery, signals
+from django.conf import settings
 from django_structlog.celery.steps import DjangoStructLogInitStep
+
+from core.telemetry import worker_metrics_serve, worker_process_metrics_release
+from core.tracing import tracing_configure
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
@@ -21,11 +25,6 @@ app.steps["worker"].add(DjangoStructLogInitStep)
 
 @signals.worker_init.connect
 def worker_metrics_and_tracing_start(sender: Any = None, **kwargs: Any) -> None:
-    from django.conf import settings
-
-    from core.telemetry import worker_metrics_serve
-    from core.tracing import tracing_configure
-
     if settings.CELERY_WORKER_METRICS_PORT:
         worker_metrics_serve(settings.CELERY_WORKER_METRICS_PORT)
     # A prefork pool's children start their own (below); threads and solo run in this process.
@@ -35,13 +34,9 @@ def worker_metrics_and_tracing_start(sender: Any = None, **kwargs: Any) -> None:
 
 @signals.worker_process_init.connect
 def worker_process_tracing_start(**kwargs: Any) -> None:
-    from core.tracing import tracing_configure
-
     tracing_configure()
 
 
 @signals.worker_process_shutdown.connect
-def worker_process_metrics_release(pid: int | None = None, **kwargs: Any) -> None:
-    from core.telemetry import worker_process_metrics_release
-
+def exited_process_metrics_release(pid: int | None = None, **kwargs: Any) -> None:
     worker_process_metrics_release(pid or os.getpid())

@@ -7,8 +7,8 @@ merges them; when a worker exits its live gauges are dropped (its counts stay).
 
 from typing import Any
 
+from core.telemetry import worker_process_metrics_release
+
 
 def child_exit(server: Any, worker: Any) -> None:
-    from core.telemetry import worker_process_metrics_release
-
     worker_process_metrics_release(worker.pid)
