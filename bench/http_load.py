@@ -235,11 +235,16 @@ def main() -> None:
     base = f"http://127.0.0.1:{web_port}"
     try:
         results = load_all(base, raw_key, payloads(), applicant)
+        write_results(results, settings)
     finally:
+        # SIGQUIT: gunicorn's immediate shutdown (SIGTERM waits for its 30 s graceful timeout).
+        web.send_signal(signal.SIGQUIT)
+        redis.send_signal(signal.SIGTERM)
         for process in (web, redis):
-            process.send_signal(signal.SIGTERM)
-            process.wait(timeout=30)
-    write_results(results, settings)
+            try:
+                process.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                process.kill()
 
 
 def wait_ready(base: str, raw_key: str, process_hint: str = "") -> None:

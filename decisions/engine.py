@@ -20,6 +20,7 @@ import operator
 import re
 import threading
 import time
+from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -60,6 +61,7 @@ _COMPARISONS: dict[str, Callable[[Any, Any], bool]] = {
     ">=": operator.ge,
 }
 _INT64 = 2**63
+_ORDERINGS = (operator.lt, operator.le, operator.gt, operator.ge)
 # Every `event` the conditions name, with the field it reads when it reads one (`event.field`
 # and no call after it); group 1 is None for any other use of `event`.
 _EVENT_READ = re.compile(r"(?<![\w.])event\b(?:\s*\.\s*([A-Za-z_]\w*)\b(?!\s*\())?")
@@ -180,6 +182,11 @@ class RuleSet:
     # rules out the rest at once. Every other version is `ungrouped`.
     ungrouped: tuple[int, ...]
     string_groups: tuple[tuple[str, dict[str, tuple[int, ...]], tuple[int, ...]], ...]
+    # Versions whose first conjunct is `event.field <op> 123` with op one of < <= > >=, grouped
+    # by (field, op), sorted by the literal: one bisection picks the versions it leaves in.
+    integer_groups: tuple[
+        tuple[str, Callable[[Any, Any], bool], tuple[int, ...], tuple[int, ...]], ...
+    ]
 
     def __iter__(self) -> Any:
         return iter(self.versions)
@@ -311,10 +318,13 @@ def rule_set(versions: Iterable[CompiledVersion]) -> RuleSet:
     chains = tuple(condition_chain(version.program.source) for version in ordered)
     ungrouped: list[int] = []
     strings: dict[str, dict[str, list[int]]] = {}
+    integers: dict[tuple[str, Callable[[Any, Any], bool]], list[tuple[int, int]]] = {}
     for index, chain in enumerate(chains):
         first = chain.checks[0] if chain else None
         if first is not None and first[1] is operator.eq and isinstance(first[2], str):
             strings.setdefault(first[0], {}).setdefault(first[2], []).append(index)
+        elif first is not None and first[1] in _ORDERINGS and isinstance(first[2], int):
+            integers.setdefault((first[0], first[1]), []).append((first[2], index))
         else:
             ungrouped.append(index)
     return RuleSet(
@@ -345,6 +355,15 @@ def rule_set(versions: Iterable[CompiledVersion]) -> RuleSet:
                 tuple(index for indices in by_text.values() for index in indices),
             )
             for field, by_text in strings.items()
+        ),
+        integer_groups=tuple(
+            (
+                field,
+                comparison,
+                tuple(literal for literal, _index in sorted(members)),
+                tuple(index for _literal, index in sorted(members)),
+            )
+            for (field, comparison), members in integers.items()
         ),
     )
 
@@ -538,7 +557,7 @@ def decide(
 
 def _candidates(rules: RuleSet, payload: Mapping[str, Any]) -> list[int]:
     """The versions (indices, in order) that the payload's string fields do not rule out."""
-    if not rules.string_groups:
+    if not rules.string_groups and not rules.integer_groups:
         return list(rules.ungrouped)
     candidates = list(rules.ungrouped)
     get = payload.get
@@ -548,6 +567,18 @@ def _candidates(rules: RuleSet, payload: Mapping[str, Any]) -> list[int]:
             candidates.extend(by_text.get(value, ()))
         else:
             candidates.extend(group)
+    for field, comparison, literals, indices in rules.integer_groups:
+        value = get(field)
+        if value.__class__ is not int or not -_INT64 <= value < _INT64:
+            candidates.extend(indices)
+        elif comparison is operator.gt:  # literal < value
+            candidates.extend(indices[: bisect_left(literals, value)])
+        elif comparison is operator.ge:  # literal <= value
+            candidates.extend(indices[: bisect_right(literals, value)])
+        elif comparison is operator.lt:  # literal > value
+            candidates.extend(indices[bisect_right(literals, value) :])
+        else:  # operator.le: literal >= value
+            candidates.extend(indices[bisect_left(literals, value) :])
     candidates.sort()
     return candidates
 

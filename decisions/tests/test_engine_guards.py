@@ -25,6 +25,9 @@ CONDITIONS = [
     "has(event.tags) && event.age > 3",
     "event.country == 'DE' && event.age > 30 && event.amount <= 250",
     "event.amount == 3",
+    "event.age < 40 && event.country == 'FR'",
+    "event.amount > 300 && true",
+    "event.age <= 60 && event.amount >= 5",
 ]
 
 
@@ -99,7 +102,7 @@ def test_it_reads_only_the_fields_the_conditions_name_unless_one_reads_the_whole
     assert WHOLE_PAYLOAD_SET.event_fields is None
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=400, deadline=None)
 @given(payload=payloads, whole=st.booleans())
 def test_it_gives_every_rule_the_result_cel_gives_it(payload, whole):
     rules = WHOLE_PAYLOAD_SET if whole else RULE_SET
