@@ -554,9 +554,14 @@ DECISIONS_BACKTEST_SOFT_TIME_LIMIT = env.int("DECISIONS_BACKTEST_SOFT_TIME_LIMIT
 DECISIONS_BACKTEST_STALE_SECONDS = env.int("DECISIONS_BACKTEST_STALE_SECONDS", default=3600)
 DECISIONS_BACKTEST_QUEUE = env.str("DECISIONS_BACKTEST_QUEUE", default="backtests")
 CELERY_TASK_ROUTES |= {"decisions.backtest_run": {"queue": DECISIONS_BACKTEST_QUEUE}}
-DASHBOARD_PANELS += [("decisions", "Decisions in the last 24 h", "decisions:panel")]
+DASHBOARD_PANELS += [
+    ("decisions", "Decisions in the last 24 h", "decisions:panel"),
+    ("reviews", "Review queue", "decisions:reviews_panel"),
+]
 # Review queue: an analyst's claim on a case lasts this long, then anyone may take it.
 DECISIONS_REVIEW_CLAIM_MINUTES = env.int("DECISIONS_REVIEW_CLAIM_MINUTES", default=15)
+# The outcomes that open a review case (a policy may name its own, e.g. manual_review).
+DECISIONS_REVIEW_OUTCOMES = env.list("DECISIONS_REVIEW_OUTCOMES", default=["review"])
 # The payload field that names the customer: a review case lists their earlier decisions.
 DECISIONS_CUSTOMER_FIELD = env.str("DECISIONS_CUSTOMER_FIELD", default="customer_id")
 # Outbound webhooks (rule actions): each try waits at most TIMEOUT_SECONDS; a failed try is

@@ -14,6 +14,7 @@ PANEL_PERMISSIONS: dict[str, str] = {
     "decisions": Scope.DECISIONS_READ,
     "records": Scope.RECORDS_READ,
     "campaigns": Scope.CAMPAIGNS_READ,
+    "reviews": Scope.REVIEWS_READ,
 }
 
 

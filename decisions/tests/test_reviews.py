@@ -122,9 +122,11 @@ def test_the_queue_stats_give_its_size_and_oldest_age(review_rule):
     ReviewCase.objects.filter(pk=oldest.pk).update(opened_at=timezone.now() - timedelta(hours=1))
 
     size, age = selectors.review_queue_stats()
+    panel = session_client(person("analyst")).get("/reviews/panel/")
 
     assert size == 2
     assert 3600 <= age < 3700
+    assert "<strong>2</strong> open cases; the oldest has waited 1:00:" in panel.content.decode()
 
 
 def test_the_case_page_shows_the_customers_earlier_decisions(review_rule):
