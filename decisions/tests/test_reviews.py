@@ -238,6 +238,8 @@ def test_an_analyst_claims_and_resolves_on_the_case_page(review_rule, client):
         "decline",
         analyst.username,
     )
+    decision_page = client.get(f"/decisions/{case.decision_id}/").content.decode()
+    assert f'case #{case.pk}</a>: <span class="badge decline">decline</span>' in decision_page
 
 
 def test_the_page_refuses_a_claim_to_whom_may_only_read(review_rule):
