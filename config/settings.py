@@ -614,9 +614,14 @@ CELERY_BEAT_SCHEDULE["decisions-scheduled-versions"] = {
     "task": "decisions.rule_versions_activate_due",
     "schedule": 60.0,
 }
-DASHBOARD_PANELS += [("decisions", "Decisions in the last 24 h", "decisions:panel")]
+DASHBOARD_PANELS += [
+    ("decisions", "Decisions in the last 24 h", "decisions:panel"),
+    ("reviews", "Review queue", "decisions:reviews_panel"),
+]
 # Review queue: an analyst's claim on a case lasts this long, then anyone may take it.
 DECISIONS_REVIEW_CLAIM_MINUTES = env.int("DECISIONS_REVIEW_CLAIM_MINUTES", default=15)
+# The outcomes that open a review case (a policy may name its own, e.g. manual_review).
+DECISIONS_REVIEW_OUTCOMES = env.list("DECISIONS_REVIEW_OUTCOMES", default=["review"])
 # The payload field that names the customer: a review case lists their earlier decisions.
 DECISIONS_CUSTOMER_FIELD = env.str("DECISIONS_CUSTOMER_FIELD", default="customer_id")
 # Outbound webhooks (rule actions): each try waits at most TIMEOUT_SECONDS; a failed try is

@@ -15,6 +15,7 @@ PANEL_PERMISSIONS: dict[str, str] = {
     "decisions": Scope.DECISIONS_READ,
     "records": Scope.RECORDS_READ,
     "campaigns": Scope.CAMPAIGNS_READ,
+    "reviews": Scope.REVIEWS_READ,
 }
 # How often the panels reload themselves (an htmx poll of each panel, not of the page).
 REFRESH_SECONDS = 30

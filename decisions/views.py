@@ -147,6 +147,14 @@ def review_queue_page(request: HtmxHttpRequest) -> HttpResponse:
     return render_page(request, "decisions/reviews.html", context, partial="results")
 
 
+@page_requires(Scope.REVIEWS_READ)
+@page_view("GET")
+def review_panel_partial(request: HtmxHttpRequest) -> HttpResponse:
+    size, oldest_seconds = selectors.review_queue_stats()
+    context = {"size": size, "oldest": timedelta(seconds=round(oldest_seconds))}
+    return render(request, "decisions/review_panel.html", context)
+
+
 def _case_status_context(
     request: HtmxHttpRequest, case: ReviewCase, error: DomainError | None = None
 ) -> dict[str, object]:

@@ -66,7 +66,12 @@ class NamedListWriteSerializer(StrictSerializer):
         choices=NamedList.ValueType.choices, default=NamedList.ValueType.STRING
     )
     description = serializers.CharField(max_length=2000, allow_blank=True, default="")
-    values = serializers.ListField(child=ListValueField(), max_length=MAX_LIST_VALUES)
+    values = serializers.ListField(
+        child=ListValueField(),
+        max_length=MAX_LIST_VALUES,
+        help_text="Each value must be of the list's value_type (checked beyond the schema: a "
+        "value that is not is refused with 400, naming its line).",
+    )
 
 
 class PolicySerializer(serializers.ModelSerializer):
@@ -82,10 +87,22 @@ class PolicySerializer(serializers.ModelSerializer):
         ]
 
 
+@extend_schema_field(
+    {
+        "type": "array",
+        "items": {"type": "string", "pattern": IDENTIFIER_PATTERN, "maxLength": 32},
+        "maxItems": MAX_PRECEDENCE,
+        "uniqueItems": True,
+    }
+)
+class PrecedenceField(serializers.ListField):
+    """Outcomes, most severe first, each once (policy_validate refuses a repeat)."""
+
+
 class PolicyWriteSerializer(StrictSerializer):
     strategy = serializers.ChoiceField(choices=Policy.Strategy.choices)
     default_outcome = serializers.RegexField(IDENTIFIER_PATTERN, max_length=32)
-    outcome_precedence = serializers.ListField(
+    outcome_precedence = PrecedenceField(
         child=serializers.RegexField(IDENTIFIER_PATTERN, max_length=32),
         max_length=MAX_PRECEDENCE,
         default=list,

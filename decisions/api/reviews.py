@@ -64,6 +64,11 @@ class ReviewCaseSerializer(serializers.ModelSerializer):
         return None if version is None else {"key": version.rule.key, "version": version.number}
 
 
+class ReviewQuerySerializer(serializers.Serializer):
+    status = serializers.ChoiceField(choices=ReviewCase.Status.choices, default="open")
+    ordering = serializers.ChoiceField(choices=["age", "risk"], default="age")
+
+
 class ReviewResolveSerializer(StrictSerializer):
     resolution = serializers.ChoiceField(choices=ReviewCase.Resolution.choices)
     note = serializers.CharField(max_length=MAX_NOTE_LENGTH)
@@ -108,6 +113,7 @@ RESOLVED = {
             OpenApiParameter("status", str, enum=["open", "resolved"], description="Default open."),
             OpenApiParameter("ordering", str, enum=["age", "risk"], description="Default age."),
         ],
+        responses={200: ReviewCaseSerializer(many=True), 400: PROBLEM},
         examples=[OpenApiExample("A page", response_only=True, value=CASE)],
     ),
     retrieve=extend_schema(
@@ -131,11 +137,9 @@ class ReviewViewSet(viewsets.GenericViewSet):
     filter_backends: list = []
 
     def get_queryset(self):
-        status = self.request.query_params.get("status", "open")
-        return selectors.review_case_list(
-            status=status if status in ReviewCase.Status.values else "open",
-            ordering=self.request.query_params.get("ordering", "age"),
-        )
+        query = ReviewQuerySerializer(data=self.request.query_params)
+        query.is_valid(raise_exception=True)  # an unknown status or ordering is a 400
+        return selectors.review_case_list(**query.validated_data)
 
     def list(self, request: Request) -> Response:
         page = self.paginate_queryset(self.get_queryset())

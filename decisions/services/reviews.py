@@ -19,7 +19,6 @@ from decisions.exceptions import ReviewCaseConflict, ReviewCaseNotFound
 from decisions.models import Decision, ReviewCase
 from decisions.services.shared import Actor
 
-REVIEW_OUTCOME = "review"
 MAX_NOTE_LENGTH = 2000
 
 
@@ -35,12 +34,13 @@ def _case_snapshot(case: ReviewCase) -> dict[str, Any]:
 
 
 def review_case_open(*, decision: Decision) -> ReviewCase | None:
-    """Open the case of a decision sent to review (None for any other outcome).
+    """Open the case of a decision sent to review, i.e. with one of DECISIONS_REVIEW_OUTCOMES
+    (None for any other outcome).
 
     Called inside event_register's transaction, so the case exists exactly when the decision
     does. Not audited: nobody changed anything, the engine decided.
     """
-    if decision.outcome != REVIEW_OUTCOME:
+    if decision.outcome not in settings.DECISIONS_REVIEW_OUTCOMES:
         return None
     return ReviewCase.objects.create(
         decision=decision, opened_at=decision.decided_at, risk_score=decision.risk_score

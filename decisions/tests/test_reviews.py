@@ -122,9 +122,11 @@ def test_the_queue_stats_give_its_size_and_oldest_age(review_rule):
     ReviewCase.objects.filter(pk=oldest.pk).update(opened_at=timezone.now() - timedelta(hours=1))
 
     size, age = selectors.review_queue_stats()
+    panel = session_client(person("analyst")).get("/reviews/panel/")
 
     assert size == 2
     assert 3600 <= age < 3700
+    assert "<strong>2</strong> open cases; the oldest has waited 1:00:" in panel.content.decode()
 
 
 def test_the_case_page_shows_the_customers_earlier_decisions(review_rule):
@@ -236,6 +238,8 @@ def test_an_analyst_claims_and_resolves_on_the_case_page(review_rule, client):
         "decline",
         analyst.username,
     )
+    decision_page = client.get(f"/decisions/{case.decision_id}/").content.decode()
+    assert f'case #{case.pk}</a>: <span class="badge decline">decline</span>' in decision_page
 
 
 def test_the_page_refuses_a_claim_to_whom_may_only_read(review_rule):

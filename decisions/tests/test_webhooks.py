@@ -13,7 +13,7 @@ from celery import current_app
 from core.errors import InvalidInput
 from core.models import AuditEntry
 from core.tests.identities import person, session_client
-from decisions import services, signing
+from decisions import selectors, services, signing
 from decisions.exceptions import InvalidActions
 from decisions.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from decisions.services.webhooks import webhook_retry_delay
@@ -23,10 +23,12 @@ pytestmark = pytest.mark.django_db
 
 
 class Receiver:
-    """A local HTTP server that answers 500 to its first `failures` requests, then 204."""
+    """A local HTTP server that answers `failing_status` (500) to its first `failures` requests,
+    then 204."""
 
     def __init__(self, failures: int) -> None:
         self.failures = failures
+        self.failing_status = 500
         self.received: list[tuple[dict[str, str], bytes]] = []
         receiver = self
 
@@ -35,7 +37,7 @@ class Receiver:
                 body = self.rfile.read(int(self.headers["Content-Length"]))
                 receiver.received.append((dict(self.headers), body))
                 failing = len(receiver.received) <= receiver.failures
-                self.send_response(500 if failing else 204)
+                self.send_response(receiver.failing_status if failing else 204)
                 self.send_header("Content-Length", "0")
                 self.end_headers()
 
@@ -104,6 +106,32 @@ def test_a_webhook_action_is_delivered_once_despite_a_failing_first_attempt(
     assert decision.actions[0]["status"] == "queued"
     assert decision.actions[0]["delivery_id"] == delivery.pk
     assert endpoint.secret_encrypted != secret
+    assert selectors.decision_replay(decision=decision)["matches"] is True
+
+
+def test_a_refusal_fails_at_once_and_busy_answers_stop_after_the_last_attempt(
+    receiver, settings, django_capture_on_commit_callbacks
+):
+    settings.DECISIONS_WEBHOOK_MAX_ATTEMPTS = 2
+    receiver.failures, receiver.failing_status = 10, 400
+    services.webhook_endpoint_create(name="case_system", url=receiver.url)
+    rule_with_version(outcome="review", actions=[{"type": "webhook", "endpoint": "case_system"}])
+    with django_capture_on_commit_callbacks(execute=False):
+        refused, busy = register_event({"amount": 5000}), register_event({"amount": 6000})
+    first, second = (WebhookDelivery.objects.get(decision=d) for d in (refused, busy))
+
+    assert services.webhook_delivery_attempt(delivery_id=first.pk) is None
+    receiver.failing_status = 503
+    assert services.webhook_delivery_attempt(delivery_id=second.pk) is not None
+    assert services.webhook_delivery_attempt(delivery_id=second.pk) is None
+
+    first.refresh_from_db()
+    second.refresh_from_db()
+    assert (first.status, first.attempts) == ("failed", 1)
+    assert (second.status, second.attempts) == ("failed", 2)
+    assert len(receiver.received) == 3
+    page = session_client(person("analyst")).get(f"/decisions/{busy.pk}/")
+    assert page.content.decode().count("HTTP 503") == 2
 
 
 def test_nothing_is_sent_when_the_decision_rolls_back(receiver, django_capture_on_commit_callbacks):
