@@ -104,7 +104,7 @@ RULES: list[dict[str, Any]] = [
 ]
 
 # What the velocity rule reads: the customer's earlier applications in the last 24 hours.
-VELOCITY = {"name": "applications_24h", "function": "count", "key_field": "customer_id"}
+VELOCITY_NAME = "applications_24h"
 
 # A draft that waits for a rule approver in the demo (the policy requires approval).
 APPROVAL_DEMO = {
@@ -139,9 +139,13 @@ class Command(DemoCommand):
         self._ensure_templates()
         if not VelocityAggregate.objects.filter(policy__event_type=EVENT_TYPE).exists():
             services.velocity_aggregate_save(
-                event_type=EVENT_TYPE, window_seconds=24 * 3600, **VELOCITY
+                event_type=EVENT_TYPE,
+                name=VELOCITY_NAME,
+                function="count",
+                key_field="customer_id",
+                window_seconds=24 * 3600,
             )
-            self.stdout.write(f"velocity.{VELOCITY['name']} declared.")
+            self.stdout.write(f"velocity.{VELOCITY_NAME} declared.")
         for spec in RULES:
             self._ensure_rule(spec)
         if created:
