@@ -336,7 +336,8 @@ def main() -> None:
     counter = bench_counter_table(rng)
 
     def row(name, stats):
-        return f"| {name} | {stats['median_us'] / 1000:.2f} | {stats['p99_us'] / 1000:.2f} | {stats['n']} |"
+        median, p99 = stats["median_us"] / 1000, stats["p99_us"] / 1000
+        return f"| {name} | {median:.2f} | {p99:.2f} | {stats['n']} |"
 
     overhead = api["on"]["median_us"] - api["off"]["median_us"]
     markdown = f"""

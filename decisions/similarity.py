@@ -27,16 +27,17 @@ def similar_cases(*, record_id: int, k: int | None = None) -> dict[str, Any]:
     """What the rules read about the record's nearest earlier cases, and those cases."""
     k = k or settings.DECISIONS_SIMILAR_K
     neighbours = records_selectors.record_earlier_cases(record_id=record_id, k=k)
-    event_ids = [neighbour.record.event_id for neighbour in neighbours]
-    decided = {
+    # Each neighbour belongs to an event (record_earlier_cases asks for that).
+    event_ids = [neighbour.record.event_id for neighbour in neighbours if neighbour.record.event_id]
+    decided: dict[int, tuple[int | None, str]] = {
         event_id: (decision_id, outcome)
         for decision_id, event_id, outcome in Decision.objects.filter(
             event_id__in=event_ids
         ).values_list("id", "event_id", "outcome")
     }
-    cases = []
+    cases: list[dict[str, Any]] = []
     for neighbour in neighbours:
-        decision_id, outcome = decided.get(neighbour.record.event_id, (None, ""))
+        decision_id, outcome = decided.get(neighbour.record.event_id or 0, (None, ""))
         cases.append(
             {
                 "record_id": neighbour.record.pk,

@@ -101,7 +101,15 @@ def velocity_values(
             "AND (received_at < %s OR (received_at = %s AND id < %s))"
         ).format(columns=sql.SQL(", ").join(columns), key=sql.Literal(key_field))
         windows = [received_at - timedelta(seconds=aggregate.window_seconds) for aggregate in group]
-        params = [*windows, event.type, event.pk, min(windows), received_at, received_at, event.pk]
+        params: list[Any] = [
+            *windows,
+            event.type,
+            event.pk,
+            min(windows),
+            received_at,
+            received_at,
+            event.pk,
+        ]
         with connection.cursor() as cursor:
             cursor.execute(query.as_string(cursor.connection), params)
             row = cursor.fetchone()

@@ -6,7 +6,14 @@ import pytest
 from django.core.management import call_command
 
 from decisions import selectors
-from decisions.models import Decision, NamedList, Policy, Rule, RuleVersion
+from decisions.models import (
+    Decision,
+    NamedList,
+    Policy,
+    Rule,
+    RuleVersion,
+    VelocityAggregate,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -18,8 +25,9 @@ def test_it_loads_demo_rules_once_and_every_demo_decision_replays():
 
     assert Policy.objects.filter(event_type="loan_application").count() == 1
     assert NamedList.objects.count() == 2
-    assert Rule.objects.count() == 6
-    assert RuleVersion.objects.filter(status="published").count() == 6
+    assert Rule.objects.count() == 8
+    assert RuleVersion.objects.filter(status="published").count() == 8
+    assert list(VelocityAggregate.objects.values_list("name", flat=True)) == ["applications_24h"]
     assert RuleVersion.objects.filter(status="shadow").count() == 1
     # Four eyes on for the demo's event type, with one draft waiting for a rule approver.
     assert Policy.objects.get(event_type="loan_application").requires_approval is True
@@ -27,7 +35,7 @@ def test_it_loads_demo_rules_once_and_every_demo_decision_replays():
     assert (waiting.rule.key, waiting.approvals.get().status) == ("loan-to-income", "requested")
     assert "loan_application now needs approval to publish" in first.getvalue()
     assert Decision.objects.count() == 15
-    assert "6 published rules, 15 new events" in first.getvalue()
+    assert "8 published rules, 15 new events" in first.getvalue()
     assert len({decision.outcome for decision in Decision.objects.all()}) > 1
     actions = [action for decision in Decision.objects.all() for action in decision.actions]
     assert actions

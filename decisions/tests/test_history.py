@@ -249,3 +249,29 @@ def test_it_backtests_a_draft_that_reads_velocity_the_live_rules_never_computed(
             "example_event_ids": [decisions[2].event_id],
         }
     ]
+
+
+def test_it_declares_lists_and_removes_aggregates_over_the_api(api_client):
+    body = {
+        "event_type": "payment",
+        "name": "tx_1h",
+        "function": "count",
+        "key_field": "customer_id",
+        "window_seconds": 3600,
+    }
+
+    declared = api_client.post("/api/v1/velocity-aggregates/", body, format="json")
+    no_field = api_client.post(
+        "/api/v1/velocity-aggregates/", {**body, "name": "sum_1h", "function": "sum"}, format="json"
+    )
+    rule_with_version(key="fast", event_type="payment", condition="velocity.tx_1h > 3")
+    listed = api_client.get("/api/v1/velocity-aggregates/", {"event_type": "payment"})
+    still_read = api_client.delete(f"/api/v1/velocity-aggregates/{declared.json()['id']}/")
+
+    assert declared.status_code == 201
+    assert declared.json() | body == declared.json()
+    assert no_field.status_code == 400
+    assert list(no_field.json()["errors"]) == ["field"]
+    assert [row["name"] for row in listed.json()["results"]] == ["tx_1h"]
+    assert still_read.status_code == 409
+    assert "fast v1" in still_read.json()["detail"]

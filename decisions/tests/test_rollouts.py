@@ -111,18 +111,25 @@ def test_it_keeps_a_customer_in_the_canary_when_its_share_grows():
         rule=control.rule, condition="true", outcome="decline", priority=10
     )
     services.rule_version_canary(version=candidate, percent=5, key="customer_id")
-    small = {n for n in range(500) if _arm(n) == "canary"}
+    small = _in_canary(customers=range(500))
 
     services.rule_version_canary(version=candidate, percent=30, key="customer_id")
-    large = {n for n in range(500) if _arm(n) == "canary"}
+    large = _in_canary(customers=range(500))
 
     assert small < large
 
 
-def _arm(customer: int) -> str:
+def _in_canary(*, customers) -> set[int]:
     rows = selectors.rollout_rule_versions(event_type="loan_application")
-    live = rollouts.live_set(rows=rows, payload={"customer_id": customer}, at=timezone.now())
-    return live.arms["limit"]["arm"]
+    now = timezone.now()
+    return {
+        customer
+        for customer in customers
+        if rollouts.live_set(rows=rows, payload={"customer_id": customer}, at=now).arms["limit"][
+            "arm"
+        ]
+        == "canary"
+    }
 
 
 def test_it_refuses_a_canary_without_a_share_a_key_or_an_approval():
@@ -150,3 +157,30 @@ def test_it_refuses_a_canary_without_a_share_a_key_or_an_approval():
     assert list(no_key.value.errors) == ["key"]
     candidate.refresh_from_db()
     assert (candidate.status, candidate.canary_percent) == ("draft", None)
+
+
+def test_it_runs_a_canary_and_schedules_a_version_over_the_api(api_client):
+    control = rule_with_version(key="limit", condition="true", outcome="review")
+    services.rule_version_create(rule=control.rule, condition="true", outcome="decline", priority=1)
+    start = timezone.now() + timedelta(days=1)
+    services.rule_version_create(
+        rule=control.rule, condition="true", outcome="approve", priority=1, effective_from=start
+    )
+    canary_url = "/api/v1/rules/limit/versions/2/canary/"
+
+    refused = api_client.post(canary_url, {"percent": 0, "key": "customer_id"}, format="json")
+    canary = api_client.post(canary_url, {"percent": 10, "key": "customer_id"}, format="json")
+    scheduled = api_client.post("/api/v1/rules/limit/versions/3/publish/", format="json")
+    rule = api_client.get("/api/v1/rules/limit/").json()
+
+    assert refused.status_code == 400
+    assert list(refused.json()["errors"]) == ["percent"]
+    assert canary.status_code == 200
+    assert canary.json() | {"canary_percent": 10, "canary_key": "customer_id"} == canary.json()
+    assert canary.json()["status"] == "canary"
+    assert scheduled.json()["status"] == "scheduled"
+    assert (rule["published_version"], rule["canary_version"], rule["scheduled_version"]) == (
+        1,
+        2,
+        3,
+    )

@@ -1,4 +1,5 @@
-"""Demo data for loan applications: a policy, two lists, six published rules, a shadow, events,
+"""Demo data for loan applications: a policy, two lists, a velocity aggregate, eight published
+rules (one reads the velocity aggregate, one the similar cases), a shadow, events,
 and four-eyes publishing: the loan_application policy requires approval, and one draft awaits it;
 and the approved SMS template the rules' action sends.
 
@@ -15,7 +16,7 @@ from campaigns import services as campaigns_services
 from core.access import ROLES, codename
 from core.management.demo import DemoCommand
 from decisions import services
-from decisions.models import Event, NamedList, Policy, Rule, RuleVersion
+from decisions.models import Event, NamedList, Policy, Rule, RuleVersion, VelocityAggregate
 from records import selectors as records_selectors
 
 EVENT_TYPE = "loan_application"
@@ -80,6 +81,20 @@ RULES: list[dict[str, Any]] = [
         "shadow": "event.amount > 30000",
     },
     {
+        "key": "repeat-applicant",
+        "name": "Third application of a customer in a day",
+        "condition": "velocity.applications_24h >= 2",
+        "outcome": "review",
+        "priority": 45,
+    },
+    {
+        "key": "like-declined-cases",
+        "name": "Most similar earlier applicants were declined",
+        "condition": "similar.count >= 5 && similar.declined_share >= 0.6",
+        "outcome": "review",
+        "priority": 48,
+    },
+    {
         "key": "loan-to-income",
         "name": "Loan above five yearly incomes",
         "condition": "has(event.income) && event.amount > 5 * event.income",
@@ -87,6 +102,9 @@ RULES: list[dict[str, Any]] = [
         "priority": 50,
     },
 ]
+
+# What the velocity rule reads: the customer's earlier applications in the last 24 hours.
+VELOCITY_NAME = "applications_24h"
 
 # A draft that waits for a rule approver in the demo (the policy requires approval).
 APPROVAL_DEMO = {
@@ -119,6 +137,15 @@ class Command(DemoCommand):
                 services.named_list_save(name=name, description=description, values=values)
                 self.stdout.write(f"List {name} created.")
         self._ensure_templates()
+        if not VelocityAggregate.objects.filter(policy__event_type=EVENT_TYPE).exists():
+            services.velocity_aggregate_save(
+                event_type=EVENT_TYPE,
+                name=VELOCITY_NAME,
+                function="count",
+                key_field="customer_id",
+                window_seconds=24 * 3600,
+            )
+            self.stdout.write(f"velocity.{VELOCITY_NAME} declared.")
         for spec in RULES:
             self._ensure_rule(spec)
         if created:
