@@ -63,4 +63,4 @@ bench: install redis
 	$(PY) bench/run_all.py
 
 clean:
-	rm -rf $(VENV) node_modules static/vendor staticfiles .pytest_cache .mypy_cache coverage.xml
+	rm -rf $(VENV) node_modules static/vendor staticfiles .pytest_cache .mypy_cache coverage.xml .artifacts
