@@ -96,4 +96,4 @@ wrk:
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; }
 
 clean:
-	rm -rf $(VENV) node_modules static/vendor staticfiles .pytest_cache .mypy_cache coverage.xml
+	rm -rf $(VENV) node_modules static/vendor staticfiles .pytest_cache .mypy_cache coverage.xml .artifacts

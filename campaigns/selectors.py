@@ -245,7 +245,7 @@ def messages_sent_over_time(
         for start, count in Message.objects.filter(sent_at__gte=since)
         .annotate(bucket=date_bin("sent_at", bucket))
         .values_list("bucket")
-        .annotate(count=Count("id"))
+        .annotate(count=Count("*"))
         .values_list("bucket", "count")
     ]
 
@@ -260,7 +260,7 @@ def webhook_rejections_over_time(
         )
         .annotate(bucket=date_bin("received_at", bucket))
         .values_list("bucket", "kind")
-        .annotate(count=Count("id"))
+        .annotate(count=Count("*"))
         .values_list("bucket", "kind", "count")
     )
 

@@ -357,7 +357,7 @@ def decision_counts_over_time(
         Decision.objects.filter(decided_at__gte=since)
         .annotate(bucket=date_bin("decided_at", bucket))
         .values_list("bucket", "outcome")
-        .annotate(count=Count("id"))
+        .annotate(count=Count("*"))
         .order_by("bucket", "outcome")
     )
 
