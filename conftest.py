@@ -91,13 +91,27 @@ def browser() -> Iterator[object]:
 
 @pytest.fixture
 def logged_in_page(browser, live_server, staff_user):
-    """A browser page logged in as staff through the real login form."""
+    """A browser page in a staff session, opened on the dashboard.
+
+    The session is made server-side and handed to the browser as its cookie: the login form
+    itself is one journey of its own (tests/test_ui_shell.py), not three page loads per test.
+    """
+    from django.conf import settings
+    from django.test import Client
+
+    client = Client()
+    client.force_login(staff_user)
     context = browser.new_context(base_url=live_server.url)
+    context.add_cookies(
+        [
+            {
+                "name": settings.SESSION_COOKIE_NAME,
+                "value": client.cookies[settings.SESSION_COOKIE_NAME].value,
+                "url": live_server.url,
+            }
+        ]
+    )
     page = context.new_page()
-    page.goto("/login/")
-    page.fill("input[name=username]", "staff")
-    page.fill("input[name=password]", "staff-pass-123")
-    page.click("button[type=submit]")
-    page.wait_for_url(f"{live_server.url}/")
+    page.goto("/")
     yield page
     context.close()
