@@ -16,8 +16,8 @@ PYTEST_WORKERS ?= 2
 .PHONY: help install assets browser redis run test coverage-by-app coverage-gate audit lint format bench clean
 
 help:
-	@echo "make run    install, migrate, load demo data, train the demo model, serve web + worker + beat"
-	@echo "make test   install (browser included) and run the whole test suite with coverage"
+	@echo "make run    install, migrate, serve web + worker + beat; train the demo model and load demo data behind"
+	@echo "make test   install (browser included), run the whole test suite, print the slowest tests and coverage per app"
 	@echo "make lint   ruff (lint + format check) and mypy"
 	@echo "make bench  run the benchmarks and write docs/benchmarks.md (make bench-full: full size)"
 

@@ -27,8 +27,13 @@ def test_it_shows_an_inline_error_for_a_wrong_password(browser, live_server, sta
     page.close()
 
 
-def test_it_logs_in_and_shows_the_navigation(logged_in_page):
-    page = logged_in_page
+def test_it_logs_in_and_shows_the_navigation(browser, live_server, staff_user):
+    page = browser.new_page(base_url=live_server.url)
+    page.goto("/login/")
+    page.fill("input[name=username]", "staff")
+    page.fill("input[name=password]", "staff-pass-123")
+    page.click("button[type=submit]")
+    page.wait_for_url(f"{live_server.url}/")
     nav = page.locator("nav[aria-label=Main]")
 
     labels = (
@@ -46,6 +51,7 @@ def test_it_logs_in_and_shows_the_navigation(logged_in_page):
     assert page.locator("h1").inner_text() == "Overview"
     assert page.evaluate("typeof htmx") == "object"
     assert page.evaluate("htmx.version").startswith("2.")
+    page.close()
 
 
 def test_it_logs_out(logged_in_page, live_server):
