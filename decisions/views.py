@@ -2,6 +2,7 @@
 and the review queue with its case pages (claim and resolve)."""
 
 import json
+from datetime import timedelta
 
 from django import forms
 from django.conf import settings
@@ -90,7 +91,7 @@ def decision_replay_partial(request: HtmxHttpRequest, decision_id: int) -> HttpR
 @page_requires(Scope.DECISIONS_READ)
 @page_view("GET")
 def decision_panel_partial(request: HtmxHttpRequest) -> HttpResponse:
-    """The overview's decisions: per outcome over the picked range, and the review queue."""
+    """The overview's decisions: per outcome over the picked range."""
     time_range = time_range_get(request.GET.get("range"))
     starts = time_range.starts(now=timezone.now())
     rows = selectors.decision_counts_over_time(since=starts[0], bucket=time_range.bucket)
@@ -107,23 +108,11 @@ def decision_panel_partial(request: HtmxHttpRequest) -> HttpResponse:
         "totals": totals,
         "total": sum(count for _name, count in totals),
         "time_range": time_range,
-        "review_queue": (
-            _review_queue_summary() if request_may(request, Scope.REVIEWS_READ) else None
-        ),
     }
     return render(request, "decisions/panel.html", context)
 
 
 # --- Review queue ------------------------------------------------------------------------------
-
-
-def _review_queue_summary() -> dict[str, int]:
-    """The overview's line on the queue: cases waiting, and how long the oldest has waited."""
-    size, oldest_seconds = selectors.review_queue_stats()
-    return {
-        "in the review queue": size,
-        "minutes the oldest has waited": round(oldest_seconds / 60),
-    }
 
 
 REVIEW_PARTIAL = "decisions/review.html#case_status"
