@@ -361,8 +361,9 @@ def main() -> None:
 - Velocity is served by the expression index (docs/adr/0011): exact windows to the microsecond,
   `distinct` counts, any aggregate over the same key from one index, and nothing to keep in step.
   The counter table reads faster (a few rows per customer), but it is exact only to its bucket (a
-  minute here), it cannot count distinct values, each aggregate needs its own columns, and its upsert serialises
-  concurrent events of one customer on a row lock inside the decision's transaction.
+  minute here), it cannot count distinct values, each aggregate needs its own columns, and its
+  upsert serialises concurrent events of one customer on a row lock inside the decision's
+  transaction.
 """
     write_section(
         "history_latency",
