@@ -360,9 +360,10 @@ def main() -> None:
   machine is shared (load average {os.getloadavg()[0]:.1f} on 2 cores), so compare rows, not runs.
 - Velocity is served by the expression index (docs/adr/0011): exact windows to the microsecond,
   `distinct` counts, any aggregate over the same key from one index, and nothing to keep in step.
-  The counter table reads about as fast, but it is exact only to its bucket (a minute here), it
-  cannot count distinct values, each aggregate needs its own columns, and its upsert serialises
-  concurrent events of one customer on a row lock inside the decision's transaction.
+  The counter table reads faster (a few rows per customer), but it is exact only to its bucket (a
+  minute here), it cannot count distinct values, each aggregate needs its own columns, and its
+  upsert serialises concurrent events of one customer on a row lock inside the decision's
+  transaction.
 """
     write_section(
         "history_latency",
