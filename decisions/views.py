@@ -175,6 +175,7 @@ def review_case_page(request: HtmxHttpRequest, case_id: int) -> HttpResponse:
             ensure_ascii=False,
         ),
         "drivers": privacy.drivers_shown(record.drivers if record else [], unmasked=unmasked),
+        "reasons": decision.reasons if unmasked else privacy.reasons_masked(decision.reasons),
         "earlier": selectors.customer_earlier_decisions(decision=decision),
         "sms_messages": [
             privacy.message_shown(message, unmasked=unmasked)

@@ -137,6 +137,14 @@ def test_the_case_page_shows_the_customers_earlier_decisions(review_rule):
     assert selectors.customer_earlier_decisions(decision=case.decision) == [earlier]
 
 
+def test_the_case_page_shows_the_decisions_reasons(review_rule, staff_client):
+    case = open_case(customer="c-9")
+    [rule_reason] = [r for r in case.decision.reasons if r["kind"] == "rule"]
+    page = staff_client.get(f"/reviews/{case.pk}/").content.decode()
+    assert 'data-testid="reasons"' in page
+    assert f"<code>{rule_reason['code']}</code> {rule_reason['text']}" in page
+
+
 @pytest.mark.django_db(transaction=True)
 def test_of_two_reviewers_claiming_at_once_exactly_one_wins():
     rule_with_version(condition="event.amount > 1000", outcome="review")
