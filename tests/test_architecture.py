@@ -31,6 +31,14 @@ BODY_IMPORTS_ALLOWED = {
         "AppConfig.ready() connects the Celery worker signals that warm the production models;"
         " the warm-up reads models, which exist only once the app registry is ready"
     ),
+    ("decisions/apps.py", "ready"): (
+        "AppConfig.ready() registers the review queue's reader for the Prometheus gauges; the"
+        " selectors it reads import models, which exist only once the app registry is ready"
+    ),
+    ("records/apps.py", "ready"): (
+        "AppConfig.ready() registers the drift reader for the Prometheus gauge; the selectors it"
+        " reads import models, which exist only once the app registry is ready"
+    ),
     ("core/apps.py", "ready"): (
         "AppConfig.ready() is where Django documents start-up registration: importing core.schema"
         " registers the drf-spectacular auth extension once the app registry is ready"

@@ -20,7 +20,12 @@ def test_it_shows_each_role_only_the_panels_it_may_read():
     analyst = _client("analyst").get("/").content.decode()
     manager = _client("campaign manager").get("/").content.decode()
 
-    assert re.findall(r'id="panel-(\w+)"', analyst) == ["records", "campaigns", "decisions"]
+    assert re.findall(r'id="panel-(\w+)"', analyst) == [
+        "records",
+        "campaigns",
+        "decisions",
+        "reviews",
+    ]
     assert re.findall(r'id="panel-(\w+)"', manager) == ["campaigns"]
     assert ">Contacts</a>" in manager
     assert ">Contacts</a>" not in analyst
