@@ -25,9 +25,12 @@ def main() -> int:
 def stitch() -> None:
     sections = sorted((ROOT / "docs" / "benchmarks").glob("*.md"))
     header = (
-        "# Benchmarks\n\nMeasured on this project's development machines (2 cores). Every figure "
-        "comes with the command that reproduces it; targets are compared against a baseline "
-        "measured in the same run. Regenerate all of them with `make bench`.\n\n"
+        "# Benchmarks\n\nMeasured on this project's development machines (2 cores). Every section "
+        "names its machine, date, load and the command that reproduces it; comparisons use the "
+        "peer's fastest documented path, measured in the same run. `make bench` regenerates "
+        "every section at a size that finishes in minutes, `make bench-full` at full size; raw "
+        "results go to bench/results/*.json. The summary is written by hand from the sections."
+        "\n\n"
     )
     body = "\n".join(section.read_text() for section in sections)
     (ROOT / "docs" / "benchmarks.md").write_text(header + body)

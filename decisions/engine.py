@@ -1,5 +1,8 @@
 """The decision engine: a rule set compiled once per set of versions, one CEL context per event.
 
+Over 500 lines because the decision types, the rule-set compilation and the hot path read best
+together; what a condition lets the engine decide before CEL is decisions/conditions.py.
+
 Pure and deterministic: it reads no clock for decisions (`now` is the event's received time) and
 no database, so a decision can be replayed from its stored inputs (event, rule versions, list
 contents, policy, risk) and reproduces itself exactly. The services load those inputs and store
@@ -36,6 +39,9 @@ from core.expressions import (
     evaluate,
     membership,
 )
+from decisions.conditions import INT64 as _INT64
+from decisions.conditions import ORDERINGS as _ORDERINGS
+from decisions.conditions import Chain, condition_chain, event_fields
 
 # `velocity` and `similar` come from the event's history (decisions.velocity and
 # decisions.similarity), computed by the service only when a live rule reads them.
@@ -45,35 +51,12 @@ SHADOW = "shadow"
 DEFAULT_STRATEGY = "first_match"
 DEFAULT_OUTCOME = "approve"
 _LIST_REFERENCE = re.compile(r"""\blists\s*(?:\.\s*([A-Za-z_]\w*)|\[\s*["']([^"']+)["']\s*\])""")
-# `event.field == "text"` (or single quotes, no escapes in the text), or `event.field <op> 123`.
-_STRING_GUARD = re.compile(
-    r"""^\s*event\.([A-Za-z_]\w*)\s*==\s*(?:"([^"\\\n]*)"|'([^'\\\n]*)')\s*$"""
-)
-_INTEGER_GUARD = re.compile(
-    r"^\s*event\.([A-Za-z_]\w*)\s*(==|!=|<=|>=|<|>)\s*(-?(?:0|[1-9][0-9]{0,17}))\s*$"
-)
-_COMPARISONS: dict[str, Callable[[Any, Any], bool]] = {
-    "==": operator.eq,
-    "!=": operator.ne,
-    "<": operator.lt,
-    "<=": operator.le,
-    ">": operator.gt,
-    ">=": operator.ge,
-}
-_INT64 = 2**63
-_ORDERINGS = (operator.lt, operator.le, operator.gt, operator.ge)
-# Every `event` the conditions name, with the field it reads when it reads one (`event.field`
-# and no call after it); group 1 is None for any other use of `event`.
-_EVENT_READ = re.compile(r"(?<![\w.])event\b(?:\s*\.\s*([A-Za-z_]\w*)\b(?!\s*\())?")
-_STRING_LITERAL = re.compile(
-    r"(?s)[rRbB]*('{3}.*?'{3}|\"{3}.*?\"{3}|'(?:\\.|[^'\\])*'|\"(?:\\.|[^\"\\])*\")"
-)
-
 # Programs per immutable version id: a version's condition never changes, so neither does its
 # program; bounded so a long-lived worker cannot grow without limit.
 _PROGRAM_CACHE: dict[tuple[int, str], cel.Program] = {}
 _PROGRAM_CACHE_LIMIT = 10_000
 _PROGRAM_CACHE_LOCK = threading.Lock()
+_VARIABLES_CACHE: dict[str, frozenset[str]] = {}
 
 
 @dataclass(frozen=True)
@@ -136,26 +119,6 @@ class CompiledVersion:
     def order(self) -> tuple[int, str, int]:
         # Lower priority first, ties by key; a rule's shadow right after its published version.
         return (self.priority, self.rule_key, 0 if self.status == PUBLISHED else 1)
-
-
-# One leading conjunct `event.<field> <op> <literal>`: (field, comparison, literal).
-Check = tuple[str, Callable[[Any, Any], bool], str | int]
-
-
-@dataclass(frozen=True)
-class Chain:
-    """The leading conjuncts of a condition that Python can decide exactly, without CEL.
-
-    A check decides only when the payload's field holds a value of the literal's own type (a
-    string, or an integer CEL holds exactly; a bool is no int here): CEL compares such values
-    as Python does. Conjuncts run left to right as in CEL, and `false && anything` is false, so
-    the first failing check makes the condition false; when every conjunct is a check and all
-    pass, it is true. Anything undecided (missing field, another type) goes to CEL, so every
-    result is the one CEL gives.
-    """
-
-    checks: tuple[Check, ...]
-    complete: bool  # every conjunct is a check
 
 
 @dataclass(frozen=True)
@@ -265,56 +228,12 @@ def program_for(version_id: int, source: str) -> cel.Program:
     return program
 
 
-@lru_cache(maxsize=_PROGRAM_CACHE_LIMIT)
-def condition_chain(source: str) -> Chain | None:
-    """The checks of a condition `check && check && ... && rest` at its top level, or None."""
-    if "//" in source:
-        return None  # a comment could hide quotes from the scan below; stay on the safe side
-    code = _STRING_LITERAL.sub(lambda match: "\0" * len(match[0]), source)
-    depth = 0
-    cuts = [0]
-    index = 0
-    while index < len(code):
-        char = code[index]
-        if char in "([{":
-            depth += 1
-        elif char in ")]}":
-            depth -= 1
-        elif depth == 0 and (char == "?" or code.startswith("||", index)):
-            return None  # `||` and `?:` bind looser than `&&`: the conjunction is not the root
-        elif depth == 0 and code.startswith("&&", index):
-            cuts.append(index)
-            index += 1
-        index += 1
-    conjuncts = [
-        source[start + (2 if position else 0) : end]
-        for position, (start, end) in enumerate(zip(cuts, [*cuts[1:], len(source)], strict=True))
-    ]
-    checks: list[Check] = []
-    for conjunct in conjuncts:
-        check = _check(conjunct)
-        if check is None:
-            break
-        checks.append(check)
-    if not checks:
-        return None
-    return Chain(checks=tuple(checks), complete=len(checks) == len(conjuncts))
-
-
-def _check(conjunct: str) -> Check | None:
-    if match := _STRING_GUARD.match(conjunct):
-        return (match[1], operator.eq, match[2] if match[2] is not None else match[3])
-    if match := _INTEGER_GUARD.match(conjunct):
-        return (match[1], _COMPARISONS[match[2]], int(match[3]))
-    return None
-
-
 def rule_set(versions: Iterable[CompiledVersion]) -> RuleSet:
     """Compile versions into a rule set (do it once per set; `decide` accepts either)."""
     ordered = tuple(sorted(versions, key=lambda version: version.order))
     variables: set[str] = set()
     for version in ordered:
-        variables.update(version.program.variables())
+        variables.update(_variables_of(version.program))
     chains = tuple(condition_chain(version.program.source) for version in ordered)
     ungrouped: list[int] = []
     strings: dict[str, dict[str, list[int]]] = {}
@@ -344,7 +263,7 @@ def rule_set(versions: Iterable[CompiledVersion]) -> RuleSet:
         lists_whole=frozenset(
             name for version in ordered for name in lists_read_whole(version.program.source)
         ),
-        event_fields=_event_fields(tuple(version.program.source for version in ordered)),
+        event_fields=event_fields(tuple(version.program.source for version in ordered)),
         shadow_rules=frozenset(version.rule_key for version in ordered if version.status == SHADOW),
         chains=chains,
         ungrouped=tuple(ungrouped),
@@ -368,30 +287,18 @@ def rule_set(versions: Iterable[CompiledVersion]) -> RuleSet:
     )
 
 
-def _event_fields(sources: Iterable[str]) -> tuple[str, ...] | None:
-    """The payload fields the conditions read, or None when one reads `event` as a whole.
-
-    `event.field` (not followed by `(`, which would be a method on the map) reads one field:
-    a payload cut to those fields gives every such read, and `has()`, the same answer.
-    """
-    fields: set[str] = set()
-    for source in sources:
-        read = _event_fields_of(source)
-        if read is None:
-            return None
-        fields.update(read)
-    return tuple(sorted(fields))
-
-
-@lru_cache(maxsize=_PROGRAM_CACHE_LIMIT)
-def _event_fields_of(source: str) -> frozenset[str] | None:
-    code = _STRING_LITERAL.sub(lambda match: '""', source)
-    fields = set()
-    for match in _EVENT_READ.finditer(code):
-        if match[1] is None:
-            return None
-        fields.add(match[1])
-    return frozenset(fields)
+def _variables_of(program: cel.Program) -> frozenset[str]:
+    """The variables a program reads, analysed once per condition text (the analysis costs tens
+    of microseconds, a rule set built per event would pay it for every version)."""
+    source = program.source
+    found = _VARIABLES_CACHE.get(source)
+    if found is None:
+        found = frozenset(program.variables())
+        with _PROGRAM_CACHE_LOCK:
+            if len(_VARIABLES_CACHE) >= _PROGRAM_CACHE_LIMIT:
+                _VARIABLES_CACHE.clear()
+            _VARIABLES_CACHE[source] = found
+    return found
 
 
 def _rule_set_for(versions: Iterable[CompiledVersion] | RuleSet) -> RuleSet:
