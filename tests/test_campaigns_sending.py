@@ -178,6 +178,12 @@ def test_it_processes_duplicate_callbacks_once_for_campaign_and_transactional_me
     celery_worker: CeleryWorker, sms_env, fake_twilio
 ):
     make_contacts(3)
+    # Transactional messages keep the default quiet hours (08:00-21:00 in the recipient's zone):
+    # a recipient where it is midday now, whatever time the suite runs.
+    midday_offset = 12 - datetime.now(UTC).hour  # Etc/GMT-N is UTC+N
+    services.contact_create(
+        phone="+16465550199", attributes={}, time_zone=f"Etc/GMT{-midday_offset:+d}"
+    )
     fake_twilio.duplicate_callbacks = True
     celery_worker.start(env=sms_env)
     campaign = launch("Duplicates")

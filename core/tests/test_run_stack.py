@@ -2,6 +2,8 @@
 
 import io
 import os
+import subprocess
+import sys
 
 import pytest
 from django.conf import settings
@@ -9,7 +11,7 @@ from django.contrib.auth import get_user_model
 from django.core.management import CommandError, call_command
 
 from core.demo_loading import demo_loading_clear, demo_loading_mark, demo_loading_marker
-from core.management.commands.run_stack import stack_environment
+from core.management.commands.run_stack import Command, stack_environment
 from tests.support.processes import run_python
 
 
@@ -90,3 +92,11 @@ def test_it_clears_the_banner_when_a_demo_step_fails(settings, demo_data_dir):
         call_command("load_demo_data", stdout=io.StringIO())
 
     assert not demo_loading_marker().exists()
+
+
+def test_it_stops_a_demo_loader_still_running_when_the_stack_stops():
+    loader = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+
+    Command().demo_data_load_stop(loader)
+
+    assert loader.returncode is not None

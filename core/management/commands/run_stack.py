@@ -94,9 +94,8 @@ class Command(BaseCommand):
         try:
             manager.loop()
         finally:
-            if demo_loader is not None and demo_loader.poll() is None:
-                demo_loader.terminate()  # each loader is idempotent: the next run completes it
-                demo_loader.wait(timeout=15)
+            if demo_loader is not None:
+                self.demo_data_load_stop(demo_loader)
             demo_loading_clear()
             if settings.EMBEDDED_DATABASE:
                 server = embedded_server(settings.DATA_DIR / "postgres")
@@ -114,6 +113,15 @@ class Command(BaseCommand):
         if settings.PRODUCTION:
             return  # the demo loaders refuse to run there; production has its own data
         call_command("ensure_demo_admin")
+
+    def demo_data_load_stop(self, demo_loader: subprocess.Popen[bytes]) -> None:
+        """Each loader is idempotent: stopped midway, the next `make run` completes it."""
+        demo_loader.terminate()
+        try:
+            demo_loader.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            demo_loader.kill()
+            demo_loader.wait()
 
     def demo_data_load_start(self, env: dict[str, str]) -> subprocess.Popen[bytes]:
         """Model training and demo data in a process of their own (it lowers its CPU priority,
