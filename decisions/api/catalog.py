@@ -130,6 +130,24 @@ POLICY = {
 }
 
 
+class CatalogViewSet(viewsets.GenericViewSet):
+    """What lists and policies share: read with rules:read, write (PUT the whole thing) with
+    rules:write, addressed by their identifier, listed a page at a time."""
+
+    permission_classes = [ScopeRequired]
+    required_scopes = {
+        "list": Scope.RULES_READ,
+        "retrieve": Scope.RULES_READ,
+        "update": Scope.RULES_WRITE,
+    }
+    lookup_value_regex = "[a-z][a-z0-9_]*"
+    filter_backends: list = []
+
+    def list(self, request: Request) -> Response:
+        page = self.paginate_queryset(self.get_queryset())
+        return self.get_paginated_response(self.get_serializer(page, many=True).data)
+
+
 @extend_schema_view(
     list=extend_schema(
         summary="List named lists",
@@ -168,27 +186,14 @@ POLICY = {
         ],
     ),
 )
-class NamedListViewSet(viewsets.GenericViewSet):
-    """Named lists (rules:read to read, rules:write to write); they are emptied, never deleted,
-    since published rules may read them."""
+class NamedListViewSet(CatalogViewSet):
+    """Named lists; they are emptied, never deleted, since published rules may read them."""
 
-    permission_classes = [ScopeRequired]
-    required_scopes = {
-        "list": Scope.RULES_READ,
-        "retrieve": Scope.RULES_READ,
-        "update": Scope.RULES_WRITE,
-    }
     serializer_class = NamedListSerializer
     lookup_field = "name"
-    lookup_value_regex = "[a-z][a-z0-9_]*"
-    filter_backends: list = []
 
     def get_queryset(self):
         return selectors.named_list_list()
-
-    def list(self, request: Request) -> Response:
-        page = self.paginate_queryset(self.get_queryset())
-        return self.get_paginated_response(NamedListSerializer(page, many=True).data)
 
     def retrieve(self, request: Request, name: str) -> Response:
         return Response(NamedListDetailSerializer(selectors.named_list_get(name=name)).data)
@@ -227,26 +232,14 @@ class NamedListViewSet(viewsets.GenericViewSet):
         ],
     ),
 )
-class PolicyViewSet(viewsets.GenericViewSet):
-    """Policies per event type (rules:read to read, rules:write to write)."""
+class PolicyViewSet(CatalogViewSet):
+    """Policies per event type."""
 
-    permission_classes = [ScopeRequired]
-    required_scopes = {
-        "list": Scope.RULES_READ,
-        "retrieve": Scope.RULES_READ,
-        "update": Scope.RULES_WRITE,
-    }
     serializer_class = PolicySerializer
     lookup_field = "event_type"
-    lookup_value_regex = "[a-z][a-z0-9_]*"
-    filter_backends: list = []
 
     def get_queryset(self):
         return selectors.policy_list()
-
-    def list(self, request: Request) -> Response:
-        page = self.paginate_queryset(self.get_queryset())
-        return self.get_paginated_response(PolicySerializer(page, many=True).data)
 
     def retrieve(self, request: Request, event_type: str) -> Response:
         return Response(PolicySerializer(selectors.policy_get(event_type=event_type)).data)
