@@ -10,7 +10,12 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management import CommandError, call_command
 
-from core.demo_loading import demo_loading_clear, demo_loading_mark, demo_loading_marker
+from core.demo_loading import (
+    demo_is_loaded,
+    demo_loading_clear,
+    demo_loading_mark,
+    demo_loading_marker,
+)
 from core.management.commands.run_stack import Command, stack_environment
 from tests.support.processes import run_python
 
@@ -82,6 +87,9 @@ def test_it_runs_every_demo_step_and_then_clears_the_banner(settings, demo_data_
     assert get_user_model().objects.filter(username="admin").exists()
     assert "Demo data ready." in out.getvalue()
     assert not demo_loading_marker().exists()
+    assert demo_is_loaded()  # a warm start now starts no loader
+    settings.DEMO_SETUP_COMMANDS = ["ensure_demo_admin", "load_demo_rules"]
+    assert not demo_is_loaded()  # other demo commands load again
 
 
 @pytest.mark.django_db
@@ -92,6 +100,7 @@ def test_it_clears_the_banner_when_a_demo_step_fails(settings, demo_data_dir):
         call_command("load_demo_data", stdout=io.StringIO())
 
     assert not demo_loading_marker().exists()
+    assert not demo_is_loaded()  # the next start tries again
 
 
 def test_it_stops_a_demo_loader_still_running_when_the_stack_stops():

@@ -9,7 +9,7 @@ from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import CommandParser
 
-from core.demo_loading import demo_loading_clear, demo_loading_mark
+from core.demo_loading import demo_loaded_record, demo_loading_clear, demo_loading_mark
 from core.management.demo import DemoCommand
 
 
@@ -34,6 +34,7 @@ class Command(DemoCommand):
             for command_line in settings.DEMO_SETUP_COMMANDS:
                 name, *arguments = shlex.split(command_line)
                 call_command(name, *arguments, stdout=self.stdout, stderr=self.stderr)
+            demo_loaded_record()
         finally:
             demo_loading_clear()  # a failure is printed above; the banner must not stay forever
         self.stdout.write(self.style.SUCCESS("Demo data ready."))
