@@ -14,12 +14,16 @@ from core.demo_loading import demo_is_loaded, demo_loading_clear, demo_loading_m
 from core.embedded_postgres import embedded_server
 
 
+def reachable_host(host: str) -> str:
+    """Where this machine reaches a server bound to `host` (a wildcard bind through loopback)."""
+    return "127.0.0.1" if host in ("0.0.0.0", "::", "") else host  # noqa: S104
+
+
 def stack_environment(environ: Mapping[str, str], *, host: str, port: int) -> dict[str, str]:
     """What web, worker and beat inherit: callbacks come back to the port served, unless the
     operator named a public URL (the simulator posts its receipts to PUBLIC_BASE_URL)."""
-    reachable_host = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host  # noqa: S104
     return {
-        "PUBLIC_BASE_URL": f"http://{reachable_host}:{port}",
+        "PUBLIC_BASE_URL": f"http://{reachable_host(host)}:{port}",
         **environ,
         "PORT": str(port),
         "PYTHONUNBUFFERED": "1",
@@ -68,22 +72,27 @@ class Command(BaseCommand):
                 | {route["queue"] for route in settings.CELERY_TASK_ROUTES.values()}
             )
         )
+        # The Celery processes start once the web server accepts connections: on two cores the
+        # first page would otherwise wait for four interpreters importing Django at once.
+        wait_script = shlex.quote(str(settings.BASE_DIR / "scripts" / "wait_for_port.py"))
+        after_web = f"{python} -S {wait_script} {shlex.quote(reachable_host(host))} {port} && exec "
         manager.add_process(
             "worker",
-            f"{python} -m celery -A config worker --loglevel INFO {pool} --queues {queues}",
+            f"{after_web}{python} -m celery -A config worker --loglevel INFO {pool} "
+            f"--queues {queues}",
             env=env,
         )
         # Heavy jobs (campaign preview, launch, CSV import) on their own queue and process:
         # prefork, so their soft time limits work, and never in the way of sends and receipts.
         manager.add_process(
             "heavy",
-            f"{python} -m celery -A config worker --loglevel INFO --concurrency 1 "
+            f"{after_web}{python} -m celery -A config worker --loglevel INFO --concurrency 1 "
             f"-Q {shlex.quote(settings.CAMPAIGNS_HEAVY_QUEUE)} --hostname heavy@%h",
             env=env,
         )
         manager.add_process(
             "beat",
-            f"{python} -m celery -A config beat --loglevel INFO "
+            f"{after_web}{python} -m celery -A config beat --loglevel INFO "
             f"--schedule {shlex.quote(settings.CELERY_BEAT_SCHEDULE_FILENAME)}",
             env=env,
         )
