@@ -52,7 +52,7 @@ redis:
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null; }
 
 test: install browser redis
-	$(PY) -m pytest -n $(PYTEST_WORKERS) --durations=10 --cov --cov-report=term:skip-covered --cov-report=xml
+	$(PY) -m pytest -n $(PYTEST_WORKERS) --dist worksteal --durations=10 --cov --cov-report=term:skip-covered --cov-report=xml
 	@$(MAKE) --no-print-directory coverage-by-app
 
 # Line coverage per app, from the last `make test`: `core` and the four apps each hold 90 %.
