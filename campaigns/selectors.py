@@ -196,27 +196,6 @@ def message_get(*, message_id: int) -> Message:
     return message
 
 
-def campaigns_overview() -> dict[str, Any]:
-    """For the dashboard panel: campaigns by status and the last day's message outcomes."""
-    since: datetime = timezone.now() - timedelta(hours=24)
-    by_status = dict(
-        Campaign.objects.values_list("status").annotate(n=Count("id")).values_list("status", "n")
-    )
-    outcomes = dict(
-        Message.objects.filter(updated_at__gte=since)
-        .values_list("status")
-        .annotate(n=Count("id"))
-        .values_list("status", "n")
-    )
-    return {
-        "campaigns": by_status,
-        "messages_24h": outcomes,
-        "running": list(
-            Campaign.objects.filter(status=Campaign.Status.RUNNING).order_by("-launched_at")[:5]
-        ),
-    }
-
-
 def campaign_status_counts() -> dict[str, int]:
     """How many campaigns are in each status (one grouped query)."""
     rows = Campaign.objects.values_list("status").annotate(n=Count("id")).order_by("status")

@@ -8,7 +8,6 @@ app_name = "campaigns"
 
 urlpatterns = [
     path("campaigns/", views.campaign_list_page, name="list"),
-    path("campaigns/panel/", views.campaign_panel_partial, name="panel"),
     path("campaigns/<int:campaign_id>/", views.campaign_detail_page, name="detail"),
     path("campaigns/<int:campaign_id>/preview/", views.campaign_preview_partial, name="preview"),
     path(

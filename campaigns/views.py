@@ -151,10 +151,3 @@ def campaign_operate_partial(
     except DomainError as failure:
         error = failure
     return render(request, STATUS_PARTIAL, _status_context(request, campaign, error))
-
-
-@page_requires(Scope.CAMPAIGNS_READ)
-@page_view("GET")
-def campaign_panel_partial(request: HtmxHttpRequest) -> HttpResponse:
-    overview = selectors.campaigns_overview()
-    return render(request, "campaigns/panel.html", {"overview": overview})

@@ -155,7 +155,7 @@ REPLICA_READ_VIEWS = env.list(
     "REPLICA_READ_VIEWS",
     default=[
         *("decisions:list", "decisions:panel", "records:list", "records:panel"),
-        *("records:similar", "campaigns:list", "campaigns:panel", "campaigns:stats"),
+        *("records:similar", "campaigns:list", "campaigns:stats"),
     ],
 )
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"

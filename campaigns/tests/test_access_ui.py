@@ -36,7 +36,7 @@ def test_an_analyst_reads_campaigns_but_has_no_operator_buttons_and_cannot_launc
 def test_a_role_without_campaigns_read_gets_403_and_anonymous_the_login_page(role_client, client):
     campaign = campaign_factory()
     editor = role_client("rule editor")
-    for url in ("/campaigns/", f"/campaigns/{campaign.pk}/", "/campaigns/panel/"):
+    for url in ("/campaigns/", f"/campaigns/{campaign.pk}/", "/overview/campaigns/"):
         assert editor.get(url).status_code == 403, url
     assert client.get("/campaigns/").status_code == 302
     assert client.post(f"/campaigns/{campaign.pk}/launch/").status_code == 302
