@@ -12,7 +12,7 @@ from django.db import transaction
 
 BACKTEST_RUN = "decisions.backtest_run"
 WEBHOOK_DELIVER = "decisions.webhook_deliver"
-VELOCITY_INDEX_ENSURE = "decisions.velocity_index_ensure"
+VELOCITY_INDEXES_SYNC = "decisions.velocity_indexes_sync"
 
 
 def _send_on_commit(name: str, *args: Any, queue: str | None = None) -> None:
@@ -42,6 +42,7 @@ def webhook_deliver_enqueue(*, delivery_id: int) -> None:
     _send_on_commit(WEBHOOK_DELIVER, delivery_id)
 
 
-def velocity_index_ensure_enqueue(*, key_field: str) -> None:
-    """Build the expression index for a velocity key once the declaring transaction commits."""
-    _send_on_commit(VELOCITY_INDEX_ENSURE, key_field)
+def velocity_indexes_sync_enqueue() -> None:
+    """Once an aggregate's declaration or removal commits, build or drop the expression indexes
+    on velocity keys to match."""
+    _send_on_commit(VELOCITY_INDEXES_SYNC)

@@ -47,10 +47,10 @@ def webhook_deliver_task(self: Task, delivery_id: int) -> None:
         raise self.retry(countdown=retry_in)
 
 
-@shared_task(name=enqueue.VELOCITY_INDEX_ENSURE, ignore_result=True)
-def velocity_index_ensure_task(key_field: str) -> None:
-    """Build (concurrently, if missing) the index that serves velocity aggregates on a key."""
-    velocity.velocity_index_ensure(key_field=key_field)
+@shared_task(name=enqueue.VELOCITY_INDEXES_SYNC, ignore_result=True)
+def velocity_indexes_sync_task() -> None:
+    """Build the indexes velocity keys need and drop those no aggregate needs (concurrently)."""
+    velocity.velocity_indexes_sync()
 
 
 @shared_task(name="decisions.rule_versions_activate_due", ignore_result=True)

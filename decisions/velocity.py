@@ -9,9 +9,11 @@ backtests see the very same numbers.
 The reads are one query per key field, served by an expression index on
 `(type, payload ->> key, received_at)` that declaring an aggregate builds (concurrently, in a
 worker). docs/adr/0011-velocity-expression-index.md says why an index rather than a per-key
-counter table (bench/history_latency.py measures both).
+counter table (bench/history_latency.py measures both). Removing the last aggregate on a key
+drops its index again, so no event insert keeps paying for an index nothing reads.
 """
 
+import hashlib
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import timedelta
@@ -119,8 +121,14 @@ def velocity_values(
     return values
 
 
+VELOCITY_INDEX_PREFIX = "event_velocity_"
+
+
 def velocity_index_name(key_field: str) -> str:
-    return f"event_velocity_{key_field}_idx"
+    name = f"{VELOCITY_INDEX_PREFIX}{key_field}_idx"
+    if len(name) <= 63:  # PostgreSQL would truncate a longer one, and two keys could collide
+        return name
+    return f"{VELOCITY_INDEX_PREFIX}{hashlib.sha256(key_field.encode()).hexdigest()[:16]}_idx"
 
 
 def velocity_index_ensure(*, key_field: str) -> None:
@@ -135,6 +143,34 @@ def velocity_index_ensure(*, key_field: str) -> None:
     ).format(name=sql.Identifier(velocity_index_name(key_field)), key=sql.Literal(key_field))
     with connection.cursor() as cursor:
         cursor.execute(statement.as_string(cursor.connection))
+
+
+def velocity_indexes_sync() -> tuple[list[str], list[str]]:
+    """Make the events table's velocity indexes match the declared key fields: build those
+    missing, drop those no aggregate keys on any more (each index costs every event insert).
+
+    Returns (built, dropped) index names. Concurrently, like `velocity_index_ensure`.
+    """
+    wanted = {
+        velocity_index_name(key): key
+        for key in VelocityAggregate.objects.values_list("key_field", flat=True).distinct()
+    }
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT indexname FROM pg_indexes WHERE tablename = 'decisions_event' "
+            "AND starts_with(indexname, %s)",
+            [VELOCITY_INDEX_PREFIX],
+        )
+        existing = {name for (name,) in cursor.fetchall()}
+    built = sorted(wanted.keys() - existing)
+    for name in built:
+        velocity_index_ensure(key_field=wanted[name])
+    dropped = sorted(existing - wanted.keys())
+    with connection.cursor() as cursor:
+        for name in dropped:
+            statement = sql.SQL("DROP INDEX CONCURRENTLY IF EXISTS {name}")
+            cursor.execute(statement.format(name=sql.Identifier(name)).as_string(cursor.connection))
+    return built, dropped
 
 
 def velocity_for_history(*, event: Event, names: Iterable[str]) -> Mapping[str, int | float] | None:

@@ -24,7 +24,6 @@ from records.models import DriftMeasurement
 from records.tasks import drift_measure_task
 from records.tests.test_drift import predictions
 from risk.tests.factories import applicant
-from tests.support.celery_worker import celery_worker  # noqa: F401 (a fixture)
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -47,7 +46,8 @@ class Api:
 
 
 def decide(api: Api, payload: dict[str, Any], **extra: Any) -> dict[str, Any]:
-    response = api.post("/api/v1/events/", {"type": "loan_application", "payload": payload, **extra})
+    body = {"type": "loan_application", "payload": payload, **extra}
+    response = api.post("/api/v1/events/", body)
     assert response.status_code == 201, response.text
     return response.json()["decision"]
 
@@ -192,14 +192,19 @@ def test_a_ten_percent_canary_decides_about_a_tenth_of_a_thousand_events(live_se
             results.append(decide(integrators[worker], {"customer_id": f"c{n}", "amount": 70}))
 
     threads = [threading.Thread(target=send, args=(n,)) for n in range(len(integrators))]
-    [thread.start() for thread in threads]
-    [thread.join() for thread in threads]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
 
     arms = Counter(d["arms"]["limit"]["arm"] for d in results)
     outcomes = Counter((d["arms"]["limit"]["arm"], d["outcome"]) for d in results)
     assert len(results) == 1000
     assert 70 <= arms["canary"] <= 130  # 100 expected; three standard deviations either way
-    assert outcomes == {("canary", "decline"): arms["canary"], ("control", "approve"): arms["control"]}
+    assert outcomes == {
+        ("canary", "decline"): arms["canary"],
+        ("control", "approve"): arms["control"],
+    }
     comparison = selectors.canary_comparison(rule=control.rule)  # what the rule page shows
     assert comparison is not None
     assert comparison["canary"]["outcomes"] == {"decline": arms["canary"]}
@@ -208,7 +213,12 @@ def test_a_ten_percent_canary_decides_about_a_tenth_of_a_thousand_events(live_se
 
 
 def test_the_worker_delivers_a_webhook_once_despite_a_failing_first_attempt_and_measures_drift(
-    celery_worker, live_server, integrator, reader, credit_model, settings  # noqa: F811
+    celery_worker,
+    live_server,
+    integrator,
+    reader,
+    credit_model,
+    settings,
 ):
     settings.DECISIONS_WEBHOOK_ALLOW_LOOPBACK_HTTP = True
     receiver = Receiver(failures=1)
@@ -235,7 +245,8 @@ def test_the_worker_delivers_a_webhook_once_despite_a_failing_first_attempt_and_
         time.sleep(0.05)
     receiver.server.shutdown()
 
-    assert delivery is not None and delivery.status == "delivered", celery_worker.log()[-3000:]
+    assert delivery is not None
+    assert delivery.status == "delivered", celery_worker.log()[-3000:]
     attempts = list(WebhookAttempt.objects.filter(delivery=delivery).values_list("status_code"))
     assert attempts == [(500,), (204,)]
     bodies = [json.loads(body)["decision"]["id"] for _headers, body in receiver.received]
@@ -245,8 +256,10 @@ def test_the_worker_delivers_a_webhook_once_despite_a_failing_first_attempt_and_
         secret=secret, body=body, header=headers["Webhook-Signature"], now=int(time.time())
     )
     psi = dict(DriftMeasurement.objects.values_list("feature", "psi"))
-    assert psi["credit_amount"] >= 0.25 and psi["age"] >= 0.25
+    assert psi["credit_amount"] >= 0.25
+    assert psi["age"] >= 0.25
     metrics = requests.get(f"{live_server.url}/metrics", timeout=30).text
     gauge = [line for line in metrics.splitlines() if line.startswith("decisioning_model_drift")]
-    assert gauge and float(gauge[0].rsplit(" ", 1)[1]) == pytest.approx(max(psi.values()))
+    assert gauge
+    assert float(gauge[0].rsplit(" ", 1)[1]) == pytest.approx(max(psi.values()))
     assert_replays(reader, [decision])

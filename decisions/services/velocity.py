@@ -37,7 +37,8 @@ def velocity_aggregate_save(
     """Declare (or change) a named aggregate of the event type's policy.
 
     The policy is created with its defaults if the event type has none yet. Once committed, a
-    worker builds the expression index on the key field that serves the aggregate's queries.
+    worker builds the expression index on the key field that serves the aggregate's queries (and
+    drops the one on a key field no aggregate uses any more).
     """
     policy = Policy.objects.filter(event_type=event_type).first() or policy_save(
         event_type=event_type, strategy="first_match", default_outcome="approve", actor=actor
@@ -72,7 +73,7 @@ def velocity_aggregate_save(
         before=before,
         after=_snapshot(aggregate),
     )
-    enqueue.velocity_index_ensure_enqueue(key_field=aggregate.key_field)
+    enqueue.velocity_indexes_sync_enqueue()
     return aggregate
 
 
@@ -100,3 +101,4 @@ def velocity_aggregate_delete(*, event_type: str, name: str, actor: Actor = None
         before=_snapshot(aggregate),
     )
     aggregate.delete()
+    enqueue.velocity_indexes_sync_enqueue()

@@ -275,3 +275,34 @@ def test_it_declares_lists_and_removes_aggregates_over_the_api(api_client):
     assert [row["name"] for row in listed.json()["results"]] == ["tx_1h"]
     assert still_read.status_code == 409
     assert "fast v1" in still_read.json()["detail"]
+
+
+def velocity_indexes() -> set[str]:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT indexname FROM pg_indexes WHERE tablename = 'decisions_event' "
+            "AND indexname LIKE 'event\\_velocity\\_%%'"
+        )
+        return {name for (name,) in cursor.fetchall()}
+
+
+@pytest.mark.django_db(transaction=True)  # CREATE/DROP INDEX CONCURRENTLY: outside a transaction
+def test_it_keeps_an_index_per_velocity_key_only_while_an_aggregate_keys_on_it(customer_velocity):
+    by_card = {"event_type": "payment", "function": "count", "window_seconds": HOUR}
+    services.velocity_aggregate_save(name="per_card", key_field="card_id", **by_card)
+    long_key = "k" * 64
+
+    built, _ = velocity.velocity_indexes_sync()
+    services.velocity_aggregate_delete(event_type="payment", name="per_card")
+    _, dropped = velocity.velocity_indexes_sync()
+    services.velocity_aggregate_delete(event_type="payment", name="tx_1h")
+    unchanged = velocity.velocity_indexes_sync()
+
+    assert built == ["event_velocity_card_id_idx", "event_velocity_customer_id_idx"]
+    assert dropped == ["event_velocity_card_id_idx"]
+    assert unchanged == ([], [])  # two aggregates still key on customer_id
+    assert velocity_indexes() == {"event_velocity_customer_id_idx"}
+    assert len(velocity.velocity_index_name(long_key)) <= 63
+    assert velocity.velocity_index_name(long_key) != velocity.velocity_index_name(long_key + "x")
