@@ -17,6 +17,7 @@ from campaigns.tests.factories import contact_factory
 from decisions import services as decision_services
 from records.models import PredictionRecord
 from records.tests.factories import record_create, records_copied
+from tests.support.page_checks import assert_fits_phone_width
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -59,6 +60,7 @@ def test_an_analyst_predicts_filters_records_exports_them_and_replays_a_decision
     expect(page.locator("#panel-campaigns")).to_contain_text("Campaign delivery")
     expect(_nav(page, "Contacts")).to_have_count(0)
     watch.check("overview")
+    assert_fits_phone_width(page)
 
     # Predict: an out-of-range age is an inline error, then a score with its drivers
     _nav(page, "Predict").click()
@@ -76,6 +78,7 @@ def test_an_analyst_predicts_filters_records_exports_them_and_replays_a_decision
     )
     expect(page.locator("[data-testid=similar-list] tbody tr")).to_have_count(5)
     watch.check("predict")
+    assert_fits_phone_width(page)
 
     # Records: filter without reloading, see the histogram, export the filtered set
     _nav(page, "Records").click()
@@ -91,6 +94,7 @@ def test_an_analyst_predicts_filters_records_exports_them_and_replays_a_decision
     assert len(rows) == 11
     assert page.evaluate("window.marker") == "same page"
     watch.check("records")
+    assert_fits_phone_width(page)
 
     # A decision: filter, open it, replay it
     _nav(page, "Decisions").click()
@@ -101,6 +105,7 @@ def test_an_analyst_predicts_filters_records_exports_them_and_replays_a_decision
     page.get_by_test_id("replay").click()
     expect(page.get_by_test_id("replay-result")).to_contain_text("Replay matches")
     watch.check("decision")
+    assert_fits_phone_width(page)
 
 
 def test_a_compliance_officer_finds_a_contact_and_reads_its_consent_timeline(role_page):
@@ -122,6 +127,7 @@ def test_a_compliance_officer_finds_a_contact_and_reads_its_consent_timeline(rol
     page.fill("#contact-search", "0147")
     expect(page.get_by_test_id("contacts-count")).to_have_text("1 contact")
     watch.check("contacts")
+    assert_fits_phone_width(page)
     page.get_by_role("link", name="+14155550147").click()
 
     timeline = page.get_by_test_id("consent-entry")
@@ -133,3 +139,4 @@ def test_a_compliance_officer_finds_a_contact_and_reads_its_consent_timeline(rol
     expect(page.get_by_test_id("transitions").locator("li")).to_have_count(4)
     expect(page.locator("#toast")).to_be_empty()  # the page's own notes only
     watch.check("contact")
+    assert_fits_phone_width(page)
