@@ -77,3 +77,31 @@ class PageWatch:
         violations = self.accessibility_violations()
         assert not self.problems, f"{name}: " + "\n".join(self.problems)
         assert not violations, f"{name}: " + json.dumps(violations, indent=1)
+
+
+PHONE_WIDTH, PHONE_HEIGHT = 390, 844
+
+
+def assert_fits_phone_width(page: Any) -> None:
+    """At a phone's 390 px the page scrolls only down, never sideways; the viewport is
+    restored afterwards. One pixel of slack for sub-pixel rounding."""
+    before = page.viewport_size
+    page.set_viewport_size({"width": PHONE_WIDTH, "height": PHONE_HEIGHT})
+    try:
+        scroll_width = page.evaluate("document.scrollingElement.scrollWidth")
+        wide = page.evaluate(
+            """(limit) => [...document.querySelectorAll("body *")]
+                .filter((element) => element.getBoundingClientRect().right > limit)
+                .slice(0, 5)
+                .map((element) => element.tagName.toLowerCase()
+                    + (element.id ? "#" + element.id : "")
+                    + (element.className && typeof element.className === "string"
+                        ? "." + element.className.trim().split(/\\s+/).join(".") : ""))""",
+            PHONE_WIDTH + 1,
+        )
+        assert scroll_width <= PHONE_WIDTH + 1, (
+            f"{page.url} is {scroll_width} px wide at {PHONE_WIDTH} px; wider elements: {wide}"
+        )
+    finally:
+        if before is not None:
+            page.set_viewport_size(before)
