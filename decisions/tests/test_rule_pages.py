@@ -1,5 +1,5 @@
 """The rule editor's pages through the Django test client: rules per event type with their
-versions and hits, and backtests of drafts (the browser journey is tests/test_journey_rule_editor.py)."""
+versions and hits, and backtests of drafts (the browser journey: test_journey_rule_editor.py)."""
 
 import re
 from datetime import timedelta
