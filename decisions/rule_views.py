@@ -136,11 +136,13 @@ def backtest_new_page(request: HtmxHttpRequest) -> HttpResponse:
             busy = None
         status = 400
     else:
-        now = timezone.localtime()
+        # The input shows minutes: the end is the next whole minute, so the window holds the
+        # events of the minute the page was opened in.
+        end = timezone.localtime().replace(second=0, microsecond=0) + timedelta(minutes=1)
         form = BacktestRunForm(
             initial={
-                "window_start": now - DEFAULT_WINDOW,
-                "window_end": now,
+                "window_start": end - DEFAULT_WINDOW,
+                "window_end": end,
                 "versions": request.GET.getlist("version"),
             }
         )

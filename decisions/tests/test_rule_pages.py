@@ -254,5 +254,16 @@ def test_it_offers_the_event_types_drafts_with_the_chosen_one_checked(editor_cli
     ]
 
 
+def test_its_default_window_holds_the_events_of_this_very_minute(editor_client):
+    draft = rule_with_version(key="large", condition="event.amount > 1", status="draft")
+    register_event({"amount": 2000})
+
+    form = editor_client.get(reverse("rules:backtest_new")).content.decode()
+    window = dict(re.findall(r'name="(window_\w+)" value="([^"]+)"', form))
+    editor_client.post(reverse("rules:backtest_new"), {"versions": [draft.pk], **window})
+
+    assert Backtest.objects.get().results["evaluated"] == 1
+
+
 def test_it_answers_404_for_a_backtest_that_does_not_exist(editor_client):
     assert editor_client.get(reverse("rules:backtest", args=[999_999])).status_code == 404
