@@ -45,9 +45,20 @@ class BacktestRunForm(forms.Form):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        self.busy_backtest_id: int | None = None  # the backtest that holds a chosen rule
         versions = self.fields["versions"]
         assert isinstance(versions, forms.ModelMultipleChoiceField)
         versions.queryset = rule_selectors.draft_versions()
+
+    @classmethod
+    def opened(cls, *, versions: list[str]) -> "BacktestRunForm":
+        """The form as first shown: `versions` ticked, the last week as the window. The input
+        shows minutes, so the end is the next whole minute: the window holds the events of the
+        minute the page was opened in."""
+        end = timezone.localtime().replace(second=0, microsecond=0) + timedelta(minutes=1)
+        return cls(
+            initial={"window_start": end - DEFAULT_WINDOW, "window_end": end, "versions": versions}
+        )
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean() or {}
@@ -106,55 +117,47 @@ def rules_page(request: HtmxHttpRequest, event_type: str) -> HttpResponse:
     return render_page(request, "decisions/rules.html", context, partial="rules")
 
 
+def _backtest_start(form: BacktestRunForm, *, actor: Any) -> Backtest | None:
+    """The backtest a valid form asks for, through the service admin uses; or None, with the
+    service's refusal on the form."""
+    try:
+        return services.backtest_create(
+            candidates=form.candidates(),
+            window_start=form.cleaned_data["window_start"],
+            window_end=form.cleaned_data["window_end"],
+            actor=actor,
+        )
+    except BacktestInProgress as error:
+        form.add_error(None, error.detail)  # it names the busy backtest, linked on the page
+        form.busy_backtest_id = error.extra.get("backtest_id")
+    except DomainError as error:
+        form_add_domain_error(form, error)
+    return None
+
+
 @page_requires(Scope.BACKTESTS_WRITE)
 @page_view("GET", "POST")
 def backtest_new_page(request: HtmxHttpRequest) -> HttpResponse:
     """Choose drafts and a window, run: small backtests finish in the request, larger ones in
     the worker; either way the backtest's page follows."""
-    event_type = request.GET.get("event_type") or None
     if request.method == "POST":
         form = BacktestRunForm(request.POST)
-        if form.is_valid():
-            try:
-                backtest = services.backtest_create(
-                    candidates=form.candidates(),
-                    window_start=form.cleaned_data["window_start"],
-                    window_end=form.cleaned_data["window_end"],
-                    actor=request.user,
-                )
-            except BacktestInProgress as error:
-                form.add_error(None, error.detail)  # it names the busy backtest, linked below
-                busy = error.extra.get("backtest_id")
-            except DomainError as error:
-                form_add_domain_error(form, error)
-                busy = None
-            else:
-                url = reverse("rules:backtest", args=[backtest.pk])
-                # An htmx post swaps only the form: the browser itself goes to the backtest.
-                return HttpResponseClientRedirect(url) if request.htmx else redirect(url)
-        else:
-            busy = None
-        status = 400
+        backtest = _backtest_start(form, actor=request.user) if form.is_valid() else None
+        if backtest is not None:
+            url = reverse("rules:backtest", args=[backtest.pk])
+            # An htmx post swaps only the form: the browser itself goes to the backtest.
+            return HttpResponseClientRedirect(url) if request.htmx else redirect(url)
     else:
-        # The input shows minutes: the end is the next whole minute, so the window holds the
-        # events of the minute the page was opened in.
-        end = timezone.localtime().replace(second=0, microsecond=0) + timedelta(minutes=1)
-        form = BacktestRunForm(
-            initial={
-                "window_start": end - DEFAULT_WINDOW,
-                "window_end": end,
-                "versions": request.GET.getlist("version"),
-            }
-        )
-        busy, status = None, 200
+        form = BacktestRunForm.opened(versions=request.GET.getlist("version"))
+    event_type = request.GET.get("event_type") or None
     context = {
         "nav": "rules",
         "form": form,
         "event_type": event_type,
         "drafts": rule_selectors.draft_versions(event_type=event_type),
         "chosen": {str(value) for value in form["versions"].value() or []},
-        "busy_backtest_id": busy,
     }
+    status = 400 if form.is_bound else 200
     return render_page(
         request, "decisions/backtest_new.html", context, partial="form", status=status
     )

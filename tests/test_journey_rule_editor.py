@@ -35,6 +35,7 @@ def test_a_rule_editor_reads_the_rules_and_backtests_a_draft(role_page, settings
 
     # The rules of loan applications: the published version, the draft, and the hits chart
     _nav(page, "Rules").click()
+    watch.check("rules-index")
     page.get_by_role("link", name="loan_application").click()
     large = page.locator("[data-testid=rule][data-rule=large]")
     expect(large.get_by_test_id("version")).to_have_count(2)
@@ -81,3 +82,10 @@ def test_a_rule_editor_reads_the_rules_and_backtests_a_draft(role_page, settings
         f"/decisions/{events[3].pk}/"
     )
     watch.check("backtest-example")
+    assert_fits_phone_width(page)
+
+    # The decisions it came from, filtered by the rule, fit a phone too
+    _nav(page, "Decisions").click()
+    page.get_by_test_id("filter-rule").select_option("large")
+    expect(page.get_by_test_id("count")).to_have_text("2 decisions")
+    assert_fits_phone_width(page)
