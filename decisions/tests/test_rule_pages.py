@@ -76,6 +76,22 @@ def test_it_shows_each_rule_with_its_versions_and_hits_in_a_fixed_number_of_quer
     assert "elsewhere" not in content
 
 
+def test_it_counts_the_hits_of_a_retired_version_under_its_number(editor_client):
+    # Given v1 decided one event, then v2 replaced it and decided two
+    rule_with_version(key="large", condition="event.amount > 1000")
+    register_event({"amount": 2000})
+    rule_with_version(key="large", condition="event.amount > 100")
+    register_event({"amount": 200})
+    register_event({"amount": 3000})
+
+    content = editor_client.get(reverse("rules:page", args=["loan_application"])).content.decode()
+
+    assert re.findall(r'data-testid="version" data-status="(\w+)"', content) == ["published"]
+    assert 'data-testid="rule-hits">3<' in content
+    legend = re.findall(r'</svg>(v\d+)</span>', content)
+    assert legend == ["v1", "v2"]
+
+
 def test_it_redraws_only_the_rules_for_another_range(editor_client):
     rule_with_version(key="large")
     register_event({"amount": 2000})
@@ -264,6 +280,24 @@ def test_its_default_window_holds_the_events_of_this_very_minute(editor_client):
     editor_client.post(reverse("rules:backtest_new"), {"versions": [draft.pk], **window})
 
     assert Backtest.objects.get().results["evaluated"] == 1
+
+
+def test_it_shows_why_a_backtest_failed(editor_client):
+    now = timezone.now()
+    backtest = Backtest.objects.create(
+        candidates=[{"rule_key": "large", "version": 2, "version_id": 0}],
+        event_types=["loan_application"],
+        window_start=now - timedelta(days=1),
+        window_end=now,
+        status=Backtest.Status.FAILED,
+        error="Stopped after the time limit of 300 s; choose a shorter window.",
+    )
+
+    content = editor_client.get(reverse("rules:backtest", args=[backtest.pk])).content.decode()
+
+    assert 'data-status="failed"' in content
+    assert "The backtest failed: Stopped after the time limit of 300 s" in content
+    assert "hx-trigger" not in content
 
 
 def test_it_answers_404_for_a_backtest_that_does_not_exist(editor_client):
