@@ -88,7 +88,7 @@ def test_it_counts_the_hits_of_a_retired_version_under_its_number(editor_client)
 
     assert re.findall(r'data-testid="version" data-status="(\w+)"', content) == ["published"]
     assert 'data-testid="rule-hits">3<' in content
-    legend = re.findall(r'</svg>(v\d+)</span>', content)
+    legend = re.findall(r"</svg>(v\d+)</span>", content)
     assert legend == ["v1", "v2"]
 
 
@@ -106,11 +106,14 @@ def test_it_redraws_only_the_rules_for_another_range(editor_client):
     assert "last 7 days" in content
 
 
-def test_it_lists_event_types_and_links_the_rules_page(editor_client):
+def test_it_lists_event_types_and_links_the_rules_page(
+    editor_client, django_assert_max_num_queries
+):
     rule_with_version(key="large")
     rule_with_version(key="welcome", event_type="signup", condition="true", outcome="approve")
 
-    content = editor_client.get(reverse("rules:index")).content.decode()
+    with django_assert_max_num_queries(6):  # session, user, permissions x2, rules, policies
+        content = editor_client.get(reverse("rules:index")).content.decode()
 
     assert reverse("rules:page", args=["loan_application"]) in content
     assert reverse("rules:page", args=["signup"]) in content
@@ -145,7 +148,9 @@ def test_it_refuses_backtests_to_a_role_that_only_reads_rules(client):
     assert new.status_code == 403
 
 
-def test_it_runs_a_small_backtest_at_once_and_shows_what_would_change(editor_client):
+def test_it_runs_a_small_backtest_at_once_and_shows_what_would_change(
+    editor_client, django_assert_max_num_queries
+):
     # Given a published rule that reviewed one of three events, and a draft that would decline
     # both large ones
     rule_with_version(key="large", condition="event.amount > 2500", outcome="review")
@@ -162,7 +167,10 @@ def test_it_runs_a_small_backtest_at_once_and_shows_what_would_change(editor_cli
     assert response.headers["HX-Redirect"] == reverse("rules:backtest", args=[backtest.pk])
     assert backtest.status == Backtest.Status.COMPLETED
     assert backtest.candidates[0]["version"] == draft.number
-    page = editor_client.get(reverse("rules:backtest", args=[backtest.pk])).content.decode()
+    # session, user, permissions (user, groups), the backtest, its examples' decisions
+    with django_assert_max_num_queries(6):
+        response = editor_client.get(reverse("rules:backtest", args=[backtest.pk]))
+    page = response.content.decode()
     assert 'data-testid="changed">2<' in page
     assert 'hx-trigger="every 1s"' not in page
     examples = re.findall(r'href="/decisions/(\d+)/" data-testid="example"', page)
