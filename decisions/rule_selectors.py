@@ -57,6 +57,11 @@ def rule_event_types() -> list[tuple[str, int]]:
     return sorted(counts.items())
 
 
+def policy_for(*, event_type: str) -> Policy | None:
+    """The event type's policy row; None while it decides by the default one."""
+    return Policy.objects.filter(event_type=event_type).first()
+
+
 def rule_rows(*, event_type: str) -> list[RuleRow]:
     """The event type's rules by key, each with its versions that are not retired (two queries:
     the rules, then all their versions at once)."""

@@ -16,7 +16,7 @@ from core import charts
 from core.access import Scope
 from core.errors import DomainError
 from core.forms import form_add_domain_error
-from core.pages import HtmxHttpRequest, page_view, render_page
+from core.pages import HtmxHttpRequest, page_view, render_page, wants_partial
 from core.permissions import page_requires, request_may
 from core.timeseries import TIME_RANGES, series_fill, time_range_get
 from decisions import rule_selectors, services
@@ -110,10 +110,11 @@ def rules_page(request: HtmxHttpRequest, event_type: str) -> HttpResponse:
         "time_range": time_range,
         "time_ranges": TIME_RANGES.values(),
         "may_backtest": may_backtest,
-        "backtests": rule_selectors.backtest_list_recent(event_type=event_type)
-        if may_backtest
-        else [],
     }
+    if not wants_partial(request):  # outside the region a range swaps
+        context["policy"] = rule_selectors.policy_for(event_type=event_type)
+        if may_backtest:
+            context["backtests"] = rule_selectors.backtest_list_recent(event_type=event_type)
     return render_page(request, "decisions/rules.html", context, partial="rules")
 
 

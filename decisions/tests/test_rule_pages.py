@@ -57,8 +57,8 @@ def test_it_shows_each_rule_with_its_versions_and_hits_in_a_fixed_number_of_quer
         register_event({"amount": amount, "customer_id": "c-1"})
 
     # session, user, permissions (user, groups), hits and their versions, rules and their
-    # versions, recent backtests: as many with two rules as with two hundred
-    with django_assert_max_num_queries(9):
+    # versions, the policy, recent backtests: as many with two rules as with two hundred
+    with django_assert_max_num_queries(10):
         response = editor_client.get(reverse("rules:page", args=["loan_application"]))
 
     content = response.content.decode()
@@ -102,8 +102,24 @@ def test_it_redraws_only_the_rules_for_another_range(editor_client):
 
     content = partial.content.decode()
     assert "<html" not in content
+    assert 'data-testid="policy"' not in content
     assert 'data-range="7d"' in content
     assert "last 7 days" in content
+
+
+def test_it_says_how_the_event_type_is_decided(editor_client):
+    services.policy_save(
+        event_type="loan_application",
+        strategy="collect",
+        default_outcome="review",
+        outcome_precedence=["decline", "review", "approve"],
+    )
+
+    content = editor_client.get(reverse("rules:page", args=["loan_application"])).content.decode()
+
+    policy = re.search(r'data-testid="policy">(.*?)</p>', content, re.S).group(1)
+    assert "Collect, highest precedence wins (decline, then review, then approve)" in policy
+    assert '<span class="badge review">review</span>' in policy
 
 
 def test_it_lists_event_types_and_links_the_rules_page(
