@@ -41,6 +41,7 @@ urlpatterns = [
     path("healthz/", HealthzView.as_view(), name="healthz_slash"),
     path("metrics", metrics, name="metrics"),
     path("", include("decisions.urls")),
+    path("", include("decisions.rule_urls")),
     path("", include("records.urls")),
     path("", include("campaigns.urls")),
     path("", include("campaigns.contact_urls")),

@@ -1,0 +1,127 @@
+"""Server time of the rule editor's pages with 100,000 decisions of one event type, and the plan
+of the hits query (one grouped query on decision_event_type_idx).
+
+Run on its own: `.venv/bin/python bench/rule_pages.py` (BENCH_RULE_ROWS, BENCH_RULE_REPEAT). It
+prints its table; it is not part of `make bench` yet.
+"""
+
+import os
+import random
+import time
+import uuid
+from datetime import timedelta
+
+from harness import setup_django, summarize, time_calls
+
+ROWS = int(os.environ.get("BENCH_RULE_ROWS", "100000"))
+REPEAT = int(os.environ.get("BENCH_RULE_REPEAT", "40"))
+BATCH = 5000
+EVENT_TYPE = "bench_loan"
+SEED = 12
+
+
+def ensure_rules_and_decisions(rng: random.Random) -> None:
+    """Three rules (published, one with a canary and a draft) and ROWS decisions over 30 days,
+    two thirds of them decided by one of the rules' versions."""
+    from django.utils import timezone
+
+    from decisions import services
+    from decisions.models import Decision, Event, Rule, RuleVersion
+
+    for key, condition in (
+        ("bench-large", "event.amount > 8000"),
+        ("bench-small", "event.amount < 100"),
+        ("bench-round", "event.amount % 1000 == 0"),
+    ):
+        if Rule.objects.filter(key=key).exists():
+            continue
+        rule = services.rule_create(key=key, name=key, event_type=EVENT_TYPE)
+        for outcome in ("review", "decline"):
+            version = services.rule_version_create(
+                rule=rule, condition=condition, outcome=outcome, priority=5
+            )
+        services.rule_version_publish(version=version)
+        services.rule_version_create(rule=rule, condition=condition, outcome="review", priority=1)
+    versions = list(
+        RuleVersion.objects.filter(rule__event_type=EVENT_TYPE).values_list("pk", flat=True)
+    )
+    missing = ROWS - Decision.objects.filter(event_type=EVENT_TYPE).count()
+    now = timezone.now()
+    for start in range(0, max(missing, 0), BATCH):
+        size = min(BATCH, missing - start)
+        moments = [now - timedelta(minutes=rng.randrange(60 * 24 * 30)) for _ in range(size)]
+        events = Event.objects.bulk_create(
+            Event(
+                type=EVENT_TYPE,
+                payload={"amount": rng.randrange(10_000)},
+                idempotency_key=str(uuid.uuid4()),
+                client_scope="bench",
+                fingerprint="0" * 64,
+                received_at=moment,
+            )
+            for moment in moments
+        )
+        Decision.objects.bulk_create(
+            Decision(
+                event=event,
+                event_type=EVENT_TYPE,
+                outcome=rng.choice(["approve", "review", "decline"]),
+                matched_version_id=rng.choice([*versions, None, None]),
+                policy={"strategy": "first_match", "default_outcome": "approve"},
+                engine_us=5.0,
+                decided_at=event.received_at,
+            )
+            for event in events
+        )
+
+
+def main() -> None:
+    setup_django()
+    from django.contrib.auth.models import User
+    from django.db import connection
+    from django.test import Client
+    from django.test.utils import CaptureQueriesContext, setup_test_environment
+    from django.utils import timezone
+
+    from decisions.models import Decision
+    from decisions.rule_selectors import rule_hits_over_time
+
+    setup_test_environment()
+    ensure_rules_and_decisions(random.Random(SEED))
+    with connection.cursor() as cursor:
+        cursor.execute("VACUUM ANALYZE decisions_decision")
+    admin = User.objects.filter(username="bench-admin").first() or User.objects.create_superuser(
+        username="bench-admin", password=uuid.uuid4().hex
+    )
+    client = Client()
+    client.force_login(admin)
+    pages = [
+        ("Rules, hits over 24 hours", f"/rules/{EVENT_TYPE}/"),
+        ("Rules, hits over 30 days", f"/rules/{EVENT_TYPE}/?range=30d"),
+        ("Backtest form", f"/rules/backtests/new/?event_type={EVENT_TYPE}"),
+    ]
+    total = Decision.objects.filter(event_type=EVENT_TYPE).count()
+    print(f"{total:,} decisions of {EVENT_TYPE}; {REPEAT} requests per page, signed in as admin")
+    print("| page | URL | median ms | p95 ms |")
+    print("| --- | --- | ---: | ---: |")
+    for name, url in pages:
+        assert client.get(url).status_code == 200, url
+        summary = summarize(time_calls(lambda url=url: client.get(url), repeat=REPEAT, warmup=3))
+        print(
+            f"| {name} | `{url}` | {summary['median_us'] / 1000:.1f} | "
+            f"{summary['p95_us'] / 1000:.1f} |"
+        )
+    since = timezone.now() - timedelta(days=30)
+    with CaptureQueriesContext(connection) as captured:
+        rule_hits_over_time(event_type=EVENT_TYPE, since=since, bucket=timedelta(days=1))
+    print("\nThe hits query's plan (30 days by day), as rule_hits_over_time sends it:")
+    with connection.cursor() as cursor:
+        cursor.execute(f"EXPLAIN (ANALYZE, COSTS OFF) {captured.captured_queries[0]['sql']}")
+        print("\n".join(line for (line,) in cursor.fetchall()))
+    started = time.perf_counter()
+    rule_hits_over_time(event_type=EVENT_TYPE, since=since, bucket=timedelta(days=1))
+    print(f"\nrule_hits_over_time, 30 days by day: {1000 * (time.perf_counter() - started):.1f} ms")
+
+
+if __name__ == "__main__":
+    main()
