@@ -9,16 +9,21 @@ polling and their outcome inline, as the API does with 202 and a job to poll.
 from collections.abc import Callable
 from typing import Any
 
+from django.core.paginator import Paginator
 from django.http import HttpResponse
 from django.shortcuts import render
+from django.utils import timezone
 
-from campaigns import selectors, services
+from campaigns import page_selectors, selectors, services
+from campaigns.audience import EXCLUSION_REASONS
 from campaigns.models import Campaign, CampaignJob
-from campaigns.pii import preview_read
+from campaigns.pii import phone_shown, preview_read
+from core import charts
 from core.access import Scope
 from core.errors import DomainError, NotFound
-from core.pages import HtmxHttpRequest, page_view, render_page
+from core.pages import PAGE_SIZE, HtmxHttpRequest, page_view, paginate, render_page
 from core.permissions import page_requires, request_may
+from core.pii import may_read_pii, pii_read_audit
 
 # Launch is not here: it is a background job (campaign_launch_partial).
 OPERATIONS: dict[str, Callable[..., Campaign]] = {
@@ -31,6 +36,9 @@ ACTIVE_JOB = (CampaignJob.Status.QUEUED, CampaignJob.Status.RUNNING)
 LIST_LIMIT = 200
 STATUS_PARTIAL = "campaigns/detail.html#status"
 PREVIEW_PARTIAL = "campaigns/detail.html#preview"
+EXCLUSIONS_PARTIAL = "campaigns/detail.html#exclusions"
+CHARTS_PARTIAL = "campaigns/detail.html#charts"
+FUNNEL_STAGES = ("queued", "sent", "delivered", "failed", "undelivered")
 
 
 def job_failure(job: CampaignJob) -> dict[str, Any]:
@@ -69,12 +77,72 @@ def campaign_list_page(request: HtmxHttpRequest) -> HttpResponse:
     return render_page(request, "campaigns/list.html", context)
 
 
+def _charts_context(campaign: Campaign, stats: dict[str, Any]) -> dict[str, Any]:
+    """The funnel, the send rate against the configured limit, failures by error code: two
+    queries besides the stats the status card already read."""
+    funnel = page_selectors.campaign_funnel(campaign=campaign)
+    rate = page_selectors.campaign_send_rate(campaign=campaign)
+    limit = 60 * int(campaign.config.get("rate_per_second") or 10)
+    failures = stats["failures_by_error_code"]
+    return {
+        "funnel": charts.bars(
+            title="Delivery funnel", values=[(stage, funnel[stage]) for stage in FUNNEL_STAGES]
+        ),
+        "send_rate": charts.columns_with_limit(
+            title="SMS segments sent per minute",
+            buckets=[timezone.localtime(minute).strftime("%H:%M") for minute, _n in rate],
+            series={"segments sent": [n for _minute, n in rate]},
+            limit=limit,
+            limit_name="rate limit",
+        ),
+        "failures": charts.bars(
+            title="Failures by error code",
+            values=[(f"error {code}", count) for code, count in failures.items()],
+        ),
+    }
+
+
+def _messages_context(request: HtmxHttpRequest, campaign: Campaign) -> dict[str, Any]:
+    """A page of the campaign's messages (for a reader of messages), numbers masked unless
+    the reader may see them (and then audited)."""
+    if not request_may(request, Scope.MESSAGES_READ):
+        return {"messages_shown": False}
+    paged = paginate(request, page_selectors.campaign_messages(campaign=campaign))
+    unmasked = may_read_pii(request.user)
+    rows = [
+        {"message": message, "phone": phone_shown(message.contact.phone, mask=not unmasked)}
+        for message in paged["page"]
+    ]
+    if unmasked:
+        ids = [row["message"].contact_id for row in rows]
+        pii_read_audit(actor=request.user, target_type="contact", target_ids=ids)
+    return {"messages_shown": True, "message_rows": rows, **paged}
+
+
 @page_requires(Scope.CAMPAIGNS_READ)
 @page_view("GET")
 def campaign_detail_page(request: HtmxHttpRequest, campaign_id: int) -> HttpResponse:
+    """The campaign: its config, status card, preview, charts and messages (a page of the
+    messages alone for an htmx page turn)."""
     campaign = selectors.campaign_get(campaign_id=campaign_id)
-    context = {"nav": "campaigns", **_status_context(request, campaign)}
-    return render_page(request, "campaigns/detail.html", context, partial="status")
+    context: dict[str, Any] = {
+        "nav": "campaigns",
+        "may_write": request_may(request, Scope.CAMPAIGNS_WRITE),
+        **_status_context(request, campaign),
+        **_messages_context(request, campaign),
+    }
+    context.update(_charts_context(campaign, context["stats"]))
+    return render_page(request, "campaigns/detail.html", context, partial="messages")
+
+
+@page_requires(Scope.CAMPAIGNS_READ)
+@page_view("GET")
+def campaign_charts_partial(request: HtmxHttpRequest, campaign_id: int) -> HttpResponse:
+    """The charts again (the page polls them while the campaign sends)."""
+    campaign = selectors.campaign_get(campaign_id=campaign_id)
+    stats = selectors.campaign_stats(campaign=campaign)
+    context = {"campaign": campaign, "live": LIVE_STATUSES, **_charts_context(campaign, stats)}
+    return render(request, CHARTS_PARTIAL, context)
 
 
 @page_requires(Scope.CAMPAIGNS_READ)
@@ -151,3 +219,37 @@ def campaign_operate_partial(
     except DomainError as failure:
         error = failure
     return render(request, STATUS_PARTIAL, _status_context(request, campaign, error))
+
+
+@page_requires(Scope.CAMPAIGNS_READ)
+@page_view("GET")
+def campaign_exclusions_partial(request: HtmxHttpRequest, campaign_id: int) -> HttpResponse:
+    """Who a launch now would skip and why, a page at a time, narrowed to one reason; counted
+    afresh, as the preview does, while the audience is small enough to evaluate inline."""
+    campaign = selectors.campaign_get(campaign_id=campaign_id)
+    reason = request.GET.get("reason", "")
+    reason = reason if reason in EXCLUSION_REASONS else ""
+    context: dict[str, Any] = {"campaign": campaign, "reason": reason, "reasons": EXCLUSION_REASONS}
+    if not services.preview_runs_inline():
+        context["too_many"] = True
+        return render(request, EXCLUSIONS_PARTIAL, context)
+    try:
+        exclusions = page_selectors.campaign_exclusions(campaign=campaign, reason=reason)
+    except DomainError as failure:
+        return render(request, EXCLUSIONS_PARTIAL, {**context, "error": failure})
+    page = Paginator(exclusions.rows, PAGE_SIZE).get_page(request.GET.get("page"))
+    contacts = page_selectors.contacts_by_id(ids=[contact_id for contact_id, _why in page])
+    unmasked = may_read_pii(request.user)
+    if unmasked:
+        pii_read_audit(actor=request.user, target_type="contact", target_ids=list(contacts))
+    context.update(
+        excluded=exclusions.excluded,
+        exclusion_page=page,
+        exclusion_query=f"reason={reason}" if reason else "",
+        rows=[
+            {"phone": phone_shown(contacts[contact_id].phone, mask=not unmasked), "reason": why}
+            for contact_id, why in page
+            if contact_id in contacts
+        ],
+    )
+    return render(request, EXCLUSIONS_PARTIAL, context)
