@@ -86,7 +86,9 @@ def _charts_context(campaign: Campaign, stats: dict[str, Any]) -> dict[str, Any]
     failures = stats["failures_by_error_code"]
     return {
         "funnel": charts.bars(
-            title="Delivery funnel", values=[(stage, funnel[stage]) for stage in FUNNEL_STAGES]
+            title="Delivery funnel",
+            values=[(stage, funnel[stage]) for stage in FUNNEL_STAGES],
+            width=charts.PANEL_WIDTH,
         ),
         "send_rate": charts.columns_with_limit(
             title="SMS segments sent per minute",
@@ -94,10 +96,12 @@ def _charts_context(campaign: Campaign, stats: dict[str, Any]) -> dict[str, Any]
             series={"segments sent": [n for _minute, n in rate]},
             limit=limit,
             limit_name="rate limit",
+            width=charts.PAGE_WIDTH,
         ),
         "failures": charts.bars(
             title="Failures by error code",
             values=[(f"error {code}", count) for code, count in failures.items()],
+            width=charts.PANEL_WIDTH,
         ),
     }
 
