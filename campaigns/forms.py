@@ -1,9 +1,12 @@
 """The campaign draft form of the pages: one field per config key, assembled into the config
 the API and admin send, so `campaign_create` / `campaign_update` validate all three alike."""
 
+from datetime import datetime
 from typing import Any
 
 from django import forms
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 
 from campaigns.config import DEFAULT_WINDOW_RAW
 from campaigns.models import Campaign
@@ -46,7 +49,6 @@ class CampaignDraftForm(forms.Form):
     start_at = forms.DateTimeField(
         required=False,
         widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
-        help_text="Empty: as soon as it is launched. In your time zone.",
     )
     window_start = forms.CharField(
         initial=DEFAULT_WINDOW_RAW["start"],
@@ -69,6 +71,11 @@ class CampaignDraftForm(forms.Form):
     )
     cap_hours = forms.IntegerField(required=False, initial=24, label="Frequency cap: per hours")
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        zone = timezone.get_current_timezone_name()
+        self.fields["start_at"].help_text = f"Empty: as soon as it is launched. Time zone {zone}."
+
     @classmethod
     def for_campaign(cls, campaign: Campaign) -> "CampaignDraftForm":
         """The form filled from a stored draft."""
@@ -81,7 +88,7 @@ class CampaignDraftForm(forms.Form):
                 "segment": config.get("segment", "true"),
                 "template": config.get("template", ""),
                 "topic": config.get("topic", "marketing"),
-                "start_at": config.get("start_at") or None,
+                "start_at": _local(config.get("start_at")),
                 "window_start": window.get("start", DEFAULT_WINDOW_RAW["start"]),
                 "window_end": window.get("end", DEFAULT_WINDOW_RAW["end"]),
                 "rate_per_second": config.get("rate_per_second", 10),
@@ -111,6 +118,12 @@ class CampaignDraftForm(forms.Form):
         """A service's refusal, on the fields it names (the rest on the form as a whole)."""
         for key, problems in (error.errors or {"__all__": [error.detail]}).items():
             self.add_error(ERROR_FIELDS.get(key), problems)
+
+
+def _local(stored: Any) -> datetime | None:
+    """A stored ISO start time as the viewer's wall-clock time (what datetime-local shows)."""
+    moment = parse_datetime(stored) if isinstance(stored, str) else None
+    return timezone.localtime(moment).replace(tzinfo=None) if moment else None
 
 
 def live_config(data: Any) -> dict[str, Any]:

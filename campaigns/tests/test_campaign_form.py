@@ -102,6 +102,17 @@ def test_it_edits_a_draft_and_refuses_a_launched_campaign_inline(role_client):
     assert (draft.name, draft.status) == ("Renamed", "running")
 
 
+def test_a_start_time_round_trips_through_the_form(role_client, settings):
+    settings.TIME_ZONE = "Europe/Paris"
+    manager = role_client("campaign manager")
+    manager.post("/campaigns/new/", {**FORM, "start_at": "2031-05-02T09:30"})
+    campaign = Campaign.objects.get()
+    assert campaign.config["start_at"] == "2031-05-02T09:30:00+02:00"
+    form = manager.get(f"/campaigns/{campaign.pk}/edit/").content.decode()
+    assert 'value="2031-05-02T09:30"' in form
+    assert "Time zone Europe/Paris" in form
+
+
 def test_only_who_may_write_campaigns_gets_the_form(role_client):
     analyst = role_client("analyst")  # campaigns:read, not campaigns:write
     assert analyst.get("/campaigns/new/").status_code == 403
@@ -218,6 +229,28 @@ def test_the_exclusion_browser_lists_who_is_skipped_and_why_a_page_at_a_time(rol
     assert not Message.objects.exists()
 
 
+def test_the_exclusion_browser_reads_a_fixed_number_of_queries(
+    role_client, django_assert_num_queries
+):
+    campaign = _exclusion_audience()
+    manager = role_client("campaign manager")
+    url = f"/campaigns/{campaign.pk}/exclusions/"
+    manager.get(url)
+    # session, user, permissions (2), campaign, contact count, consent, contacts (cursor:
+    # savepoint, declare, fetch twice, close, release), the page's contacts
+    with django_assert_num_queries(14):
+        manager.get(url, {"page": "2"})
+
+
+def test_the_exclusion_browser_shows_a_broken_config_inline(role_client):
+    campaign = campaign_factory()
+    Campaign.objects.filter(pk=campaign.pk).update(config={"template": ""})
+    response = role_client("campaign manager").get(f"/campaigns/{campaign.pk}/exclusions/")
+    assert response.status_code == 200
+    assert b'data-testid="error"' in response.content
+    assert b"config.template" in response.content
+
+
 def test_the_exclusion_browser_says_when_the_audience_is_too_big_to_list(role_client, settings):
     campaign = _exclusion_audience()
     settings.CAMPAIGNS_PREVIEW_INLINE_MAX_CONTACTS = 10
@@ -292,6 +325,18 @@ def test_the_query_count_holds_with_more_messages(role_client, django_assert_num
         page = manager.get(f"/campaigns/{later.pk}/", {"page": "2"}).content.decode()
     assert "Page 2 of 2" in page
     assert campaign.pk != later.pk
+
+
+def test_a_page_of_messages_swaps_alone_and_a_reader_without_messages_sees_none(role_client):
+    campaign = _sent_campaign()
+    url = f"/campaigns/{campaign.pk}/"
+    partial = role_client("campaign manager").get(url, HTTP_HX_REQUEST="true").content.decode()
+    assert "<html" not in partial
+    assert partial.count('<span class="badge') == 6
+    analyst = role_client("analyst").get(url).content.decode()  # campaigns:read only
+    assert 'data-testid="campaign-funnel"' in analyst
+    assert 'data-testid="message-table"' not in analyst
+    assert 'data-testid="edit-campaign"' not in analyst
 
 
 def test_the_charts_partial_answers_alone(role_client):
