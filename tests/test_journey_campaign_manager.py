@@ -4,8 +4,8 @@ and imports contacts from a CSV.
 
 Every page is held to the shared checks (tests/support/page_checks.py: no console error,
 failed request or CSP violation, no serious accessibility violation) and screenshotted; the
-campaign page must also fit a phone's 390 px without scrolling sideways. The heavy worker's
-jobs (launch, import) run in-process, as tests/test_journeys.py and test_campaigns_ui.py do.
+form and the campaign page must also fit a phone's 390 px without scrolling sideways. The
+heavy worker's jobs (launch, import) run in-process, as tests/test_journeys.py does.
 """
 
 import re
@@ -19,28 +19,9 @@ from playwright.sync_api import expect
 from campaigns import services
 from campaigns.models import Campaign, CampaignJob, Contact, Message
 from campaigns.tests.factories import contact_factory
+from tests.support.page_checks import assert_fits_phone_width
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-PHONE_WIDTH = 390
-
-
-def assert_fits_phone_width(page: Any) -> None:
-    """At 390 px the page scrolls only down, never sideways (the ui-rules branch adds the
-    shared `page_checks.assert_fits_phone_width`; this is the same check until it lands)."""
-    before = page.viewport_size
-    page.set_viewport_size({"width": PHONE_WIDTH, "height": 844})
-    try:
-        width = page.evaluate("document.scrollingElement.scrollWidth")
-        wide = page.evaluate(
-            """(limit) => [...document.querySelectorAll("body *")]
-                .filter((element) => element.getBoundingClientRect().right > limit)
-                .slice(0, 5).map((element) => element.outerHTML.slice(0, 80))""",
-            PHONE_WIDTH + 1,
-        )
-        assert width <= PHONE_WIDTH + 1, f"{page.url}: {width} px wide at 390 px: {wide}"
-    finally:
-        page.set_viewport_size(before)
 
 
 def _nav(page: Any, name: str) -> Any:
@@ -108,6 +89,7 @@ def test_a_campaign_manager_writes_previews_launches_pauses_resumes_and_imports(
     page.fill("#id_window_start", "00:00")
     page.fill("#id_window_end", "23:59")
     watch.check("campaign-form")
+    assert_fits_phone_width(page)
     page.get_by_test_id("save-campaign").click()
     expect(page.get_by_role("heading", level=1)).to_have_text("Gold spring offer")
     campaign = Campaign.objects.get()
