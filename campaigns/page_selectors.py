@@ -1,15 +1,16 @@
 """Reads of the campaign pages: the draft form's live segment count and message preview, the
 exclusion browser, and the campaign page's charts and message table."""
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from itertools import islice
 from typing import Any
 
 from django.db.models import Count, Q, QuerySet, Sum
 from django.db.models.functions import TruncMinute
 from django.utils import timezone
 
-from campaigns.audience import EXCLUSION_REASONS, audience_build
+from campaigns.audience import EXCLUSION_REASONS, audience_build, audience_inputs
 from campaigns.config import SAMPLE_CONTACT, compile_template, config_parse, render_template
 from campaigns.models import Campaign, Contact, Message
 from campaigns.segments import segment_compile, template_reads
@@ -124,11 +125,16 @@ def segment_compile_or_none(segment: str) -> Any:
 class Exclusions:
     excluded: dict[str, int]  # every reason, in the order the checks run, with its count
     rows: list[tuple[int, str]]  # (contact id, reason) in contact order, filtered by reason
+    seen: int  # contacts evaluated: all of them, or the first `limit` by id
 
 
-def campaign_exclusions(*, campaign: Campaign, reason: str = "") -> Exclusions:
+def campaign_exclusions(
+    *, campaign: Campaign, reason: str = "", limit: int | None = None
+) -> Exclusions:
     """Who a launch now would skip and why: the same evaluation as the preview and the launch
-    (`audience_build`), every excluded contact kept, narrowed to one reason when given."""
+    (`audience_build`), every excluded contact kept, narrowed to one reason when given.
+    With `limit`, only the first `limit` contacts by id are evaluated (a big audience is
+    browsed a window at a time; its preview job counts the whole)."""
     config = config_parse(campaign.config)
     rows: list[tuple[int, str]] = []
 
@@ -136,9 +142,25 @@ def campaign_exclusions(*, campaign: Campaign, reason: str = "") -> Exclusions:
         if why and (not reason or why == reason):
             rows.append((contact_id, why))
 
-    audience = audience_build(config=config, now=timezone.now(), sample_size=0, on_outcome=keep)
+    now = timezone.now()
+    inputs = audience_inputs(config=config, now=now)
+    contacts = iter(inputs.contacts)
+    if limit is not None:
+        inputs = replace(inputs, contacts=islice(contacts, limit))
+    try:
+        audience = audience_build(
+            config=config, now=now, sample_size=0, inputs=inputs, on_outcome=keep
+        )
+    finally:
+        close = getattr(contacts, "close", None)
+        if close is not None:  # the streaming cursor, left before its end with a limit
+            close()
     excluded = {why: audience.exclusions.get(why, 0) for why in EXCLUSION_REASONS}
-    return Exclusions(excluded=excluded, rows=rows)
+    return Exclusions(excluded=excluded, rows=rows, seen=audience.contacts)
+
+
+def contact_count() -> int:
+    return Contact.objects.count()
 
 
 def contacts_by_id(*, ids: list[int]) -> dict[int, Contact]:

@@ -9,6 +9,7 @@ polling and their outcome inline, as the API does with 202 and a job to poll.
 from collections.abc import Callable
 from typing import Any
 
+from django.conf import settings
 from django.core.paginator import Paginator
 from django.http import HttpResponse
 from django.shortcuts import render
@@ -229,16 +230,18 @@ def campaign_operate_partial(
 @page_view("GET")
 def campaign_exclusions_partial(request: HtmxHttpRequest, campaign_id: int) -> HttpResponse:
     """Who a launch now would skip and why, a page at a time, narrowed to one reason; counted
-    afresh, as the preview does, while the audience is small enough to evaluate inline."""
+    afresh, as the preview does. An audience too big to evaluate in the request is browsed
+    over its first CAMPAIGNS_PREVIEW_INLINE_MAX_CONTACTS contacts, and the page says so."""
     campaign = selectors.campaign_get(campaign_id=campaign_id)
     reason = request.GET.get("reason", "")
     reason = reason if reason in EXCLUSION_REASONS else ""
-    context: dict[str, Any] = {"campaign": campaign, "reason": reason, "reasons": EXCLUSION_REASONS}
-    if not services.preview_runs_inline():
-        context["too_many"] = True
-        return render(request, EXCLUSIONS_PARTIAL, context)
+    total = page_selectors.contact_count()
+    window = settings.CAMPAIGNS_PREVIEW_INLINE_MAX_CONTACTS
+    context: dict[str, Any] = {"campaign": campaign, "reason": reason, "total": total}
     try:
-        exclusions = page_selectors.campaign_exclusions(campaign=campaign, reason=reason)
+        exclusions = page_selectors.campaign_exclusions(
+            campaign=campaign, reason=reason, limit=window if total > window else None
+        )
     except DomainError as failure:
         return render(request, EXCLUSIONS_PARTIAL, {**context, "error": failure})
     page = Paginator(exclusions.rows, PAGE_SIZE).get_page(request.GET.get("page"))
@@ -248,6 +251,7 @@ def campaign_exclusions_partial(request: HtmxHttpRequest, campaign_id: int) -> H
         pii_read_audit(actor=request.user, target_type="contact", target_ids=list(contacts))
     context.update(
         excluded=exclusions.excluded,
+        seen=exclusions.seen,
         exclusion_page=page,
         exclusion_query=f"reason={reason}" if reason else "",
         rows=[

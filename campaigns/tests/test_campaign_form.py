@@ -251,11 +251,15 @@ def test_the_exclusion_browser_shows_a_broken_config_inline(role_client):
     assert b"config.template" in response.content
 
 
-def test_the_exclusion_browser_says_when_the_audience_is_too_big_to_list(role_client, settings):
-    campaign = _exclusion_audience()
+def test_a_big_audience_is_browsed_over_its_first_contacts_and_says_so(role_client, settings):
+    campaign = _exclusion_audience()  # 3 eligible, then 30 without consent, then 1 opted out
     settings.CAMPAIGNS_PREVIEW_INLINE_MAX_CONTACTS = 10
     page = role_client("campaign manager").get(f"/campaigns/{campaign.pk}/exclusions/")
-    assert b"Too many contacts to list here" in page.content
+    content = page.content.decode()
+    assert "Among the first 10 of 34 contacts" in content
+    assert "7 contacts skipped" in content
+    assert content.count('data-testid="exclusion-row"') == 7
+    assert '<option value="opted_out" >opted_out (0)</option>' in content
 
 
 def _sent_campaign() -> Campaign:
