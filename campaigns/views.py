@@ -172,7 +172,7 @@ def campaign_preview_partial(request: HtmxHttpRequest, campaign_id: int) -> Http
     except DomainError as failure:
         return render(request, PREVIEW_PARTIAL, {"error": failure})
     preview = preview_read(preview, viewer=request.user)
-    return render(request, PREVIEW_PARTIAL, {"preview": preview})
+    return render(request, PREVIEW_PARTIAL, {"preview": preview, "campaign": campaign})
 
 
 @page_requires(Scope.CAMPAIGNS_READ)
@@ -189,9 +189,8 @@ def campaign_preview_job_partial(
         return render(request, PREVIEW_PARTIAL, {"job": job, "campaign": campaign})
     if job.status == CampaignJob.Status.FAILED:
         return render(request, PREVIEW_PARTIAL, {"error": job_failure(job)})
-    return render(
-        request, PREVIEW_PARTIAL, {"preview": preview_read(job.result, viewer=request.user)}
-    )
+    preview = preview_read(job.result, viewer=request.user)
+    return render(request, PREVIEW_PARTIAL, {"preview": preview, "campaign": campaign})
 
 
 @page_requires(Scope.CAMPAIGNS_LAUNCH)

@@ -99,7 +99,11 @@ def test_a_campaign_manager_writes_previews_launches_pauses_resumes_and_imports(
     page.get_by_test_id("preview").click()
     expect(page.get_by_test_id("preview-matched")).to_have_text("33")
     expect(page.get_by_test_id("preview-eligible")).to_have_text("5")
-    page.get_by_test_id("browse-exclusions").click()
+    page.get_by_test_id("excluded-no_consent").click()  # a reason's count opens its list
+    expect(page.get_by_test_id("exclusions-count")).to_have_text(
+        "28 contacts skipped for no_consent"
+    )
+    page.select_option("#exclusion-reason", "")
     expect(page.get_by_test_id("exclusions-count")).to_have_text("28 contacts skipped")
     expect(page.get_by_test_id("exclusion-row")).to_have_count(25)
     page.get_by_test_id("exclusions-next").click()

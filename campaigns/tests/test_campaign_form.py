@@ -352,3 +352,14 @@ def test_the_charts_partial_answers_alone(role_client):
     assert "<html" not in content
     assert 'hx-trigger="every 5s"' in content  # running: the charts follow the sends
     assert 'data-testid="campaign-send-rate"' in content
+
+
+def test_the_previews_reason_counts_open_the_exclusion_browser_at_that_reason(role_client):
+    campaign = _exclusion_audience()
+    preview = role_client("campaign manager").post(
+        f"/campaigns/{campaign.pk}/preview/", HTTP_HX_REQUEST="true"
+    )
+    content = preview.content.decode()
+    assert f'hx-get="/campaigns/{campaign.pk}/exclusions/?reason=no_consent"' in content
+    assert 'data-testid="excluded-opted_out"' in content
+    assert 'data-testid="excluded-frequency_cap"' not in content  # nobody: nothing to open
