@@ -114,6 +114,7 @@ def test_a_campaign_manager_writes_previews_launches_pauses_resumes_and_imports(
         "28 contacts skipped for no_consent"
     )
     watch.check("campaign-preview")
+    assert_fits_phone_width(page)
 
     # Launch (a background job the status card follows), pause, resume
     page.get_by_test_id("launch").click()
