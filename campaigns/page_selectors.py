@@ -18,7 +18,9 @@ from campaigns.sms import sms_length
 from core.errors import InvalidInput
 from core.expressions import EvaluationError
 
-LIVE_COUNT_CONTACTS = 20_000  # the live count reads at most this many, then extrapolates
+# The live count reads at most this many contacts (by id), then extrapolates: it runs as the
+# manager types, so it stays near 100 ms with 100,000 contacts.
+LIVE_COUNT_CONTACTS = 5_000
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,7 @@ from campaigns.pii import phone_shown, preview_read
 from core import charts
 from core.access import Scope
 from core.errors import DomainError, NotFound
-from core.pages import PAGE_SIZE, HtmxHttpRequest, page_view, paginate, render_page
+from core.pages import PAGE_SIZE, HtmxHttpRequest, page_view, paginate, render_page, wants_partial
 from core.permissions import page_requires, request_may
 from core.pii import may_read_pii, pii_read_audit
 
@@ -130,14 +130,16 @@ def campaign_detail_page(request: HtmxHttpRequest, campaign_id: int) -> HttpResp
     """The campaign: its config, status card, preview, charts and messages (a page of the
     messages alone for an htmx page turn)."""
     campaign = selectors.campaign_get(campaign_id=campaign_id)
-    context: dict[str, Any] = {
-        "nav": "campaigns",
-        "may_write": request_may(request, Scope.CAMPAIGNS_WRITE),
+    context: dict[str, Any] = {"campaign": campaign, **_messages_context(request, campaign)}
+    if wants_partial(request):  # a page turn of the message table: nothing else is drawn
+        return render_page(request, "campaigns/detail.html", context, partial="messages")
+    context.update(
+        nav="campaigns",
+        may_write=request_may(request, Scope.CAMPAIGNS_WRITE),
         **_status_context(request, campaign),
-        **_messages_context(request, campaign),
-    }
+    )
     context.update(_charts_context(campaign, context["stats"]))
-    return render_page(request, "campaigns/detail.html", context, partial="messages")
+    return render_page(request, "campaigns/detail.html", context)
 
 
 @page_requires(Scope.CAMPAIGNS_READ)

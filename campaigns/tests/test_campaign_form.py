@@ -331,12 +331,17 @@ def test_the_query_count_holds_with_more_messages(role_client, django_assert_num
     assert campaign.pk != later.pk
 
 
-def test_a_page_of_messages_swaps_alone_and_a_reader_without_messages_sees_none(role_client):
+def test_a_page_of_messages_swaps_alone_and_a_reader_without_messages_sees_none(
+    role_client, django_assert_num_queries
+):
     campaign = _sent_campaign()
     url = f"/campaigns/{campaign.pk}/"
-    partial = role_client("campaign manager").get(url, HTTP_HX_REQUEST="true").content.decode()
+    manager = role_client("campaign manager")
+    with django_assert_num_queries(7):  # session, user, permissions (2), campaign, messages (2)
+        partial = manager.get(url, HTTP_HX_REQUEST="true").content.decode()
     assert "<html" not in partial
     assert partial.count('<span class="badge') == 6
+    assert 'data-testid="campaign-funnel"' not in partial
     analyst = role_client("analyst").get(url).content.decode()  # campaigns:read only
     assert 'data-testid="campaign-funnel"' in analyst
     assert 'data-testid="message-table"' not in analyst
