@@ -2,13 +2,31 @@
 
 from django.urls import path
 
-from campaigns import views, webhooks
+from campaigns import campaign_form_views, views, webhooks
 
 app_name = "campaigns"
 
 urlpatterns = [
     path("campaigns/", views.campaign_list_page, name="list"),
+    path("campaigns/new/", campaign_form_views.campaign_create_page, name="create"),
+    path(
+        "campaigns/live/segment-count/",
+        campaign_form_views.campaign_segment_count_partial,
+        name="segment-count",
+    ),
+    path(
+        "campaigns/live/message-preview/",
+        campaign_form_views.campaign_message_preview_partial,
+        name="message-preview",
+    ),
     path("campaigns/<int:campaign_id>/", views.campaign_detail_page, name="detail"),
+    path("campaigns/<int:campaign_id>/edit/", campaign_form_views.campaign_edit_page, name="edit"),
+    path(
+        "campaigns/<int:campaign_id>/exclusions/",
+        views.campaign_exclusions_partial,
+        name="exclusions",
+    ),
+    path("campaigns/<int:campaign_id>/charts/", views.campaign_charts_partial, name="charts"),
     path("campaigns/<int:campaign_id>/preview/", views.campaign_preview_partial, name="preview"),
     path(
         "campaigns/<int:campaign_id>/preview/<int:job_id>/",

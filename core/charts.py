@@ -8,7 +8,7 @@ and for anyone who would rather read them.
 """
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 WIDTH = 600  # a chart across a page; a dashboard panel draws PANEL_WIDTH
 PANEL_WIDTH = 380
@@ -87,13 +87,14 @@ def columns(
     buckets: Sequence[str],
     series: Mapping[str, Sequence[float]],
     width: int = WIDTH,
+    at_least: float = 0,
 ) -> Chart:
     """Columns over `buckets`, one stacked segment per series (same length as `buckets`).
     `width` is in the units of the text: a narrow panel draws a narrow chart, so its labels
-    stay readable once scaled to the panel."""
+    stay readable once scaled to the panel. The y-axis reaches `at_least` (room for a limit)."""
     names = list(series)
     totals = [sum(series[name][i] for name in names) for i in range(len(buckets))]
-    top = max(totals, default=0) or 1
+    top = max(*totals, at_least, 0) or 1
     plot_width = width - AXIS_LEFT
     plot_height = COLUMNS_HEIGHT - AXIS_BOTTOM
     step = plot_width / max(len(buckets), 1)
@@ -124,7 +125,9 @@ def columns(
         if i % every == 0
     ]
     labels += [
-        Label(x=AXIS_LEFT - 4, y=10, text=_number(top if any(totals) else 0), anchor="end"),
+        Label(
+            x=AXIS_LEFT - 4, y=10, text=_number(top if any(totals) or at_least else 0), anchor="end"
+        ),
         Label(x=AXIS_LEFT - 4, y=plot_height, text="0", anchor="end"),
     ]
     return Chart(
@@ -195,3 +198,39 @@ def histogram(
     step = (high - low) / max(len(counts), 1)
     buckets = [f"{low + i * step:.1f}-{low + (i + 1) * step:.1f}" for i in range(len(counts))]
     return columns(title=title, buckets=buckets, series={"records": list(counts)}, width=width)
+
+
+LIMIT_LINE = 2  # the thickness of a limit drawn across columns
+
+
+def columns_with_limit(
+    *,
+    title: str,
+    buckets: Sequence[str],
+    series: Mapping[str, Sequence[float]],
+    limit: float,
+    limit_name: str,
+    width: int = WIDTH,
+) -> Chart:
+    """Columns with a horizontal line at `limit` (a configured rate against what was done);
+    the axis reaches a little above it, so the line and any column over it both show."""
+    chart = columns(title=title, buckets=buckets, series=series, width=width, at_least=limit * 1.1)
+    plot_height = COLUMNS_HEIGHT - AXIS_BOTTOM
+    top = max([sum(values[i] for values in series.values()) for i in range(len(buckets))] or [0])
+    top = max(top, limit * 1.1) or 1
+    y = plot_height - plot_height * limit / top
+    line = Rect(
+        x=AXIS_LEFT,
+        y=round(y - LIMIT_LINE / 2, 2),
+        width=width - AXIS_LEFT,
+        height=LIMIT_LINE,
+        css="tone-bad",
+        title=f"{limit_name}: {_number(limit)}",
+    )
+    return replace(
+        chart,
+        rects=[*chart.rects, line],
+        legend=[*chart.legend, (f"{limit_name} ({_number(limit)})", "tone-bad")],
+        table_head=[*chart.table_head, limit_name],
+        table_rows=[[*row, _number(limit)] for row in chart.table_rows],
+    )

@@ -86,3 +86,32 @@ def test_series_are_filled_with_zeros_for_empty_buckets():
     assert list(series) == ["approve", "review"]
     assert series["review"][:3] == [0, 2, 0]
     assert sum(series["approve"]) == 1
+
+
+def test_a_limit_line_is_drawn_at_its_height_with_room_above_it():
+    chart = charts.columns_with_limit(
+        title="Sent per minute",
+        buckets=["10:00", "10:01"],
+        series={"sent": [30, 0]},
+        limit=100,
+        limit_name="rate limit",
+    )
+
+    plot_height = charts.COLUMNS_HEIGHT - charts.AXIS_BOTTOM
+    column, line = chart.rects
+    assert column.height == round(plot_height * 30 / 110, 2)  # the axis reaches 110 % of it
+    assert line.title == "rate limit: 100"
+    assert line.y + line.height / 2 == round(plot_height - plot_height * 100 / 110, 2)
+    assert line.width == charts.WIDTH - charts.AXIS_LEFT
+    assert ("rate limit (100)", "tone-bad") in chart.legend
+    assert chart.table_rows == [["10:00", "30", "100"], ["10:01", "0", "100"]]
+
+
+def test_a_column_over_the_limit_sets_the_axis():
+    chart = charts.columns_with_limit(
+        title="t", buckets=["a"], series={"sent": [300]}, limit=100, limit_name="limit"
+    )
+    plot_height = charts.COLUMNS_HEIGHT - charts.AXIS_BOTTOM
+    column, line = chart.rects
+    assert (column.y, column.height) == (0, plot_height)
+    assert line.y + line.height / 2 == round(plot_height * 2 / 3, 2)  # 100 of 300
