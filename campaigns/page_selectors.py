@@ -6,14 +6,14 @@ from datetime import datetime, timedelta
 from itertools import islice
 from typing import Any
 
-from django.db.models import Count, Q, QuerySet, Sum
-from django.db.models.functions import TruncMinute
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from campaigns.audience import EXCLUSION_REASONS, audience_build, audience_inputs
 from campaigns.config import SAMPLE_CONTACT, compile_template, config_parse, render_template
 from campaigns.models import Campaign, Contact, Message
 from campaigns.segments import segment_compile, template_reads
+from campaigns.selectors import CampaignSummary
 from campaigns.sms import sms_length
 from core.errors import InvalidInput
 from core.expressions import EvaluationError
@@ -169,31 +169,13 @@ def contacts_by_id(*, ids: list[int]) -> dict[int, Contact]:
     return Contact.objects.in_bulk(ids)
 
 
-def campaign_funnel(*, campaign: Campaign) -> dict[str, int]:
-    """The campaign's messages by how far they got: queued, sent, then how they ended (one
-    aggregate query; a message counts in every stage it passed)."""
-    return Message.objects.filter(campaign=campaign).aggregate(
-        queued=Count("id", filter=Q(queued_at__isnull=False)),
-        sent=Count("id", filter=Q(sent_at__isnull=False)),
-        delivered=Count("id", filter=Q(status=Message.Status.DELIVERED)),
-        failed=Count("id", filter=Q(status=Message.Status.FAILED)),
-        undelivered=Count("id", filter=Q(status=Message.Status.UNDELIVERED)),
-    )
-
-
 SEND_RATE_MINUTES = 60
 
 
-def campaign_send_rate(*, campaign: Campaign) -> list[tuple[datetime, int]]:
-    """SMS segments handed to the provider per minute, the last SEND_RATE_MINUTES minutes of
-    sending (empty minutes filled), one grouped query."""
-    counted = dict(
-        Message.objects.filter(campaign=campaign, sent_at__isnull=False)
-        .annotate(minute=TruncMinute("sent_at"))
-        .values_list("minute")
-        .annotate(n=Sum("segments"))
-        .values_list("minute", "n")
-    )
+def campaign_send_rate(*, summary: CampaignSummary) -> list[tuple[datetime, int]]:
+    """SMS segments handed to the provider per minute over the last SEND_RATE_MINUTES minutes
+    of sending, empty minutes filled with 0."""
+    counted = dict(summary.segments_per_minute)
     if not counted:
         return []
     last = max(counted)

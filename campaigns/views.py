@@ -52,7 +52,10 @@ def job_failure(job: CampaignJob) -> dict[str, Any]:
 
 
 def _status_context(
-    request: HtmxHttpRequest, campaign: Campaign, error: Any = None
+    request: HtmxHttpRequest,
+    campaign: Campaign,
+    error: Any = None,
+    summary: selectors.CampaignSummary | None = None,
 ) -> dict[str, Any]:
     """What the status card needs: the campaign, its message counts, its launch job while it
     runs (or why it failed), a refusal if any, and whether this person may use the buttons."""
@@ -62,7 +65,7 @@ def _status_context(
         error = job_failure(launch) if launch.status == CampaignJob.Status.FAILED else None
     return {
         "campaign": campaign,
-        "stats": selectors.campaign_stats(campaign=campaign),
+        "stats": (summary or selectors.campaign_summary(campaign=campaign)).stats,
         "live": LIVE_STATUSES,
         "launching": launching,
         "error": error,
@@ -78,13 +81,13 @@ def campaign_list_page(request: HtmxHttpRequest) -> HttpResponse:
     return render_page(request, "campaigns/list.html", context)
 
 
-def _charts_context(campaign: Campaign, stats: dict[str, Any]) -> dict[str, Any]:
-    """The funnel, the send rate against the configured limit, failures by error code: two
-    queries besides the stats the status card already read."""
-    funnel = page_selectors.campaign_funnel(campaign=campaign)
-    rate = page_selectors.campaign_send_rate(campaign=campaign)
+def _charts_context(campaign: Campaign, summary: selectors.CampaignSummary) -> dict[str, Any]:
+    """The funnel, the send rate against the configured limit, failures by error code: from
+    the summary the status card reads too, so no query of their own."""
+    funnel = summary.funnel
+    rate = page_selectors.campaign_send_rate(summary=summary)
     limit = 60 * int(campaign.config.get("rate_per_second") or 10)
-    failures = stats["failures_by_error_code"]
+    failures = summary.stats["failures_by_error_code"]
     return {
         "funnel": charts.bars(
             title="Delivery funnel",
@@ -133,12 +136,13 @@ def campaign_detail_page(request: HtmxHttpRequest, campaign_id: int) -> HttpResp
     context: dict[str, Any] = {"campaign": campaign, **_messages_context(request, campaign)}
     if wants_partial(request):  # a page turn of the message table: nothing else is drawn
         return render_page(request, "campaigns/detail.html", context, partial="messages")
+    summary = selectors.campaign_summary(campaign=campaign)
     context.update(
         nav="campaigns",
         may_write=request_may(request, Scope.CAMPAIGNS_WRITE),
-        **_status_context(request, campaign),
+        **_status_context(request, campaign, summary=summary),
+        **_charts_context(campaign, summary),
     )
-    context.update(_charts_context(campaign, context["stats"]))
     return render_page(request, "campaigns/detail.html", context)
 
 
@@ -147,8 +151,8 @@ def campaign_detail_page(request: HtmxHttpRequest, campaign_id: int) -> HttpResp
 def campaign_charts_partial(request: HtmxHttpRequest, campaign_id: int) -> HttpResponse:
     """The charts again (the page polls them while the campaign sends)."""
     campaign = selectors.campaign_get(campaign_id=campaign_id)
-    stats = selectors.campaign_stats(campaign=campaign)
-    context = {"campaign": campaign, "live": LIVE_STATUSES, **_charts_context(campaign, stats)}
+    summary = selectors.campaign_summary(campaign=campaign)
+    context = {"campaign": campaign, "live": LIVE_STATUSES, **_charts_context(campaign, summary)}
     return render(request, CHARTS_PARTIAL, context)
 
 
