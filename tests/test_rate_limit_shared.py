@@ -42,7 +42,8 @@ def redis_url(tmp_path: Path) -> Iterator[str]:
         yield url
 
 
-def test_two_worker_processes_share_one_bucket(redis_url: str) -> None:
+def run_two_processes(redis_url: str) -> list[list[str]]:
+    """Two processes take tokens from one new bucket for SECONDS; each one's grant times."""
     key = f"test:{uuid.uuid4().hex}"
     children = [
         subprocess.Popen(
@@ -65,12 +66,21 @@ def test_two_worker_processes_share_one_bucket(redis_url: str) -> None:
         child.stdin.flush()
     outputs = [child.communicate(timeout=60)[0] for child in children]
     assert [child.returncode for child in children] == [0, 0]
-    grants = [output.split() for output in outputs]
-    total = sum(len(each) for each in grants)
+    return [output.split() for output in outputs]
+
+
+def test_two_worker_processes_share_one_bucket(redis_url: str) -> None:
     # One bucket refills RATE tokens a second: full at 0 s, again at 1 s and 2 s, so at most
     # 3 * RATE in 2.5 s (a few more at most, as `limits` stamps a token on the worker's clock
-    # just before the Redis call). A bucket per process would grant twice as many. How many of
-    # the refills a process gets to take depends on the CPU it is given (a loaded 2-core machine
-    # starved one for the whole window), so the floor is the first full bucket and one refill.
-    assert RATE + 1 <= total <= 3 * RATE + 3, [len(each) for each in grants]
+    # just before the Redis call). A bucket per process would grant twice as many. That bound
+    # holds on every run. A run proves it only if both processes were busy taking tokens: on a
+    # loaded 2-core machine a process can be starved for most of the window (seen: one grant
+    # each), so such a run is repeated, up to three times, rather than read as a pass.
+    for _attempt in range(3):
+        grants = run_two_processes(redis_url)
+        total = sum(len(each) for each in grants)
+        assert total <= 3 * RATE + 3, [len(each) for each in grants]
+        if total >= RATE + 1 and all(grants):
+            break
+    assert total >= RATE + 1, f"starved on every attempt: {[len(each) for each in grants]}"
     assert all(grants), f"both processes were served: {[len(each) for each in grants]}"
