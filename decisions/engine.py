@@ -310,16 +310,14 @@ _RULE_SET_CACHE_LIMIT = 256
 
 
 def _version_key(version: CompiledVersion) -> tuple[Any, ...]:
+    # The program object stands for the condition: program_for keeps one per (id, text).
     return (
         version.version_id,
         version.status,
+        version.program,
         version.priority,
-        version.rule_key,
-        version.number,
         version.outcome,
-        version.program.source,
-        version.list_names,
-        len(version.actions),
+        version.rule_key,
     )
 
 
