@@ -3,6 +3,7 @@
 One module for the app's tables, as Django expects; mostly fields, constraints and indexes.
 """
 
+from django.contrib.postgres.indexes import GinIndex
 from django.db import models
 from django.db.models import Q
 
@@ -36,6 +37,12 @@ class Contact(models.Model):
 
     class Meta:
         ordering = ["phone"]
+        indexes = [
+            # `attributes @> {"plan": "gold"}` (contact search, segments) reads this, not the table.
+            GinIndex(
+                fields=["attributes"], opclasses=["jsonb_path_ops"], name="contact_attributes_gin"
+            ),
+        ]
 
     def __str__(self) -> str:
         # Masked: this name lands in admin breadcrumbs, selection labels and the admin's log.
@@ -257,6 +264,15 @@ class Message(models.Model):
                 fields=["contact", "claimed_at"],
                 condition=Q(claimed_at__isnull=False),
                 name="message_contact_claimed_idx",
+            ),
+            # The overview's funnel counts a range's messages from the index alone.
+            models.Index(
+                fields=["created_at"],
+                include=["status", "queued_at", "sent_at"],
+                name="message_created_cover_idx",
+            ),
+            models.Index(
+                fields=["sent_at"], condition=Q(sent_at__isnull=False), name="message_sent_idx"
             ),
         ]
 

@@ -11,6 +11,7 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.postgres.aggregates import ArrayAgg
+from django.db import connection
 from django.db.models import Count, F, Min, Q, QuerySet
 from django.db.models.fields.json import KT
 from django.utils import timezone
@@ -366,12 +367,35 @@ def decision_counts_over_time(
     )
 
 
+def _decision_outcomes() -> list[str]:
+    """The distinct outcomes of all decisions, one index probe per outcome (a loose index scan
+    of decision_outcome_idx): a handful of rows read however many decisions there are, where
+    DISTINCT reads every index entry (30-50 ms at 100,000 decisions)."""
+    table = Decision._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            WITH RECURSIVE found (outcome) AS (
+                (SELECT outcome FROM {table} ORDER BY outcome LIMIT 1)
+                UNION ALL
+                SELECT (
+                    SELECT outcome FROM {table} WHERE outcome > found.outcome
+                    ORDER BY outcome LIMIT 1
+                ) FROM found WHERE found.outcome IS NOT NULL
+            )
+            SELECT outcome FROM found WHERE outcome IS NOT NULL
+            """  # noqa: S608 (the table name is the model's, no input)
+        )
+        return [row[0] for row in cursor.fetchall()]
+
+
 def decision_filter_choices() -> dict[str, list[str]]:
     """Values for the filter drop-downs of the decisions page."""
     return {
         "outcomes": sorted(
-            set(Decision.objects.values_list("outcome", flat=True).distinct())
-            | set(RuleVersion.objects.values_list("outcome", flat=True).distinct())
+            set(_decision_outcomes())
+            # order_by(): a model's default ordering would join DISTINCT and make rows distinct.
+            | set(RuleVersion.objects.order_by().values_list("outcome", flat=True).distinct())
         ),
         "event_types": sorted(set(Rule.objects.values_list("event_type", flat=True).distinct())),
         "rule_keys": list(Rule.objects.order_by("key").values_list("key", flat=True)),

@@ -1,7 +1,8 @@
 """Streaming a historical CSV into records: batches, fingerprints, a rejected-rows report.
 
 Rows are read one at a time and handed over in batches of `batch_size`, so memory stays flat for
-any file size. Each batch commits on its own: an interrupted run keeps what it committed, and a
+any file size; a reading thread validates and scores the next batch while the current one is
+copied in. Each batch commits on its own: an interrupted run keeps what it committed, and a
 re-run skips those rows by their external id (the CSV's `external_id` column when present, else
 a SHA-256 fingerprint of the row's content), so it resumes where it stopped.
 """
@@ -9,13 +10,15 @@ a SHA-256 fingerprint of the row's content), so it resumes where it stopped.
 import csv
 import hashlib
 import json
+import queue
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, cast
 
 from core.errors import InvalidInput
-from records.services import BackfillRow, records_backfill_batch
+from records.services import BackfillRow, backfill_scorer, records_backfill_prepared
 
 EXTERNAL_ID_COLUMN = "external_id"
 MAX_COLUMNS = 256
@@ -95,6 +98,56 @@ def _rows(
         yield BackfillRow(line=line, external_id=external_id, features=dict(row))
 
 
+# What the reading thread hands over: the CSV-level rejections met since the last batch, then the
+# batch with its validation and scoring; or the error that ended the reading.
+type _Prepared = tuple[list[tuple[int, str, str]], list[BackfillRow], list[Any]]
+_END = object()
+_HANDOVER_SECONDS = 0.5
+
+
+def _read_and_prepare(
+    *,
+    handle: IO[str],
+    model_id: str,
+    max_row_bytes: int,
+    batch_size: int,
+    prepare: Callable[[list[dict[str, Any]]], list[Any]],
+    handover: "queue.Queue[object]",
+    stop: threading.Event,
+) -> None:
+    """The reading thread: reads, validates and scores batches (no database), so the writer
+    copies one batch in while the next is prepared (the database waits release the GIL)."""
+
+    def put(item: object) -> bool:
+        while not stop.is_set():
+            try:
+                handover.put(item, timeout=_HANDOVER_SECONDS)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    rejections: list[tuple[int, str, str]] = []
+    batch: list[BackfillRow] = []
+    try:
+        for row in _rows(handle, model_id, max_row_bytes, lambda *r: rejections.append(r)):
+            batch.append(row)
+            if len(batch) >= batch_size:
+                prepared = prepare([item.features for item in batch])
+                if not put((rejections.copy(), batch, prepared)):
+                    return
+                rejections.clear()
+                batch = []
+        if rejections or batch:
+            put((rejections, batch, prepare([item.features for item in batch])))
+    except csv.Error as error:
+        # The rows read since the last batch are dropped with it, as the file cannot be trusted.
+        put((rejections, [], error))
+    except BaseException as error:  # re-raised by the writer
+        put(error)
+    put(_END)
+
+
 def backfill_csv(
     *,
     path: Path,
@@ -105,8 +158,14 @@ def backfill_csv(
     version: int | None = None,
     progress: Callable[[int], None] = lambda _count: None,
 ) -> BackfillReport:
-    """Import a CSV into records; rejected rows go to `report_path` (line, field, reason)."""
+    """Import a CSV into records; rejected rows go to `report_path` (line, field, reason).
+
+    A reading thread prepares each batch (validation and scoring) while this thread writes the
+    previous one; each batch commits on its own, in order.
+    """
     report = BackfillReport()
+    prepare = backfill_scorer(model_id=model_id, version=version)
+    csv.field_size_limit(max_row_bytes)
     with (
         path.open(newline="", encoding="utf-8", errors="replace") as handle,
         report_path.open("w", newline="", encoding="utf-8") as report_file,
@@ -119,37 +178,53 @@ def backfill_csv(
             if len(report.first_rejections) < 5:
                 report.first_rejections.append(f"line {line}: {field_name}: {reason}")
 
-        def rejected_row(line: int, field_name: str, reason: str) -> None:
-            report.rejected += 1
-            report.rows += 1
-            reject(line, field_name, reason)
-            progress(1)
-
-        csv.field_size_limit(max_row_bytes)
-        batch: list[BackfillRow] = []
-
-        def flush() -> None:
-            outcome = records_backfill_batch(model_id=model_id, rows=batch, version=version)
-            report.inserted += outcome.inserted
-            report.skipped += outcome.skipped
-            report.rejected += len(outcome.rejected)
-            report.rows += len(batch)
-            for line, errors in outcome.rejected:
-                for field_name, messages in errors.items():
-                    reject(line, field_name.removeprefix("features."), "; ".join(messages))
-            progress(len(batch))
-            batch.clear()
-
+        handover: queue.Queue[object] = queue.Queue(maxsize=2)
+        stop = threading.Event()
+        reader = threading.Thread(
+            target=_read_and_prepare,
+            kwargs={
+                "handle": handle,
+                "model_id": model_id,
+                "max_row_bytes": max_row_bytes,
+                "batch_size": batch_size,
+                "prepare": prepare,
+                "handover": handover,
+                "stop": stop,
+            },
+            name="backfill-reader",
+            daemon=True,
+        )
+        reader.start()
         try:
-            for row in _rows(handle, model_id, max_row_bytes, rejected_row):
-                batch.append(row)
-                if len(batch) >= batch_size:
-                    flush()
-            if batch:
-                flush()
-        except csv.Error as error:
-            # A malformed file (e.g. an unterminated quote): keep what was imported, report it.
-            reject(report.rows + 2, "__file__", f"unreadable CSV: {error}")
-            report.rejected += 1
+            while (item := handover.get()) is not _END:
+                if isinstance(item, BaseException):
+                    raise item
+                rejections, batch, prepared = cast(_Prepared, item)
+                for line, field_name, reason in rejections:
+                    report.rejected += 1
+                    report.rows += 1
+                    reject(line, field_name, reason)
+                    progress(1)
+                if isinstance(prepared, csv.Error):
+                    # A malformed file (e.g. an unterminated quote): keep what was imported.
+                    reject(report.rows + 2, "__file__", f"unreadable CSV: {prepared}")
+                    report.rejected += 1
+                    continue
+                if not batch:
+                    continue
+                outcome = records_backfill_prepared(
+                    model_id=model_id, rows=batch, prepared=prepared
+                )
+                report.inserted += outcome.inserted
+                report.skipped += outcome.skipped
+                report.rejected += len(outcome.rejected)
+                report.rows += len(batch)
+                for line, errors in outcome.rejected:
+                    for field_name, messages in errors.items():
+                        reject(line, field_name.removeprefix("features."), "; ".join(messages))
+                progress(len(batch))
+        finally:
+            stop.set()
+            reader.join()
     report.report_path = report_path
     return report

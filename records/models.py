@@ -39,7 +39,13 @@ class PredictionRecord(models.Model):
         ordering = ["-created_at", "-id"]
         indexes = [
             models.Index(fields=["model_id", "-created_at"], name="record_model_created_idx"),
-            models.Index(fields=["-created_at"], name="record_created_idx"),
+            # Newest first with a unique tie-break (the list's order), and the columns the
+            # overview's predictions panel counts, so it reads this index alone.
+            models.Index(
+                fields=["-created_at", "-id"],
+                include=["risk_label", "risk_score"],
+                name="record_created_cover_idx",
+            ),
             models.Index(fields=["risk_label", "-created_at"], name="record_label_created_idx"),
             models.Index(fields=["risk_score"], name="record_score_idx"),
             models.Index(fields=["source", "-created_at"], name="record_source_created_idx"),

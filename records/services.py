@@ -1,12 +1,12 @@
 """Writes of prediction records: score-and-store one prediction, a back-fill batch, and the
 daily drift measurement of each production model version against its training reference."""
 
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any
 
-import numpy as np
 from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
@@ -15,13 +15,14 @@ from psycopg import sql
 from psycopg.types.json import Jsonb
 
 from core.errors import InvalidInput
+from records.batch_scoring import PreparedRow, rows_prepare
 from records.models import DriftMeasurement, PredictionRecord
 from risk.selectors import (
     InvalidFeatures,
     Scoring,
     model_score,
-    model_score_rows,
     model_version_get,
+    model_version_loaded,
     model_versions_in_production,
     window_stability,
 )
@@ -94,35 +95,34 @@ def records_backfill_batch(
     *, model_id: str, rows: Sequence[BackfillRow], version: int | None = None
 ) -> BackfillOutcome:
     """Score and insert one batch; rows already imported (same external id) are skipped."""
+    prepared = backfill_scorer(model_id=model_id, version=version)([row.features for row in rows])
+    return records_backfill_prepared(model_id=model_id, rows=rows, prepared=prepared)
+
+
+@transaction.atomic
+def records_backfill_prepared(
+    *, model_id: str, rows: Sequence[BackfillRow], prepared: Sequence[PreparedRow | InvalidFeatures]
+) -> BackfillOutcome:
+    """Insert a batch scored by `backfill_rows_prepare` (perhaps in another thread, while the
+    previous batch was written): skipped (same external id), rejected, or copied in."""
     outcome = BackfillOutcome()
-    model_version = model_version_get(key=model_id, version=version)
     existing = set(
         PredictionRecord.objects.filter(
             model_id=model_id, external_id__in=[row.external_id for row in rows]
         ).values_list("external_id", flat=True)
     )
-    fresh: list[BackfillRow] = []
+    fresh: list[tuple[str, PreparedRow]] = []
     seen: set[str] = set()
-    for row in rows:
+    for row, result in zip(rows, prepared, strict=True):
         if row.external_id in existing or row.external_id in seen:
             outcome.skipped += 1
-        else:
-            seen.add(row.external_id)
-            fresh.append(row)
-    results = model_score_rows(
-        model_version=model_version, rows=[row.features for row in fresh], coerce_strings=True
-    )
-    records = []
-    for row, result in zip(fresh, results, strict=True):
+            continue
+        seen.add(row.external_id)
         if isinstance(result, InvalidFeatures):
             outcome.rejected.append((row.line, result.errors))
         else:
-            records.append(
-                _record_from(
-                    result, source=PredictionRecord.Source.BACKFILL, external_id=row.external_id
-                )
-            )
-    outcome.inserted = _records_copy(records)
+            fresh.append((row.external_id, result))
+    outcome.inserted = _prepared_copy(fresh)
     return outcome
 
 
@@ -204,15 +204,25 @@ _COPY_COLUMNS = (
 )
 
 
-def _records_copy(records: Sequence[PredictionRecord]) -> int:
-    """Insert records with COPY (binary) through a staging table; returns how many were new.
+def backfill_scorer(
+    *, model_id: str, version: int | None = None
+) -> Callable[[Sequence[Mapping[str, Any]]], list[PreparedRow | InvalidFeatures]]:
+    """Validation and scoring of CSV rows (text) with a version, loaded here: what it returns
+    reads no database, so a thread can prepare the next batch while this one is written."""
+    loaded = model_version_loaded(model_version=model_version_get(key=model_id, version=version))
+    return partial(rows_prepare, loaded)
+
+
+def _prepared_copy(rows: Sequence[tuple[str, PreparedRow]]) -> int:
+    """Insert back-filled records with COPY (binary) through a staging table; returns how many
+    were new.
 
     COPY skips the per-row parse/plan/execute of INSERT; it cannot skip conflicts, so it fills a
     temporary table and one INSERT ... SELECT ... ON CONFLICT DO NOTHING moves the rows: a
     concurrent run importing the same rows cannot fail this batch. Measured in
-    bench/records_bench.py.
+    bench/backfill_bench.py.
     """
-    if not records:
+    if not rows:
         return 0
     columns = sql.SQL(", ").join(sql.Identifier(name) for name, _type in _COPY_COLUMNS)
     now = timezone.now()
@@ -234,21 +244,21 @@ def _records_copy(records: Sequence[PredictionRecord]) -> int:
             sql.SQL("COPY records_copy_staging ({}) FROM STDIN (FORMAT BINARY)").format(columns)
         ) as copy:
             copy.set_types([type_name for _name, type_name in _COPY_COLUMNS])
-            for record in records:
+            for external_id, row in rows:
                 copy.write_row(
                     (
                         now,
-                        record.model_id,
-                        record.model_version,
-                        Jsonb(record.features),
-                        np.asarray(record.embedding, dtype=np.float32),
-                        record.risk_score,
-                        record.risk_label,
-                        Jsonb(record.drivers),
-                        record.base_logit,
-                        record.source,
-                        record.event_id,
-                        record.external_id,
+                        row.model_key,
+                        row.model_version,
+                        Jsonb(row.features),
+                        row.embedding,
+                        row.score,
+                        row.label,
+                        Jsonb(row.drivers),
+                        row.base_logit,
+                        PredictionRecord.Source.BACKFILL.value,
+                        None,
+                        external_id,
                     )
                 )
         cursor.execute(
