@@ -439,15 +439,20 @@ def matrix_markdown(found: list[Door] | None = None) -> str:
     """The matrix as markdown: API, pages, admin, open doors, and any undeclared door."""
     found = doors() if found is None else found
     by_kind = {kind: [d for d in found if d.kind == kind] for kind in ("api", "page", "admin")}
-    identities = 1 + len(ROLE_NAMES) + len(SCOPE_NAMES)
+    api_identities = 1 + len(ROLE_NAMES) + len(SCOPE_NAMES)
+    people_identities = 1 + len(ROLE_NAMES) + 1
     tried = [d for d in found if d.kind != "open"]
+    api_tried = len(by_kind["api"])
+    requests = api_tried * api_identities + (len(tried) - api_tried) * people_identities
     lines = [
         f"{len(found)} doors (URL pattern and method): {len(by_kind['api'])} API, "
         f"{len(by_kind['page'])} page, {len(by_kind['admin'])} admin, "
-        f"{len(found) - len(tried)} open. Each closed door is tried as {identities} identities "
-        f"(anonymous, {len(ROLE_NAMES)} roles, {len(SCOPE_NAMES)} single-scope keys): "
-        f"{len(tried) * identities} requests. Nobody anonymous passes a closed door; a key "
-        "opens only API doors (pages and admin are for people); a ✓ marks a role that passes.",
+        f"{len(found) - len(tried)} open. Each API door is tried as {api_identities} identities "
+        f"(anonymous, {len(ROLE_NAMES)} roles, {len(SCOPE_NAMES)} single-scope keys); each page "
+        f"and admin door as anonymous, the {len(ROLE_NAMES)} roles and one key holding every "
+        f"scope (if that key is refused, so is any key with fewer): {requests} requests. "
+        "Nobody anonymous passes a closed door; a key opens only API doors (pages and admin are "
+        "for people); a ✓ marks a role that passes.",
         "",
         "### Roles",
         "",
