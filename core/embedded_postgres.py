@@ -7,8 +7,10 @@ the last one exits, so Ctrl-C on `make run` stops the database too.
 PostgreSQL's defaults (128 MB shared_buffers, 64 MB maintenance_work_mem) fit a 1990s machine:
 a 100k-record HNSW index (~200 MB) did not fit, so every insert and query read index pages from
 disk (docs/benchmarks.md). `server_settings` sizes them to this machine and `_ensure_settings`
-writes them with ALTER SYSTEM; most apply at once (reload), shared_buffers when the server next
-starts. docs/benchmarks.md ("PostgreSQL settings") says what to set in production.
+writes them with ALTER SYSTEM; most apply at once (reload), shared_buffers only when the server
+starts again, so the first process to find it stale while nobody else is connected (a fresh
+clone's first `make run` or `make test`) restarts the server, 0.4 s here. docs/benchmarks.md
+("PostgreSQL settings") says what to set in production.
 """
 
 import os
@@ -37,7 +39,10 @@ def embedded_database_settings(pgdata: Path) -> dict[str, Any]:
     """Start (or join) the embedded server and return Django's DATABASES entry for it."""
     server = embedded_server(pgdata)
     socket_dir = server.get_postmaster_info().socket_dir
-    _ensure_database(str(socket_dir))
+    if _ensure_database(str(socket_dir)):
+        server.stop()
+        server.ensure_postgres_running()
+        socket_dir = server.get_postmaster_info().socket_dir
     return {
         "ENGINE": "django.db.backends.postgresql",
         "NAME": DATABASE_NAME,
@@ -81,7 +86,8 @@ def machine_settings() -> dict[str, str]:
     return server_settings(memory_bytes=memory, cores=os.cpu_count() or 1)
 
 
-def _ensure_database(socket_dir: str) -> None:
+def _ensure_database(socket_dir: str) -> bool:
+    """Create the database and write the settings; True when the server should restart now."""
     with psycopg.connect(
         host=socket_dir, user="postgres", dbname="postgres", autocommit=True
     ) as conn:
@@ -90,7 +96,23 @@ def _ensure_database(socket_dir: str) -> None:
         ).fetchone()
         if not exists:
             conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(DATABASE_NAME)))
-        _ensure_settings(conn, machine_settings())
+        wanted = machine_settings()
+        _ensure_settings(conn, wanted)
+        return _restart_wanted(conn, shared_buffers=wanted["shared_buffers"])
+
+
+def _restart_wanted(conn: psycopg.Connection[Any], *, shared_buffers: str) -> bool:
+    """shared_buffers differs from what the server runs with, and no other client is connected
+    (a restart would cut it off; a later start by a lone process will do it)."""
+    row = conn.execute(
+        "SELECT pg_size_bytes(current_setting('shared_buffers')) <> pg_size_bytes(%s), "
+        "(SELECT count(*) FROM pg_stat_activity "
+        " WHERE backend_type = 'client backend' AND pid <> pg_backend_pid())",
+        [shared_buffers],
+    ).fetchone()
+    assert row is not None
+    stale, others = row
+    return bool(stale) and others == 0
 
 
 def _ensure_settings(conn: psycopg.Connection[Any], wanted: dict[str, str]) -> None:

@@ -19,3 +19,28 @@ def test_it_keeps_the_defaults_as_a_floor_and_2_gb_as_a_ceiling():
 
     assert (small["shared_buffers"], small["maintenance_work_mem"]) == ("128MB", "64MB")
     assert (large["shared_buffers"], large["max_parallel_maintenance_workers"]) == ("2048MB", "4")
+
+
+def test_a_fresh_cluster_runs_with_its_sized_shared_buffers_from_the_first_start(tmp_path):
+    """ALTER SYSTEM alone leaves shared_buffers at 128 MB until a restart: the first process
+    restarts the server it is alone on."""
+    import psycopg
+
+    from core.embedded_postgres import (
+        embedded_database_settings,
+        embedded_server,
+        machine_settings,
+    )
+
+    pgdata = tmp_path / "postgres"
+    database = embedded_database_settings(pgdata)
+    try:
+        with psycopg.connect(host=database["HOST"], user="postgres", dbname="postgres") as conn:
+            running, wanted = conn.execute(
+                "SELECT pg_size_bytes(current_setting('shared_buffers')), pg_size_bytes(%s)",
+                [machine_settings()["shared_buffers"]],
+            ).fetchone()
+    finally:
+        embedded_server(pgdata).stop()
+
+    assert running == wanted
