@@ -179,7 +179,7 @@ def test_a_future_dated_version_takes_over_at_its_time_with_no_gap(integrator, r
 
 
 def test_a_ten_percent_canary_decides_about_a_tenth_of_the_events(integrator, reader):
-    """Over HTTP with 200 customers; decisions/tests/test_rollouts.py decides 1,000 in-process
+    """Over HTTP with 100 customers; decisions/tests/test_rollouts.py decides 1,000 in-process
     (the same service, without the HTTP round trip that would cost this suite a minute)."""
     control = rule_with_version(key="limit", condition="event.amount > 100", outcome="review")
     candidate = services.rule_version_create(
@@ -187,11 +187,11 @@ def test_a_ten_percent_canary_decides_about_a_tenth_of_the_events(integrator, re
     )
     services.rule_version_canary(version=candidate, percent=10, key="customer_id")
 
-    results = [decide(integrator, {"customer_id": f"c{n}", "amount": 70}) for n in range(200)]
+    results = [decide(integrator, {"customer_id": f"c{n}", "amount": 70}) for n in range(100)]
 
     arms = Counter(d["arms"]["limit"]["arm"] for d in results)
     outcomes = Counter((d["arms"]["limit"]["arm"], d["outcome"]) for d in results)
-    assert 8 <= arms["canary"] <= 32  # 20 expected; three standard deviations either way
+    assert 1 <= arms["canary"] <= 19  # 10 expected; three standard deviations either way
     assert outcomes == {
         ("canary", "decline"): arms["canary"],
         ("control", "approve"): arms["control"],
@@ -200,7 +200,7 @@ def test_a_ten_percent_canary_decides_about_a_tenth_of_the_events(integrator, re
     assert comparison is not None
     assert comparison["canary"]["outcomes"] == {"decline": arms["canary"]}
     assert comparison["control"]["outcomes"] == {"approve": arms["control"]}
-    assert_replays(reader, results[::20])
+    assert_replays(reader, results[::10])
 
 
 def test_the_worker_delivers_a_webhook_once_despite_a_failing_first_attempt_and_measures_drift(
