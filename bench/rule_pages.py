@@ -1,8 +1,8 @@
 """Server time of the rule editor's pages with 100,000 decisions of one event type, and the plan
 of the hits query (one grouped query on decision_event_type_idx).
 
-Run on its own: `.venv/bin/python bench/rule_pages.py` (BENCH_RULE_ROWS, BENCH_RULE_REPEAT). It
-prints its table; it is not part of `make bench` yet.
+`make bench` runs it; on its own: `.venv/bin/python bench/rule_pages.py` (BENCH_RULE_ROWS,
+BENCH_RULE_REPEAT). It prints its table (docs/benchmarks/00_summary.md quotes it).
 """
 
 import os
@@ -12,6 +12,7 @@ import uuid
 from datetime import timedelta
 
 from harness import setup_django, summarize, time_calls
+from ui_pages import ensure_decisions
 
 ROWS = int(os.environ.get("BENCH_RULE_ROWS", "100000"))
 REPEAT = int(os.environ.get("BENCH_RULE_REPEAT", "40"))
@@ -23,10 +24,8 @@ SEED = 12
 def ensure_rules_and_decisions(rng: random.Random) -> None:
     """Three rules (published, one with a canary and a draft) and ROWS decisions over 30 days,
     two thirds of them decided by one of the rules' versions."""
-    from django.utils import timezone
-
     from decisions import services
-    from decisions.models import Decision, Event, Rule, RuleVersion
+    from decisions.models import Rule, RuleVersion
 
     for key, condition in (
         ("bench-large", "event.amount > 8000"),
@@ -45,34 +44,13 @@ def ensure_rules_and_decisions(rng: random.Random) -> None:
     versions = list(
         RuleVersion.objects.filter(rule__event_type=EVENT_TYPE).values_list("pk", flat=True)
     )
-    missing = ROWS - Decision.objects.filter(event_type=EVENT_TYPE).count()
-    now = timezone.now()
-    for start in range(0, max(missing, 0), BATCH):
-        size = min(BATCH, missing - start)
-        moments = [now - timedelta(minutes=rng.randrange(60 * 24 * 30)) for _ in range(size)]
-        events = Event.objects.bulk_create(
-            Event(
-                type=EVENT_TYPE,
-                payload={"amount": rng.randrange(10_000)},
-                idempotency_key=str(uuid.uuid4()),
-                client_scope="bench",
-                fingerprint="0" * 64,
-                received_at=moment,
-            )
-            for moment in moments
-        )
-        Decision.objects.bulk_create(
-            Decision(
-                event=event,
-                event_type=EVENT_TYPE,
-                outcome=rng.choice(["approve", "review", "decline"]),
-                matched_version_id=rng.choice([*versions, None, None]),
-                policy={"strategy": "first_match", "default_outcome": "approve"},
-                engine_us=5.0,
-                decided_at=event.received_at,
-            )
-            for event in events
-        )
+    ensure_decisions(
+        rng,
+        event_type=EVENT_TYPE,
+        rows=ROWS,
+        outcomes=("approve", "review", "decline"),
+        versions=(*versions, None, None),
+    )
 
 
 def main() -> None:

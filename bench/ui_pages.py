@@ -49,19 +49,28 @@ def ensure_records(rng):
         )
 
 
-def ensure_decisions(rng):
+def ensure_decisions(
+    rng,
+    *,
+    event_type: str = "loan_application",
+    rows: int = ROWS,
+    outcomes=("approve", "approve", "review", "decline"),
+    versions=(None,),
+):
+    """`rows` decided events of `event_type` spread over 30 days (bulk, no engine), each
+    matched by one of `versions` (None: the policy's default)."""
     from django.utils import timezone
 
     from decisions.models import Decision, Event
 
-    missing = ROWS - Decision.objects.count()
+    missing = rows - Decision.objects.filter(event_type=event_type).count()
     now = timezone.now()
     for start in range(0, max(missing, 0), BATCH):
         size = min(BATCH, missing - start)
         moments = [now - timedelta(minutes=rng.randrange(60 * 24 * 30)) for _ in range(size)]
         events = Event.objects.bulk_create(
             Event(
-                type="loan_application",
+                type=event_type,
                 payload={"amount": rng.randrange(10_000)},
                 idempotency_key=str(uuid.uuid4()),
                 client_scope="bench",
@@ -73,8 +82,9 @@ def ensure_decisions(rng):
         Decision.objects.bulk_create(
             Decision(
                 event=event,
-                event_type="loan_application",
-                outcome=rng.choice(["approve", "approve", "review", "decline"]),
+                event_type=event_type,
+                outcome=rng.choice(outcomes),
+                matched_version_id=rng.choice(versions),
                 policy={"strategy": "first_match", "default_outcome": "approve"},
                 engine_us=5.0,
                 decided_at=event.received_at,

@@ -215,17 +215,27 @@ def lists_read_whole(compiled_source: str) -> frozenset[str]:
     return frozenset(referenced_lists(compiled_source))
 
 
+def _cached[K, V](cache: dict[K, V], key: K, build: Callable[[], V], *, limit: int) -> V:
+    """The cached value for `key`, built on a miss; a full cache is cleared whole (a new
+    deployment of rules replaces most of it anyway)."""
+    found = cache.get(key)
+    if found is None:
+        found = build()
+        with _PROGRAM_CACHE_LOCK:
+            if len(cache) >= limit:
+                cache.clear()
+            cache[key] = found
+    return found
+
+
 def program_for(version_id: int, source: str) -> cel.Program:
     """The compiled program of an immutable version, compiled once per process."""
-    cache_key = (version_id, source)
-    program = _PROGRAM_CACHE.get(cache_key)
-    if program is None:
-        program = compile_condition(source)
-        with _PROGRAM_CACHE_LOCK:
-            if len(_PROGRAM_CACHE) >= _PROGRAM_CACHE_LIMIT:
-                _PROGRAM_CACHE.clear()
-            _PROGRAM_CACHE[cache_key] = program
-    return program
+    return _cached(
+        _PROGRAM_CACHE,
+        (version_id, source),
+        lambda: compile_condition(source),
+        limit=_PROGRAM_CACHE_LIMIT,
+    )
 
 
 def rule_set(versions: Iterable[CompiledVersion]) -> RuleSet:
@@ -326,14 +336,7 @@ def rule_set_cached(versions: Iterable[CompiledVersion]) -> RuleSet:
     rules; the key ~15 µs). Bounded: cleared whole when full, as the program cache is."""
     versions = tuple(versions)
     key = frozenset(_version_key(version) for version in versions)
-    found = _RULE_SET_CACHE.get(key)
-    if found is None:
-        found = rule_set(versions)
-        with _PROGRAM_CACHE_LOCK:
-            if len(_RULE_SET_CACHE) >= _RULE_SET_CACHE_LIMIT:
-                _RULE_SET_CACHE.clear()
-            _RULE_SET_CACHE[key] = found
-    return found
+    return _cached(_RULE_SET_CACHE, key, lambda: rule_set(versions), limit=_RULE_SET_CACHE_LIMIT)
 
 
 def _rule_set_for(versions: Iterable[CompiledVersion] | RuleSet) -> RuleSet:
