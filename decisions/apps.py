@@ -7,6 +7,6 @@ class DecisionsConfig(AppConfig):
     def ready(self) -> None:
         # Here, not at the top: the selectors import models, which exist once apps are ready.
         from core import telemetry
-        from decisions.selectors import review_queue_reading
+        from decisions.review_selectors import review_queue_reading
 
         telemetry.review_queue_reader_register(review_queue_reading)

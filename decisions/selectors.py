@@ -1,34 +1,28 @@
-"""Reads shared by the API, the pages, the admin and the services.
-
-Over 500 lines for now: the review queue, history and roll-out reads joined this module in one
-session; splitting it by concern (rules, decisions, reviews) is the next clean-up.
+"""Reads shared by the API, the pages, the admin and the services: rules, versions, lists,
+policies and decisions. Replay lives in `replay_selectors`, the review queue in
+`review_selectors`, the rule pages' reads in `rule_selectors`.
 """
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.conf import settings
 from django.contrib.postgres.aggregates import ArrayAgg
 from django.db import connection
-from django.db.models import Count, F, Min, Q, QuerySet
+from django.db.models import Count, Q, QuerySet
 from django.db.models.fields.json import KT
-from django.utils import timezone
 
 from campaigns import selectors as campaigns_selectors
-from core import telemetry
-from core.errors import DomainError, NotFound
+from core.errors import NotFound
 from core.models import AuditEntry
 from core.timeseries import date_bin
-from decisions import engine, reasons, rollouts, similarity
+from decisions import engine, rollouts
 from decisions.exceptions import (
     BacktestNotFound,
     DecisionNotFound,
     NamedListNotFound,
     PolicyNotFound,
-    ReplayUnavailable,
-    ReviewCaseNotFound,
     RuleNotFound,
     RuleVersionNotFound,
 )
@@ -37,13 +31,10 @@ from decisions.models import (
     Decision,
     NamedList,
     Policy,
-    ReviewCase,
     Rule,
     RuleVersion,
     VelocityAggregate,
-    WebhookDelivery,
 )
-from records import selectors as records_selectors
 
 ACTIVE_STATUSES = (RuleVersion.Status.PUBLISHED, RuleVersion.Status.SHADOW)
 
@@ -202,145 +193,6 @@ def decision_get(*, decision_id: int) -> Decision:
     if decision is None:
         raise DecisionNotFound(f"No decision {decision_id}.")
     return decision
-
-
-def decision_risk_input(*, decision: Decision) -> engine.RiskInput | None:
-    """The risk score and label the decision's rules saw, if the event was scored."""
-    if decision.risk_score is None:
-        return None
-    return engine.RiskInput(score=decision.risk_score, label=decision.risk_label)
-
-
-def history_variables(history: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
-    """The variables rules read from a decision's stored history (velocity, similar)."""
-    variables: dict[str, dict[str, Any]] = {}
-    if "velocity" in history:
-        variables["velocity"] = dict(history["velocity"])
-    if "similar" in history:
-        variables["similar"] = similarity.similar_variables(history["similar"])
-    return variables
-
-
-def decision_reevaluate(
-    *,
-    decision: Decision,
-    versions: list[engine.CompiledVersion],
-    lists: Mapping[str, Sequence[Any]],
-    history: Mapping[str, Any] | None = None,
-) -> engine.EngineResult:
-    """Decide a stored decision's event again, with its policy, risk and history (velocity and
-    similar cases as stored, unless `history` says otherwise) and the given rules."""
-    event = decision.event
-    return engine.decide(
-        event_type=event.type,
-        payload=event.payload,
-        received_at=event.received_at,
-        versions=versions,
-        policy=engine.PolicySpec.from_json(decision.policy),
-        lists=lists,
-        risk=decision_risk_input(decision=decision),
-        history=history_variables(decision.history if history is None else history),
-    )
-
-
-def decision_reasons(
-    *,
-    outcome: str,
-    trace: Sequence[Mapping[str, Any]],
-    rule_names: Mapping[str, str],
-    risk_record_id: int | None,
-) -> list[dict[str, Any]]:
-    """The reason codes of a decision: its deciding rules, then the drivers towards risk."""
-    deciders = [
-        (entry["rule"], rule_names.get(entry["rule"], entry["rule"]))
-        for entry in trace
-        if entry["decided"]
-    ]
-    drivers, texts = (
-        records_selectors.record_drivers_with_texts(record_id=risk_record_id)
-        if risk_record_id is not None
-        else (None, None)
-    )
-    return reasons.reasons_for(
-        outcome=outcome, deciders=deciders, drivers=drivers, driver_texts=texts
-    )
-
-
-def _action_identity(action: Mapping[str, Any]) -> tuple[Any, ...]:
-    return (action.get("type"), action.get("rule"), action.get("version"), action.get("to"))
-
-
-def decision_replay(*, decision: Decision) -> dict[str, Any]:
-    """Re-evaluate a stored event against the exact versions, lists and policy it was decided
-    with; reports whether outcome and trace match. Reads only: nothing is written."""
-    purged_at = decision.event.payload_purged_at
-    if purged_at is not None:
-        raise ReplayUnavailable(
-            f"Event {decision.event_id}'s payload was blanked by retention on "
-            f"{purged_at:%Y-%m-%d}; its decision can no longer be replayed.",
-            errors={"event": ["Payload purged by retention."]},
-        )
-    by_id = versions_by_id(version_ids=[entry["version_id"] for entry in decision.trace])
-    versions = [
-        compiled_version(by_id[entry["version_id"]], status=entry["status"])
-        for entry in decision.trace
-        if entry["version_id"] in by_id
-    ]
-    result = decision_reevaluate(
-        decision=decision,
-        versions=versions,
-        lists={name: content["values"] for name, content in decision.lists_snapshot.items()},
-    )
-    differences = []
-    if result.outcome != decision.outcome:
-        differences.append(f"outcome {decision.outcome} became {result.outcome}")
-    replayed_match = result.matched.version_id if result.matched else None
-    if replayed_match != decision.matched_version_id:
-        differences.append(f"matched version {decision.matched_version_id} became {replayed_match}")
-    if result.shadow_outcome != decision.shadow_outcome:
-        differences.append(
-            f"shadow outcome {decision.shadow_outcome} became {result.shadow_outcome}"
-        )
-    stored_trace = engine.comparable(decision.trace)
-    replayed_trace = engine.comparable(result.trace)
-    if stored_trace != replayed_trace:
-        differences.extend(
-            f"version {stored[0]}: {stored[2]} became {replayed[2]}"
-            for stored, replayed in zip(stored_trace, replayed_trace, strict=False)
-            if stored != replayed
-        )
-        if len(stored_trace) != len(replayed_trace):
-            differences.append(
-                f"{len(stored_trace)} versions evaluated, {len(replayed_trace)} on replay"
-            )
-    replayed_reasons = decision_reasons(
-        outcome=result.outcome,
-        trace=result.trace,
-        rule_names={version.rule.key: version.rule.name for version in by_id.values()},
-        risk_record_id=decision.risk_record_id,
-    )
-    if reasons.comparable(replayed_reasons) != reasons.comparable(decision.reasons):
-        differences.append("reasons differ")
-    differences.extend(rollouts.arm_differences(arms=decision.arms, payload=decision.event.payload))
-    # Compare what the engine decides about actions, not what dispatching added since.
-    if [_action_identity(action) for action in result.actions] != [
-        _action_identity(action) for action in decision.actions
-    ]:
-        differences.append("actions differ")
-    return {
-        "decision_id": decision.pk,
-        "matches": not differences,
-        "differences": differences,
-        "stored": {"outcome": decision.outcome, "matched_version_id": decision.matched_version_id},
-        "replayed": {
-            "outcome": result.outcome,
-            "matched_version_id": replayed_match,
-            "shadow_outcome": result.shadow_outcome,
-            "trace": result.trace,
-            "reasons": replayed_reasons,
-            "engine_us": result.engine_us,
-        },
-    }
 
 
 def decision_counts_by_outcome(*, since: datetime) -> list[dict[str, Any]]:
@@ -563,84 +415,3 @@ def decision_messages(*, decision: Decision) -> list[Any]:
     if not references:
         return []
     return campaigns_selectors.messages_with_references(references=references)
-
-
-# --- Review queue ------------------------------------------------------------------------------
-
-# How the queue may be ordered: oldest first (ties: riskiest), or riskiest first (ties: oldest).
-REVIEW_ORDERINGS: dict[str, tuple[Any, ...]] = {
-    "age": ("opened_at", F("risk_score").desc(nulls_last=True), "id"),
-    "risk": (F("risk_score").desc(nulls_last=True), "opened_at", "id"),
-}
-
-
-def review_case_list(*, status: str | None = "open", ordering: str = "age") -> QuerySet[ReviewCase]:
-    """The queue (open cases by default), each with its decision, event and deciding rule."""
-    cases = ReviewCase.objects.select_related("decision__event", "decision__matched_version__rule")
-    if status:
-        cases = cases.filter(status=status)
-    return cases.order_by(*REVIEW_ORDERINGS.get(ordering, REVIEW_ORDERINGS["age"]))
-
-
-def review_case_get(*, case_id: int) -> ReviewCase:
-    case = review_case_list(status=None).filter(pk=case_id).first()
-    if case is None:
-        raise ReviewCaseNotFound(f"No review case {case_id}.")
-    return case
-
-
-def review_queue_stats() -> tuple[int, float]:
-    """(open cases, age in seconds of the oldest one; 0 when the queue is empty), for metrics."""
-    stats = ReviewCase.objects.filter(status=ReviewCase.Status.OPEN).aggregate(
-        size=Count("id"), oldest=Min("opened_at")
-    )
-    if not stats["oldest"]:
-        return 0, 0.0
-    return stats["size"], max(0.0, (timezone.now() - stats["oldest"]).total_seconds())
-
-
-def review_queue_reading() -> telemetry.ReviewQueueReading:
-    """The review queue as the Prometheus gauges read it at each scrape."""
-    size, oldest = review_queue_stats()
-    return telemetry.ReviewQueueReading(size=size, oldest_age_seconds=oldest)
-
-
-def customer_earlier_decisions(*, decision: Decision, limit: int = 20) -> list[Decision]:
-    """The decisions of the same customer's earlier events of the same type, newest first.
-
-    The customer is the payload field DECISIONS_CUSTOMER_FIELD names (e.g. `customer_id`); an
-    event without it has no history to show.
-    """
-    field = settings.DECISIONS_CUSTOMER_FIELD
-    customer = (decision.event.payload or {}).get(field)
-    if customer is None or isinstance(customer, (dict, list)):
-        return []
-    return list(
-        Decision.objects.select_related("event", "matched_version__rule", "review_case")
-        .filter(
-            event__type=decision.event_type,
-            event__payload__contains={field: customer},
-            event__received_at__lt=decision.event.received_at,
-        )
-        .order_by("-decided_at", "-id")[:limit]
-    )
-
-
-def decision_risk_record(*, decision: Decision) -> Any:
-    """The prediction record behind the decision's score (with its drivers), if any."""
-    if decision.risk_record_id is None:
-        return None
-    try:
-        return records_selectors.record_get(record_id=decision.risk_record_id)
-    except DomainError:
-        return None  # deleted by retention: the score stays on the decision
-
-
-def decision_webhooks(*, decision: Decision) -> list[WebhookDelivery]:
-    """The webhook deliveries of the decision's actions, each with its attempts."""
-    return list(
-        WebhookDelivery.objects.filter(decision=decision)
-        .select_related("endpoint")
-        .prefetch_related("tries")
-        .order_by("action_index")
-    )

@@ -18,7 +18,7 @@ from core.pages import HtmxHttpRequest, page_view, paginate, render_page, wants_
 from core.permissions import page_requires, request_may
 from core.pii import features_mask
 from core.timeseries import series_fill, time_range_get
-from decisions import privacy, selectors, services
+from decisions import privacy, replay_selectors, review_selectors, selectors, services
 from decisions.exceptions import ReviewCaseConflict
 from decisions.models import ReviewCase
 from decisions.services.reviews import MAX_NOTE_LENGTH
@@ -72,7 +72,7 @@ def decision_detail_page(request: HtmxHttpRequest, decision_id: int) -> HttpResp
             privacy.message_shown(message, unmasked=unmasked)
             for message in selectors.decision_messages(decision=decision)
         ],
-        "webhooks": selectors.decision_webhooks(decision=decision),
+        "webhooks": review_selectors.decision_webhooks(decision=decision),
     }
     return render_page(request, "decisions/detail.html", context)
 
@@ -82,7 +82,7 @@ def decision_detail_page(request: HtmxHttpRequest, decision_id: int) -> HttpResp
 def decision_replay_partial(request: HtmxHttpRequest, decision_id: int) -> HttpResponse:
     decision = selectors.decision_get(decision_id=decision_id)
     try:
-        replay = selectors.decision_replay(decision=decision)
+        replay = replay_selectors.decision_replay(decision=decision)
     except DomainError as error:
         return render(request, "components/error.html", {"error": error}, status=error.status)
     return render(request, "decisions/detail.html#replay", {"replay": replay})
@@ -131,7 +131,7 @@ def review_queue_page(request: HtmxHttpRequest) -> HttpResponse:
         "nav": "reviews",
         "ordering": ordering,
         "claim_minutes": settings.DECISIONS_REVIEW_CLAIM_MINUTES,
-        **paginate(request, selectors.review_case_list(ordering=ordering)),
+        **paginate(request, review_selectors.review_case_list(ordering=ordering)),
     }
     return render_page(request, "decisions/reviews.html", context, partial="results")
 
@@ -139,7 +139,7 @@ def review_queue_page(request: HtmxHttpRequest) -> HttpResponse:
 @page_requires(Scope.REVIEWS_READ)
 @page_view("GET")
 def review_panel_partial(request: HtmxHttpRequest) -> HttpResponse:
-    size, oldest_seconds = selectors.review_queue_stats()
+    size, oldest_seconds = review_selectors.review_queue_stats()
     context = {"size": size, "oldest": timedelta(seconds=round(oldest_seconds))}
     return render(request, "decisions/review_panel.html", context)
 
@@ -160,10 +160,10 @@ def _case_status_context(
 @page_requires(Scope.REVIEWS_READ)
 @page_view("GET")
 def review_case_page(request: HtmxHttpRequest, case_id: int) -> HttpResponse:
-    case = selectors.review_case_get(case_id=case_id)
+    case = review_selectors.review_case_get(case_id=case_id)
     decision = case.decision
     unmasked = privacy.reader_sees_pii(request.user, decision_ids=[decision.pk])
-    record = selectors.decision_risk_record(decision=decision)
+    record = review_selectors.decision_risk_record(decision=decision)
     context = {
         "nav": "reviews",
         **_case_status_context(request, case),
@@ -176,7 +176,7 @@ def review_case_page(request: HtmxHttpRequest, case_id: int) -> HttpResponse:
         ),
         "drivers": privacy.drivers_shown(record.drivers if record else [], unmasked=unmasked),
         "reasons": decision.reasons if unmasked else privacy.reasons_masked(decision.reasons),
-        "earlier": selectors.customer_earlier_decisions(decision=decision),
+        "earlier": review_selectors.customer_earlier_decisions(decision=decision),
         "sms_messages": [
             privacy.message_shown(message, unmasked=unmasked)
             for message in selectors.decision_messages(decision=decision)
@@ -193,14 +193,14 @@ def review_case_claim_partial(request: HtmxHttpRequest, case_id: int) -> HttpRes
         services.review_case_claim(case_id=case_id, actor=request.user)
     except ReviewCaseConflict as failure:
         error = failure
-    case = selectors.review_case_get(case_id=case_id)
+    case = review_selectors.review_case_get(case_id=case_id)
     return render(request, REVIEW_PARTIAL, _case_status_context(request, case, error))
 
 
 @page_requires(Scope.REVIEWS_WRITE)
 @page_view("POST")
 def review_case_resolve_partial(request: HtmxHttpRequest, case_id: int) -> HttpResponse:
-    case = selectors.review_case_get(case_id=case_id)
+    case = review_selectors.review_case_get(case_id=case_id)
     form = ResolveForm(request.POST)
     error: DomainError | None = None
     if form.is_valid():
@@ -208,7 +208,7 @@ def review_case_resolve_partial(request: HtmxHttpRequest, case_id: int) -> HttpR
             services.review_case_resolve(case_id=case_id, **form.cleaned_data, actor=request.user)
         except DomainError as failure:
             error = failure
-        case = selectors.review_case_get(case_id=case_id)
+        case = review_selectors.review_case_get(case_id=case_id)
     else:
         error = InvalidInput(
             "Choose approve or decline and write a note.",

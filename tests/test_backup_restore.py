@@ -18,7 +18,7 @@ from campaigns.tests.factories import contact_factory
 from core.db_router import reads_from
 from decisions import engine
 from decisions.models import Decision
-from decisions.selectors import decision_replay
+from decisions.replay_selectors import decision_replay
 from decisions.tests.factories import register_event, rule_with_version
 from tests.support.celery_worker import database_url
 from tests.support.private_broker import private_broker

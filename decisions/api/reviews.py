@@ -21,7 +21,7 @@ from rest_framework.response import Response
 from core.access import Scope
 from core.permissions import ScopeRequired
 from core.serializers import StrictSerializer
-from decisions import selectors, services
+from decisions import review_selectors, services
 from decisions.models import ReviewCase
 from decisions.services.reviews import MAX_NOTE_LENGTH
 
@@ -139,14 +139,16 @@ class ReviewViewSet(viewsets.GenericViewSet):
     def get_queryset(self):
         query = ReviewQuerySerializer(data=self.request.query_params)
         query.is_valid(raise_exception=True)  # an unknown status or ordering is a 400
-        return selectors.review_case_list(**query.validated_data)
+        return review_selectors.review_case_list(**query.validated_data)
 
     def list(self, request: Request) -> Response:
         page = self.paginate_queryset(self.get_queryset())
         return self.get_paginated_response(ReviewCaseSerializer(page, many=True).data)
 
     def retrieve(self, request: Request, pk: str) -> Response:
-        return Response(ReviewCaseSerializer(selectors.review_case_get(case_id=int(pk))).data)
+        return Response(
+            ReviewCaseSerializer(review_selectors.review_case_get(case_id=int(pk))).data
+        )
 
     @extend_schema(
         summary="Claim a case",
@@ -160,7 +162,9 @@ class ReviewViewSet(viewsets.GenericViewSet):
     @action(detail=True, methods=["post"])
     def claim(self, request: Request, pk: str) -> Response:
         services.review_case_claim(case_id=int(pk), actor=request.user)
-        return Response(ReviewCaseSerializer(selectors.review_case_get(case_id=int(pk))).data)
+        return Response(
+            ReviewCaseSerializer(review_selectors.review_case_get(case_id=int(pk))).data
+        )
 
     @extend_schema(
         summary="Resolve a case",
@@ -180,8 +184,12 @@ class ReviewViewSet(viewsets.GenericViewSet):
     )
     @action(detail=True, methods=["post"])
     def resolve(self, request: Request, pk: str) -> Response:
-        selectors.review_case_get(case_id=int(pk))  # an unknown case is a 404 whatever the body
+        review_selectors.review_case_get(
+            case_id=int(pk)
+        )  # an unknown case is a 404 whatever the body
         incoming = ReviewResolveSerializer(data=request.data)
         incoming.is_valid(raise_exception=True)
         services.review_case_resolve(case_id=int(pk), **incoming.validated_data, actor=request.user)
-        return Response(ReviewCaseSerializer(selectors.review_case_get(case_id=int(pk))).data)
+        return Response(
+            ReviewCaseSerializer(review_selectors.review_case_get(case_id=int(pk))).data
+        )

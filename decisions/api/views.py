@@ -24,7 +24,7 @@ from core.filters import UtcIsoDateTimeFilter
 from core.idempotency import HEADER, idempotent_response, request_fingerprint
 from core.permissions import ScopeRequired, principal_may
 from core.schema import idempotency_key_parameter
-from decisions import privacy, selectors, services
+from decisions import privacy, replay_selectors, selectors, services
 from decisions.api import examples
 from decisions.api.serializers import (
     ApprovalNoteSerializer,
@@ -168,7 +168,7 @@ class DecisionViewSet(viewsets.ReadOnlyModelViewSet):
     @action(detail=True, methods=["post"])
     def replay(self, request: Request, pk: str | None = None) -> Response:
         decision = selectors.decision_get(decision_id=int(pk or 0))
-        return Response(ReplaySerializer(selectors.decision_replay(decision=decision)).data)
+        return Response(ReplaySerializer(replay_selectors.decision_replay(decision=decision)).data)
 
 
 # --- Rules -------------------------------------------------------------------------------------

@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from core.audit import actor_label_for
 from core.errors import InvalidInput
-from decisions import engine, enqueue, selectors, similarity, velocity
+from decisions import engine, enqueue, replay_selectors, selectors, similarity, velocity
 from decisions.exceptions import BacktestInProgress
 from decisions.models import Backtest, Event, Rule, RuleVersion
 from decisions.services.shared import Actor
@@ -239,7 +239,7 @@ def _backtest_evaluate(backtest: Backtest) -> dict[str, Any]:
             lists.update(
                 {name: content["values"] for name, content in decision.lists_snapshot.items()}
             )
-            result = selectors.decision_reevaluate(
+            result = replay_selectors.decision_reevaluate(
                 decision=decision,
                 versions=list(rule_set.values()),
                 lists=lists,

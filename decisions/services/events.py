@@ -14,7 +14,7 @@ from campaigns import services as campaigns_services
 from core import telemetry
 from core.errors import DomainError, InvalidInput, NotFound
 from core.json import json_for_database
-from decisions import engine, rollouts, selectors, similarity, velocity
+from decisions import engine, replay_selectors, rollouts, selectors, similarity, velocity
 from decisions.exceptions import DuplicateEvent
 from decisions.models import Decision, Event, RuleVersion
 from decisions.services.reviews import review_case_open
@@ -246,7 +246,7 @@ def _decide_and_store(
         policy=policy,
         lists={name: content["values"] for name, content in snapshot.items()},
         risk=risk,
-        history=selectors.history_variables(history),
+        history=replay_selectors.history_variables(history),
     )
     telemetry.decision_observe(
         outcome=result.outcome,
@@ -268,7 +268,7 @@ def _decide_and_store(
         risk_label=risk.label if risk else "",
         risk_record_id=risk_record_id,
         history=history,
-        reasons=selectors.decision_reasons(
+        reasons=replay_selectors.decision_reasons(
             outcome=result.outcome,
             trace=result.trace,
             rule_names={row.rule.key: row.rule.name for row in rows.values()},

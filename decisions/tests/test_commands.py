@@ -5,7 +5,7 @@ from io import StringIO
 import pytest
 from django.core.management import call_command
 
-from decisions import selectors
+from decisions import replay_selectors
 from decisions.models import (
     Decision,
     NamedList,
@@ -41,6 +41,6 @@ def test_it_loads_demo_rules_once_and_every_demo_decision_replays():
     assert actions
     assert {action["status"] for action in actions} == {"queued"}  # demo numbers are valid
     assert all(
-        selectors.decision_replay(decision=decision)["matches"]
+        replay_selectors.decision_replay(decision=decision)["matches"]
         for decision in Decision.objects.all()
     )

@@ -7,7 +7,7 @@ from django.utils import timezone
 
 from core.errors import InvalidInput
 from core.expressions import ExpressionError
-from decisions import engine, selectors, services
+from decisions import engine, replay_selectors, services
 from decisions.models import Decision, Event, RuleVersion
 from decisions.services import events
 from decisions.tests.factories import register_event, rule_with_version
@@ -257,7 +257,9 @@ def test_it_replays_every_decision_exactly():
     services.named_list_save(name="trusted", values=[])
     rule_with_version(key="big", condition="event.amount > 1", outcome="decline", priority=5)
 
-    reports = [selectors.decision_replay(decision=decision) for decision in Decision.objects.all()]
+    reports = [
+        replay_selectors.decision_replay(decision=decision) for decision in Decision.objects.all()
+    ]
 
     assert len(reports) == 3
     assert all(report["matches"] for report in reports), reports

@@ -6,7 +6,7 @@ import pytest
 from django.urls import reverse
 
 from core.errors import Conflict, InvalidInput
-from decisions import selectors, services, velocity
+from decisions import replay_selectors, services, velocity
 from decisions.models import Decision
 from decisions.tests.factories import register_event, rule_with_version
 from records.selectors import demo_applicants
@@ -82,7 +82,7 @@ def test_it_declines_a_customers_third_event_in_an_hour(customer_velocity):
     ]
     assert third.reasons[0] == {"kind": "rule", "code": "too-fast", "text": "Too Fast"}
     for decision in (first, second, other, third):
-        assert selectors.decision_replay(decision=decision)["matches"]
+        assert replay_selectors.decision_replay(decision=decision)["matches"]
 
 
 def test_it_sums_counts_distinct_values_and_leaves_out_events_without_the_key(customer_velocity):
@@ -187,7 +187,7 @@ def test_it_reviews_an_applicant_whose_similar_earlier_cases_were_declined(
     assert similar["mean_score"] == pytest.approx(
         sum(case["risk_score"] for case in similar["neighbours"]) / 5
     )
-    replay = selectors.decision_replay(decision=decision)
+    replay = replay_selectors.decision_replay(decision=decision)
     assert replay["matches"], replay["differences"]
     # The decision page lists the neighbours, linked to their decisions, and the reasons.
     page = staff_client.get(reverse("decisions:detail", args=[decision.pk])).content.decode()

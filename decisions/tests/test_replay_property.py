@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from campaigns.tests.factories import approved_template
-from decisions import selectors, services
+from decisions import replay_selectors, services
 from decisions.exceptions import DuplicateEvent
 from decisions.models import Decision
 from decisions.tests.factories import register_event, rule_with_version
@@ -119,7 +119,7 @@ def test_it_replays_any_decision_exactly_even_after_rules_and_lists_change(
     )
     services.named_list_save(name="blocked", values=[str(uuid.uuid4())])  # a later list change
 
-    report = selectors.decision_replay(decision=decision)
+    report = replay_selectors.decision_replay(decision=decision)
 
     assert report["matches"], report["differences"]
     assert report["replayed"]["outcome"] == decision.outcome

@@ -6,7 +6,7 @@ import pytest
 from django.utils import timezone
 
 from core.models import AuditEntry
-from decisions import selectors, services
+from decisions import replay_selectors, services
 from decisions.exceptions import ReplayUnavailable
 from decisions.models import Decision, Event
 from decisions.tests.factories import register_event
@@ -30,8 +30,8 @@ def test_it_blanks_old_payloads_keeps_the_decisions_and_refuses_their_replay(set
     entry = AuditEntry.objects.get(action="retention.purge", target_type="event_payload")
     assert entry.after["blanked"] == 1
     with pytest.raises(ReplayUnavailable):
-        selectors.decision_replay(decision=Decision.objects.get(pk=old.pk))
-    assert selectors.decision_replay(decision=Decision.objects.get(pk=recent.pk))["matches"]
+        replay_selectors.decision_replay(decision=Decision.objects.get(pk=old.pk))
+    assert replay_selectors.decision_replay(decision=Decision.objects.get(pk=recent.pk))["matches"]
 
 
 def test_a_second_run_finds_nothing_more_to_blank(settings):

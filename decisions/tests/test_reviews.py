@@ -12,7 +12,7 @@ from core.access import Scope
 from core.errors import InvalidInput
 from core.models import AuditEntry
 from core.tests.identities import key_client, person, session_client
-from decisions import selectors, services
+from decisions import replay_selectors, review_selectors, services
 from decisions.exceptions import ReviewCaseConflict
 from decisions.models import ReviewCase
 from decisions.tests.factories import register_event, rule_with_version
@@ -46,8 +46,8 @@ def test_the_queue_is_ordered_by_age_or_by_risk(review_rule):
     ReviewCase.objects.filter(pk=middle.pk).update(risk_score=0.9)
     ReviewCase.objects.filter(pk=newest.pk).update(risk_score=0.4)
 
-    by_age = [case.pk for case in selectors.review_case_list(ordering="age")]
-    by_risk = [case.pk for case in selectors.review_case_list(ordering="risk")]
+    by_age = [case.pk for case in review_selectors.review_case_list(ordering="age")]
+    by_risk = [case.pk for case in review_selectors.review_case_list(ordering="risk")]
 
     assert by_age == [oldest.pk, middle.pk, newest.pk]
     assert by_risk == [middle.pk, newest.pk, oldest.pk]
@@ -95,7 +95,7 @@ def test_a_resolution_sits_beside_the_decision_and_is_audited(review_rule):
     )
     entry = AuditEntry.objects.get(action="review_case.resolve")
     assert entry.after["resolution"] == "decline"
-    assert selectors.decision_replay(decision=resolved.decision)["matches"] is True
+    assert replay_selectors.decision_replay(decision=resolved.decision)["matches"] is True
     with pytest.raises(ReviewCaseConflict, match="resolved already"):
         services.review_case_resolve(case_id=case.pk, resolution="approve", note="x", actor=analyst)
 
@@ -116,12 +116,12 @@ def test_a_resolution_needs_a_known_answer_and_a_note(review_rule):
 
 
 def test_the_queue_stats_give_its_size_and_oldest_age(review_rule):
-    assert selectors.review_queue_stats() == (0, 0.0)
+    assert review_selectors.review_queue_stats() == (0, 0.0)
     oldest = open_case()
     open_case()
     ReviewCase.objects.filter(pk=oldest.pk).update(opened_at=timezone.now() - timedelta(hours=1))
 
-    size, age = selectors.review_queue_stats()
+    size, age = review_selectors.review_queue_stats()
     panel = session_client(person("analyst")).get("/reviews/panel/")
 
     assert size == 2
@@ -134,7 +134,7 @@ def test_the_case_page_shows_the_customers_earlier_decisions(review_rule):
     register_event({"amount": 10, "customer_id": "someone-else"})
     case = open_case(customer="c-7")
 
-    assert selectors.customer_earlier_decisions(decision=case.decision) == [earlier]
+    assert review_selectors.customer_earlier_decisions(decision=case.decision) == [earlier]
 
 
 def test_the_case_page_shows_the_decisions_reasons(review_rule, staff_client):

@@ -6,7 +6,7 @@ import pytest
 from django.utils import timezone
 
 from core.errors import InvalidInput
-from decisions import rollouts, selectors, services
+from decisions import replay_selectors, rollouts, selectors, services
 from decisions.exceptions import ApprovalRequired, RuleVersionStateConflict
 from decisions.models import RuleVersion
 from decisions.tests.factories import register_event, rule_with_version
@@ -50,7 +50,7 @@ def test_a_future_dated_version_takes_over_at_its_time_with_no_gap(clock):
         ("decline", upcoming.pk),
     ]
     for decision in decisions:
-        assert selectors.decision_replay(decision=decision)["matches"]
+        assert replay_selectors.decision_replay(decision=decision)["matches"]
 
 
 def test_it_files_a_due_scheduled_version_as_published_and_retires_the_one_it_replaced(clock):
@@ -98,7 +98,7 @@ def test_it_decides_about_ten_percent_of_a_thousand_customers_by_the_canary():
         expected = ("decline", candidate.pk) if arms[n] == "canary" else ("approve", None)
         assert (decision.outcome, decision.matched_version_id) == expected
     for decision in decided[::40]:  # replay is covered at length elsewhere: a sample here
-        assert selectors.decision_replay(decision=decision)["matches"]
+        assert replay_selectors.decision_replay(decision=decision)["matches"]
     assert (keyless.arms["limit"]["arm"], keyless.arms["limit"]["bucket"]) == ("control", None)
     comparison = selectors.canary_comparison(rule=control.rule)
     assert comparison["canary"]["total"] == arms.count("canary")

@@ -13,7 +13,7 @@ from celery import current_app
 from core.errors import InvalidInput
 from core.models import AuditEntry
 from core.tests.identities import person, session_client
-from decisions import selectors, services, signing
+from decisions import replay_selectors, services, signing
 from decisions.exceptions import InvalidActions
 from decisions.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from decisions.services.webhooks import webhook_retry_delay
@@ -106,7 +106,7 @@ def test_a_webhook_action_is_delivered_once_despite_a_failing_first_attempt(
     assert decision.actions[0]["status"] == "queued"
     assert decision.actions[0]["delivery_id"] == delivery.pk
     assert endpoint.secret_encrypted != secret
-    assert selectors.decision_replay(decision=decision)["matches"] is True
+    assert replay_selectors.decision_replay(decision=decision)["matches"] is True
 
 
 def test_a_refusal_fails_at_once_and_busy_answers_stop_after_the_last_attempt(
