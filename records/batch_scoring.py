@@ -19,7 +19,6 @@ from typing import Any
 
 import numpy as np
 
-from records.models import EMBEDDING_DIMENSIONS
 from risk.selectors import InvalidFeatures, LoadedModel, features_validate
 
 _INTEGER = re.compile(r"^[+-]?\d{1,18}$")  # as risk.schema accepts them
@@ -137,19 +136,9 @@ def rows_score(loaded: LoadedModel, rows: Sequence[dict[str, Any]]) -> list[Prep
     per-row objects (same operations on the same arrays, so the same bits)."""
     if not rows:
         return []
-    encoded = loaded.encode(rows)
-    centred = (encoded - loaded.baseline) * loaded.coef
-    base_logit = float(loaded.intercept + loaded.coef @ loaded.baseline)
-    names = list(loaded.slices)
-    contributions = np.column_stack(
-        [centred[:, columns].sum(axis=1) for columns in loaded.slices.values()]
-    )
-    logits = (encoded * loaded.coef).sum(axis=1) + loaded.intercept
-    scores = 1.0 / (1.0 + np.exp(-logits))
-    norms = np.linalg.norm(encoded, axis=1, keepdims=True)
-    unit = np.divide(encoded, norms, out=np.zeros_like(encoded), where=norms > 0)
-    embeddings = np.zeros((len(rows), EMBEDDING_DIMENSIONS), dtype=np.float32)
-    embeddings[:, : encoded.shape[1]] = unit
+    arrays = loaded.score_arrays(rows)
+    names, contributions, scores = arrays.names, arrays.contributions, arrays.scores
+    embeddings = arrays.embeddings
     # score_many sorts each row's drivers by |contribution|, largest first, ties in feature
     # order (a stable sort); argsort of the negated magnitudes, stable, gives the same order.
     orders = np.argsort(-np.abs(contributions), axis=1, kind="stable").tolist()
@@ -174,7 +163,7 @@ def rows_score(loaded: LoadedModel, rows: Sequence[dict[str, Any]]) -> list[Prep
                     }
                     for column in orders[index]
                 ],
-                base_logit=base_logit,
+                base_logit=arrays.base_logit,
             )
         )
     return prepared

@@ -210,6 +210,19 @@ def _fast_encode(steps: list[_EncodingStep], rows: Sequence[Mapping[str, Any]]) 
     return encoded
 
 
+@dataclass(frozen=True)
+class ScoredArrays:
+    """Scores of many rows as arrays: per-feature contributions (rows x features, in `names`
+    order), logits, scores, the base logit and the embeddings."""
+
+    names: list[str]
+    contributions: np.ndarray
+    logits: np.ndarray
+    scores: np.ndarray
+    base_logit: float
+    embeddings: np.ndarray
+
+
 @dataclass
 class LoadedModel:
     """A model version ready to score: its pipeline split into encoding and linear scoring."""
@@ -266,29 +279,44 @@ class LoadedModel:
                 return label
         return self.thresholds[-1][0]
 
-    def score_many(self, rows: Sequence[Mapping[str, Any]]) -> list[Scoring]:
-        """Score validated feature rows in one vectorised pass."""
-        if not rows:
-            return []
+    def score_arrays(self, rows: Sequence[Mapping[str, Any]]) -> ScoredArrays:
+        """The arithmetic of scoring, for many rows at once: every caller that scores (one
+        applicant or a back-fill batch) runs these same operations, so they agree to the bit."""
         encoded = self.encode(rows)
         centred = (encoded - self.baseline) * self.coef
-        base_logit = float(self.intercept + self.coef @ self.baseline)
-        per_feature = {
-            name: centred[:, columns].sum(axis=1) for name, columns in self.slices.items()
-        }
+        contributions = np.column_stack(
+            [centred[:, columns].sum(axis=1) for columns in self.slices.values()]
+        )
         # A row-wise sum, not `encoded @ coef`: BLAS picks another kernel (and summation order)
         # for one row than for many, so a batch's scores differed from single ones in the last bit.
         logits = (encoded * self.coef).sum(axis=1) + self.intercept
-        scores = 1.0 / (1.0 + np.exp(-logits))
         norms = np.linalg.norm(encoded, axis=1, keepdims=True)
         unit = np.divide(encoded, norms, out=np.zeros_like(encoded), where=norms > 0)
         embeddings = np.zeros((len(rows), EMBEDDING_DIMENSIONS), dtype=np.float32)
         embeddings[:, : encoded.shape[1]] = unit
+        return ScoredArrays(
+            names=list(self.slices),
+            contributions=contributions,
+            logits=logits,
+            scores=1.0 / (1.0 + np.exp(-logits)),
+            base_logit=float(self.intercept + self.coef @ self.baseline),
+            embeddings=embeddings,
+        )
+
+    def score_many(self, rows: Sequence[Mapping[str, Any]]) -> list[Scoring]:
+        """Score validated feature rows in one vectorised pass."""
+        if not rows:
+            return []
+        arrays = self.score_arrays(rows)
+        logits, scores, base_logit = arrays.logits, arrays.scores, arrays.base_logit
+        embeddings = arrays.embeddings
         results = []
         for index, row in enumerate(rows):
             drivers = [
-                Driver(feature=name, value=row[name], contribution=float(values[index]))
-                for name, values in per_feature.items()
+                Driver(feature=name, value=row[name], contribution=float(contribution))
+                for name, contribution in zip(
+                    arrays.names, arrays.contributions[index], strict=True
+                )
             ]
             drivers.sort(key=lambda driver: abs(driver.contribution), reverse=True)
             score = float(scores[index])
