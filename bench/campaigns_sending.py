@@ -2,10 +2,11 @@
 
 1. launch: materialising 100,000 messages (segment in CEL, consent, cap, template, quiet
    hours, COPY) against the floor of a bare COPY of the same rows;
-2. sustained send rate against the fake Twilio server with 2 real Celery workers sharing one
-   Redis token bucket, versus the configured limit (target: within 1 %);
+2. sending to the fake Twilio server with 2 real Celery workers sharing one Redis schedule: the
+   sustained rate against a configured limit (target: within 1 %, no second 10 % above), and the
+   rate with no effective limit (target: >= 1,000 msg/s);
 3. webhook processing latency (status callbacks through the full Django stack, signature
-   verified, stored raw, deduplicated, applied): median and p99 (target: p99 < 100 ms).
+   verified, stored raw, deduplicated, applied): median and p99 (target: p99 < 20 ms).
 """
 
 import contextlib
@@ -21,11 +22,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from bench.harness import setup_django, summarize, write_section
+from bench.harness import full_size, setup_django, summarize, write_section
 
 CONTACTS = 100_000
-SEND_RATE = int(os.environ.get("BENCH_SEND_RATE", "20"))
-SEND_SECONDS = int(os.environ.get("BENCH_SEND_SECONDS", "60"))
+SEND_RATE = int(os.environ.get("BENCH_SEND_RATE", "50"))
+SEND_SECONDS = int(os.environ.get("BENCH_SEND_SECONDS", "30"))
+# "Unthrottled": a limit far above what 2 workers can send, so the workers set the pace.
+UNTHROTTLED_RATE = 100_000
+UNTHROTTLED = int(os.environ.get("BENCH_UNTHROTTLED_MESSAGES", "50000" if full_size() else "10000"))
 WEBHOOK_CALLS = 1000
 AREA_CODES = [201, 202, 203, 205, 206, 207, 208, 209, 210, 212, 213, 214, 215, 216, 217]
 ROOT = Path(__file__).resolve().parent.parent
@@ -179,17 +183,13 @@ def bench_webhooks() -> dict:
     return summarize(samples[50:])  # the first calls warm caches and connections
 
 
-def bench_send_rate() -> dict:
-    """2 worker processes and beat, one Redis bucket, the fake Twilio server; the steady rate."""
-    from django.conf import settings
-
-    from campaigns import services
-    from campaigns.ratelimit import rate_limit_reset
+def bench_sending() -> dict:
+    """2 worker processes and beat, one Redis schedule, the fake Twilio server: the steady rate
+    of a throttled campaign against its limit, then how fast an unthrottled one goes."""
     from tests.support.celery_worker import database_url
     from tests.support.fake_twilio import FakeTwilio
     from tests.support.redis_server import RedisServer
 
-    total = SEND_RATE * SEND_SECONDS
     workdir = Path(tempfile.mkdtemp(prefix="bench-campaigns-"))
     redis_server = RedisServer(workdir)
     redis_url = redis_server.start()
@@ -198,15 +198,13 @@ def bench_send_rate() -> dict:
     fake.start()
     workers: list[subprocess.Popen] = []
     try:
-        reset_tables()
-        load_contacts(total)
-        broker = {"CELERY_BROKER_URL": redis_url}
         env = {
             **os.environ,
             "DJANGO_SETTINGS_MODULE": "config.settings",
             "DATABASE_URL": database_url(),
             "DATA_DIR": str(workdir),
             "RATE_LIMIT_STORAGE_URL": redis_url,
+            "CELERY_BROKER_URL": redis_url,
             "SMS_PROVIDER": "twilio",
             "TWILIO_ACCOUNT_SID": fake.account_sid,
             "TWILIO_AUTH_TOKEN": "bench-token",
@@ -214,7 +212,7 @@ def bench_send_rate() -> dict:
             "TWILIO_FROM_NUMBER": "+15005550006",
             "LOG_LEVEL": "WARNING",
             "CONN_MAX_AGE": "600",
-            **broker,
+            "CAMPAIGNS_MAX_RATE_PER_SECOND": str(UNTHROTTLED_RATE),
         }
         celery = [sys.executable, "-m", "celery", "-A", "config"]
         quiet = ["--loglevel", "WARNING"]
@@ -249,24 +247,9 @@ def bench_send_rate() -> dict:
                     start_new_session=True,
                 )
             )
-        settings.RATE_LIMIT_STORAGE_URL = redis_url
         time.sleep(8)  # workers and beat up (their first tasks would otherwise wait anyway)
-        campaign = services.campaign_create(
-            name="Bench rate",
-            config={
-                "segment": "true",
-                "template": "Hi {{ contact.attributes.first_name }}, your offer is waiting.",
-                "send_window": {"start": "00:00", "end": "23:59"},
-                "rate_per_second": SEND_RATE,
-            },
-        )
-        rate_limit_reset(key=f"campaign:{campaign.pk}", rate=SEND_RATE)
-        services.campaign_launch(campaign=campaign)
-        deadline = time.monotonic() + SEND_SECONDS * 3 + 60
-        while time.monotonic() < deadline and len(fake.create_calls) < total:
-            time.sleep(0.5)
-        # When each request reached the provider, by the provider's own clock.
-        sent_times = sorted(message.created_at for message in fake.accepted())
+        throttled = _campaign_run(fake, redis_url, rate=SEND_RATE, total=SEND_RATE * SEND_SECONDS)
+        unthrottled = _campaign_run(fake, redis_url, rate=UNTHROTTLED_RATE, total=UNTHROTTLED)
     finally:
         for worker in workers:
             with contextlib.suppress(ProcessLookupError):
@@ -274,24 +257,60 @@ def bench_send_rate() -> dict:
         fake.stop()
         redis_server.stop()
         shutil.rmtree(workdir, ignore_errors=True)
+    return {"throttled": throttled, "unthrottled": unthrottled}
+
+
+def _campaign_run(fake, redis_url: str, *, rate: int, total: int) -> dict:
+    """One campaign of `total` messages at `rate`, sent by the running workers; its figures by
+    the provider's own clock."""
+    from django.conf import settings
+
+    from campaigns import services
+    from campaigns.ratelimit import rate_limit_reset
+
+    reset_tables()
+    load_contacts(total)
+    with fake.lock:
+        fake.create_calls.clear()
+        fake.messages.clear()
+    settings.RATE_LIMIT_STORAGE_URL = redis_url
+    settings.CAMPAIGNS_MAX_RATE_PER_SECOND = UNTHROTTLED_RATE
+    campaign = services.campaign_create(
+        name=f"Bench at {rate}/s",
+        config={
+            "segment": "true",
+            "template": "Hi {{ contact.attributes.first_name }}, your offer is waiting.",
+            "send_window": {"start": "00:00", "end": "23:59"},
+            "rate_per_second": rate,
+        },
+    )
+    rate_limit_reset(key=f"campaign:{campaign.pk}")
+    services.campaign_launch(campaign=campaign)
+    deadline = time.monotonic() + total / min(rate, 100) * 3 + 60
+    while time.monotonic() < deadline and len(fake.create_calls) < total:
+        time.sleep(0.2)
+    # When each request reached the provider, by the provider's own clock.
+    sent_times = sorted(message.created_at for message in fake.accepted())
     creates = len(fake.create_calls)
     distinct = len({call["To"] for call in fake.create_calls})
-    # The steady state: drop the first and last 5 seconds (start-up burst and tail). The
-    # sustained rate is the slope of messages sent against time (least squares), which, unlike
-    # a count divided by a span, does not depend on where the span cuts the bucket's bursts.
     moments = [t.timestamp() for t in sent_times]
-    start, end = moments[0] + 5, moments[-1] - 5
-    steady = [t for t in moments if start <= t < end]
-    rate = statistics.linear_regression(steady, range(len(steady))).slope
+    wall = moments[-1] - moments[0]
+    # The steady state: drop the first and last tenth (at most 5 s each: start-up and tail).
+    # The sustained rate is the slope of messages sent against time (least squares), which,
+    # unlike a count divided by a span, does not depend on where the span cuts a burst.
+    trim = min(5.0, wall / 10)
+    steady = [t for t in moments if moments[0] + trim <= t < moments[-1] - trim]
+    steady_rate = statistics.linear_regression(steady, range(len(steady))).slope
     return {
-        "limit_per_second": SEND_RATE,
+        "limit_per_second": rate,
         "messages": total,
         "provider_calls": creates,
         "distinct_recipients": distinct,
-        "steady_rate": rate,
-        "error_percent": (rate - SEND_RATE) / SEND_RATE * 100,
+        "steady_rate": steady_rate,
+        "error_percent": (steady_rate - rate) / rate * 100,
         "busiest_second": busiest_second(moments),
-        "wall_seconds": sent_times[-1].timestamp() - sent_times[0].timestamp(),
+        "wall_seconds": wall,
+        "load_average": os.getloadavg()[0],
     }
 
 
@@ -313,27 +332,37 @@ def main() -> None:
         logging.getLogger(name).setLevel(logging.WARNING)
     launch = bench_launch()
     webhooks = bench_webhooks()
-    send = bench_send_rate()
+    sending = bench_sending()
+    send, fast = sending["throttled"], sending["unthrottled"]
     rows = [
         (
             f"launch: {launch['messages']:,} messages from {launch['contacts']:,} contacts",
-            f"**{launch['launch_seconds']:.2f} s**",
+            f"**{launch['launch_seconds']:.2f} s** "
+            f"({launch['launch_seconds'] / launch['copy_floor_seconds']:.2f}x the COPY)",
             f"< 5 s; bare COPY of the same rows, committed: {launch['copy_floor_seconds']:.2f} s; "
             f"load average then {launch['load_average']:.1f} on 2 cores",
         ),
         (
-            "send rate, 2 workers (8 threads each), one Redis bucket",
+            "throttled send rate, 2 workers (8 threads each), one Redis schedule",
             f"**{send['steady_rate']:.2f} msg/s** ({send['error_percent']:+.2f} %)",
             f"limit {send['limit_per_second']} msg/s, within 1 %",
         ),
         (
             "busiest one-second span at the provider",
-            f"{send['busiest_second']} messages",
-            f"limit {send['limit_per_second']} in any second at the bucket",
+            f"{send['busiest_second']} messages "
+            f"({(send['busiest_second'] / send['limit_per_second'] - 1) * 100:+.0f} %)",
+            f"limit {send['limit_per_second']}; no second more than 10 % above",
+        ),
+        (
+            "unthrottled send rate, same 2 workers",
+            f"**{fast['steady_rate']:.0f} msg/s** ({fast['messages']:,} messages in "
+            f"{fast['wall_seconds']:.1f} s)",
+            f">= 1,000 msg/s; load average then {fast['load_average']:.1f}",
         ),
         (
             "provider calls / messages / distinct recipients",
-            f"{send['provider_calls']} / {send['messages']} / {send['distinct_recipients']}",
+            f"{send['provider_calls']} / {send['messages']} / {send['distinct_recipients']}; "
+            f"{fast['provider_calls']} / {fast['messages']} / {fast['distinct_recipients']}",
             "all equal (never twice)",
         ),
         (
@@ -341,7 +370,7 @@ def main() -> None:
             f"**{webhooks['median_us'] / 1000:.2f} ms**",
             "",
         ),
-        ("webhook processing, p99", f"**{webhooks['p99_us'] / 1000:.2f} ms**", "< 100 ms"),
+        ("webhook processing, p99", f"**{webhooks['p99_us'] / 1000:.2f} ms**", "< 20 ms"),
     ]
     table = "\n".join(f"| {a} | {b} | {c} |" for a, b, c in rows)
     markdown = f"""
@@ -357,24 +386,24 @@ difference ({launch["launch_seconds"] - launch["copy_floor_seconds"]:.2f} s) is 
 the contacts and the evaluation add. On this shared machine the floor alone varies several-fold
 with the other work running; the 5 s target holds only when the disk is quiet.
 
-The send rate is the least-squares slope of messages sent against time in the steady state
-(first and last 5 s dropped), by the provider's arrival times of {send["messages"]} messages
-sent over {send["wall_seconds"]:.1f} s. The bucket is the `limits` moving window in Redis,
-counted in SMS segments (every message here is one segment); a worker takes its tokens after
-the claim, right before the provider call. The busiest second at the provider runs above the
-limit although the bucket admits at most the limit per second by the clock it keeps: the time
-from a grant to the request reaching the provider varies with thread scheduling (8 threads a
-process on 2 cores), so arrivals bunch. Over the run they cannot outpace the bucket, so the
-sustained rate is unaffected. Webhook latency: {webhooks["n"]} signed status callbacks through
-Django's test client (middleware, signature check, raw store, dedup, rank-ordered transition).
-Measured at
-{datetime.now(UTC):%H:%M} UTC on a 2-core machine shared with other work.
+Sending: the dispatcher (beat, every second) queues up to 3 s of each campaign's rate and
+enqueues one task per batch (half a second of the rate, at most 50 messages). A batch is claimed
+in one transaction, reserves its slots on the campaign's GCRA schedule in Redis in one call,
+sends each message in its slot through the real `twilio` client, and records the receipts in one
+statement every 0.2 s. The send rate is the least-squares slope of messages sent against time
+in the steady state (the first and last tenth of the run, at most 5 s each, dropped), by the
+provider's arrival times: {send["messages"]} messages over {send["wall_seconds"]:.1f} s at the
+limit, {fast["messages"]:,} unthrottled (a limit of {UNTHROTTLED_RATE:,}/s, so the workers set
+the pace). The fake provider is a Python HTTP server in this process, on the same 2 cores as the
+workers, PostgreSQL and Redis: its own cost is part of the unthrottled figure. Webhook latency:
+{webhooks["n"]} signed status callbacks through Django's test client (middleware, signature
+check, raw store, dedup, rank-ordered transition). Measured at {datetime.now(UTC):%H:%M} UTC.
 """
     write_section(
         "campaigns_sending",
         title="Campaigns: launch, send rate, webhooks",
         markdown=markdown,
-        raw={"launch": launch, "send": send, "webhooks": webhooks},
+        raw={"launch": launch, "sending": sending, "webhooks": webhooks},
     )
 
 

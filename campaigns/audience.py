@@ -59,11 +59,16 @@ class Audience:
     template_errors: list[str] = field(default_factory=list)
 
 
-def recent_message_counts(*, since: datetime, contact_ids: list[int] | None = None) -> dict:
-    """Messages that went (or may have gone) out per contact since `since`, across campaigns."""
+def recent_message_counts(
+    *, since: datetime, contact_ids: list[int] | None = None, exclude: list[int] | None = None
+) -> dict:
+    """Messages that went (or may have gone) out per contact since `since`, across campaigns
+    (leaving out the messages `exclude`)."""
     rows = Message.objects.filter(COUNTED_FOR_CAP, claimed_at__gte=since)
     if contact_ids is not None:
         rows = rows.filter(contact_id__in=contact_ids)
+    if exclude:
+        rows = rows.exclude(pk__in=exclude)
     return dict(
         rows.values_list("contact_id").annotate(n=Count("id")).values_list("contact_id", "n")
     )

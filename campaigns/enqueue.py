@@ -11,6 +11,7 @@ from celery import current_app
 from django.db import transaction
 
 MESSAGE_SEND = "campaigns.message_send"
+MESSAGES_SEND = "campaigns.messages_send"
 # Routed to the heavy queue (CELERY_TASK_ROUTES), with a soft time limit.
 CAMPAIGN_JOB_RUN = "campaigns.campaign_job_run"
 
@@ -25,12 +26,13 @@ def task_enqueue(name: str, *args: Any, **options: Any) -> None:
     app.signature(name, args=args, **options).apply_async()
 
 
-def messages_send_on_commit(message_ids: Iterable[int]) -> None:
-    """Once the caller's transaction commits, enqueue one send per message (none on rollback)."""
-    ids = list(message_ids)
+def messages_send_on_commit(batches: Iterable[list[int]]) -> None:
+    """Once the caller's transaction commits, enqueue one send task per batch of message ids
+    (none on rollback)."""
+    pending = [batch for batch in batches if batch]
 
     def enqueue() -> None:
-        for message_id in ids:
-            task_enqueue(MESSAGE_SEND, message_id)
+        for batch in pending:
+            task_enqueue(MESSAGES_SEND, batch)
 
     transaction.on_commit(enqueue)

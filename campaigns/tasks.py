@@ -9,7 +9,7 @@ from django.conf import settings
 
 import campaigns.providers.twilio  # noqa: F401 -- imported before the pool forks, not per child
 from campaigns import services
-from campaigns.enqueue import CAMPAIGN_JOB_RUN, MESSAGE_SEND
+from campaigns.enqueue import CAMPAIGN_JOB_RUN, MESSAGE_SEND, MESSAGES_SEND
 from campaigns.providers.simulator import simulator_callback_task  # noqa: F401 -- registers it
 
 
@@ -23,6 +23,12 @@ def messages_dispatch_task() -> int:
 def message_send_task(message_id: int) -> str:
     """Send one message; safe to run twice (the claim lets only one run reach the provider)."""
     return services.message_send(message_id=message_id)
+
+
+@shared_task(name=MESSAGES_SEND, ignore_result=True)
+def messages_send_task(message_ids: list[int]) -> dict[int, str]:
+    """Send a batch of messages, paced; safe to run twice, like the single send."""
+    return services.messages_send(message_ids=message_ids)
 
 
 @shared_task(name="campaigns.messages_reconcile", ignore_result=True)

@@ -168,7 +168,7 @@ if REDIS_URL:
     }
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
-# The `limits` storage for token buckets: Redis when configured, else per-process memory.
+# Where the paced send-rate schedules live (ADR 0012): Redis when configured, else memory.
 RATE_LIMIT_STORAGE_URL = env.str("RATE_LIMIT_STORAGE_URL", default=REDIS_URL or "memory://")
 
 # --- Celery -----------------------------------------------------------------------------------
@@ -503,6 +503,8 @@ CAMPAIGNS_RETRY_BASE_SECONDS = env.float("CAMPAIGNS_RETRY_BASE_SECONDS", default
 CAMPAIGNS_RETRY_MAX_SECONDS = env.float("CAMPAIGNS_RETRY_MAX_SECONDS", default=300.0)
 # How far ahead of the rate the dispatcher fills the queue (seconds of sending).
 CAMPAIGNS_DISPATCH_AHEAD_SECONDS = env.float("CAMPAIGNS_DISPATCH_AHEAD_SECONDS", default=3.0)
+# The most messages one send task takes; a batch is claimed in one transaction and paced.
+CAMPAIGNS_SEND_BATCH_SIZE = env.int("CAMPAIGNS_SEND_BATCH_SIZE", default=50)
 # A queued message whose task vanished (a killed worker) is enqueued again after this.
 CAMPAIGNS_REQUEUE_AFTER_SECONDS = env.float("CAMPAIGNS_REQUEUE_AFTER_SECONDS", default=60.0)
 # A message still `sending` after this had its worker die mid-send: its outcome is unknown.

@@ -102,7 +102,7 @@ def launch(name: str, *, rate: int = 20, window: dict | None = None, **config) -
             **config,
         },
     )
-    rate_limit_reset(key=f"campaign:{campaign.pk}", rate=rate)
+    rate_limit_reset(key=f"campaign:{campaign.pk}")
     return services.campaign_launch(campaign=campaign)
 
 

@@ -40,7 +40,12 @@ from campaigns.services.receipts import (
     webhook_store,
 )
 from campaigns.services.retention import retention_purge
-from campaigns.services.sending import message_send, retry_delay, status_callback_url
+from campaigns.services.sending import (
+    message_send,
+    messages_send,
+    retry_delay,
+    status_callback_url,
+)
 from campaigns.services.templates import (
     sms_template_approve,
     sms_template_body_validate,
@@ -72,6 +77,7 @@ __all__ = [
     "message_send",
     "messages_dispatch",
     "messages_reconcile",
+    "messages_send",
     "preview_runs_inline",
     "retention_purge",
     "retry_delay",

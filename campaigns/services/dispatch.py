@@ -28,7 +28,7 @@ def messages_dispatch(*, now: datetime | None = None) -> int:
             Campaign.objects.filter(pk=scheduled.pk, status=Campaign.Status.SCHEDULED).update(
                 status=Campaign.Status.RUNNING, updated_at=now
             )
-    ids: list[int] = []
+    batches: list[list[int]] = []
     ahead = settings.CAMPAIGNS_DISPATCH_AHEAD_SECONDS
     running = Campaign.objects.filter(status=Campaign.Status.RUNNING).only("id", "config")
     with connection.cursor() as cursor:
@@ -47,13 +47,15 @@ def messages_dispatch(*, now: datetime | None = None) -> int:
                     "LIMIT %s FOR UPDATE SKIP LOCKED",
                     [campaign.pk, now, budget],
                 )
-                ids += [row[0] for row in cursor.fetchall()]
+                batches += _batched([row[0] for row in cursor.fetchall()], _batch_size(rate))
         cursor.execute(
             "SELECT id FROM campaigns_message WHERE status = 'pending' AND campaign_id IS NULL "
             "AND send_after <= %s ORDER BY send_after, id LIMIT 500 FOR UPDATE SKIP LOCKED",
             [now],
         )
-        ids += [row[0] for row in cursor.fetchall()]
+        transactional = _batch_size(settings.CAMPAIGNS_TRANSACTIONAL_RATE_PER_SECOND)
+        batches += _batched([row[0] for row in cursor.fetchall()], transactional)
+    ids = [message_id for batch in batches for message_id in batch]
     if ids:
         messages_move(
             where="id = ANY(%s)",
@@ -73,11 +75,21 @@ def messages_dispatch(*, now: datetime | None = None) -> int:
     )
     if stale:
         Message.objects.filter(id__in=stale).update(queued_at=now)
-    to_send = ids + stale
-    if to_send:
-        messages_send_on_commit(to_send)
+        batches += _batched(stale, settings.CAMPAIGNS_SEND_BATCH_SIZE)
+    messages_send_on_commit(batches)
     _campaigns_complete()
-    return len(to_send)
+    return len(ids) + len(stale)
+
+
+def _batch_size(rate: int) -> int:
+    """Half a second of the bucket's rate, at most CAMPAIGNS_SEND_BATCH_SIZE: a batch paces its
+    sends itself, so fewer, larger tasks cost less than one a message, while batches short in
+    time let every worker share the sending."""
+    return max(1, min(settings.CAMPAIGNS_SEND_BATCH_SIZE, rate // 2))
+
+
+def _batched(ids: list[int], size: int) -> list[list[int]]:
+    return [ids[start : start + size] for start in range(0, len(ids), size)]
 
 
 def _campaigns_complete() -> None:

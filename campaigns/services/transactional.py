@@ -117,5 +117,5 @@ def transactional_message_send(
         detail={"reason": reason} if reason else {},
     )
     if not reason:
-        messages_send_on_commit([message.pk])
+        messages_send_on_commit([[message.pk]])
     return message

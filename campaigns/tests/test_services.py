@@ -3,6 +3,7 @@
 import socket
 from datetime import time, timedelta
 from io import StringIO
+from itertools import pairwise
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -23,7 +24,7 @@ from campaigns.models import (
 )
 from campaigns.providers import provider_get
 from campaigns.providers.simulator import callback_post
-from campaigns.ratelimit import rate_limit_acquire, rate_limit_reset
+from campaigns.ratelimit import rate_limit_acquire, rate_limit_reserve, rate_limit_reset
 from campaigns.services import lifecycle, sending
 from campaigns.services.states import message_transition
 from campaigns.tests.factories import campaign_factory, contact_factory
@@ -405,9 +406,42 @@ def _queued_message() -> Message:
     contact_factory()
     campaign = campaign_factory(rate_per_second=1)
     services.campaign_launch(campaign=campaign)
-    rate_limit_reset(key=f"campaign:{campaign.pk}", rate=1)
+    rate_limit_reset(key=f"campaign:{campaign.pk}")
     services.messages_dispatch()
     return campaign.messages.get(status="queued")
+
+
+def test_a_batch_is_claimed_at_once_sent_in_paced_slots_and_recorded(fake_twilio, settings):
+    # Given four queued messages of a campaign sending 20 a second, one of them refused by consent
+    settings.CAMPAIGNS_DISPATCH_AHEAD_SECONDS = 1
+    phones = ["+14155552671", "+14155552672", "+14155552673", "+14155552674"]
+    contacts = [contact_factory(phone=phone) for phone in phones]
+    campaign = campaign_factory(rate_per_second=20)
+    services.campaign_launch(campaign=campaign)
+    rate_limit_reset(key=f"campaign:{campaign.pk}")
+    services.messages_dispatch()
+    services.consent_change(contact=contacts[3], topic="marketing", action="opt_out", source="api")
+    ids = list(campaign.messages.order_by("pk").values_list("pk", flat=True))
+
+    # When one task sends them as a batch
+    outcomes = services.messages_send(message_ids=ids)
+
+    # Then each consenting person got one message, 1/20 s apart at the provider
+    assert list(outcomes.values()) == ["sent", "sent", "sent", "held:opted_out"]
+    arrivals = sorted(message.created_at for message in fake_twilio.accepted())
+    assert [call["To"] for call in fake_twilio.create_calls] == phones[:3]
+    assert all(b - a >= timedelta(seconds=0.045) for a, b in pairwise(arrivals))
+    # ... and every sent message holds its own SID and a complete ledger
+    sids = {message.to: message.sid for message in fake_twilio.accepted()}
+    for message in campaign.messages.filter(status="sent").select_related("contact"):
+        assert message.provider_sid == sids[message.contact.phone]
+        assert (message.attempts, message.sent_at is not None) == (1, True)
+        assert list(message.transitions.values_list("to_status", flat=True)) == [
+            "queued",
+            "sending",
+            "sent",
+        ]
+    assert campaign.messages.get(contact=contacts[3]).status == "canceled"
 
 
 def test_a_claim_that_gets_no_tokens_goes_back_to_pending_without_using_an_attempt(
@@ -442,9 +476,9 @@ def test_a_pause_or_cancel_during_the_wait_for_tokens_stops_the_send(
 
     def acquire_while_the_operator_acts(**kwargs):
         operator_action(campaign=message.campaign)
-        return rate_limit_acquire(**kwargs)
+        return rate_limit_reserve(**kwargs)
 
-    monkeypatch.setattr(sending, "rate_limit_acquire", acquire_while_the_operator_acts)
+    monkeypatch.setattr(sending, "rate_limit_reserve", acquire_while_the_operator_acts)
     assert services.message_send(message_id=message.pk).startswith("held:campaign_")
     message.refresh_from_db()
     assert (message.status, message.cancel_reason, message.attempts) == (status, reason, 0)
@@ -460,9 +494,9 @@ def test_a_claim_taken_by_reconciliation_during_the_wait_is_not_sent(
     def acquire_while_reconciliation_runs(**kwargs):
         assert kwargs["max_wait"] == 0  # the wait never outlasts the sending timeout
         services.messages_reconcile(now=timezone.now() + timedelta(seconds=1))
-        return rate_limit_acquire(**kwargs)
+        return rate_limit_reserve(**kwargs)
 
-    monkeypatch.setattr(sending, "rate_limit_acquire", acquire_while_reconciliation_runs)
+    monkeypatch.setattr(sending, "rate_limit_reserve", acquire_while_reconciliation_runs)
     assert services.message_send(message_id=message.pk) == "skipped"
     assert fake_twilio.create_calls == []
     assert Message.objects.get(pk=message.pk).status == "unknown"
@@ -482,16 +516,15 @@ def test_it_settles_a_sent_message_whose_receipts_never_arrive_after_five_minute
     # Given the simulator posting its receipts to a port where nothing listens
     settings.SMS_PROVIDER = "simulator"
     settings.PUBLIC_BASE_URL = _closed_port_url()
-    settings.CAMPAIGNS_RATE_WAIT_MAX_SECONDS = 0
     contact_factory(phone="+14155552671")
     contact_factory(phone="+14155552672")
-    campaign = campaign_factory(rate_per_second=10)
+    campaign = campaign_factory(rate_per_second=100)
     services.campaign_launch(campaign=campaign)
-    rate_limit_reset(key=f"campaign:{campaign.pk}", rate=10)
+    rate_limit_reset(key=f"campaign:{campaign.pk}")
     services.messages_dispatch()
     with django_capture_on_commit_callbacks():  # the receipts go nowhere but the closed port
-        for message in campaign.messages.all():
-            assert services.message_send(message_id=message.pk) == "sent"
+        ids = list(campaign.messages.values_list("pk", flat=True))
+        assert set(services.messages_send(message_ids=ids).values()) == {"sent"}
     old, young = campaign.messages.order_by("contact__phone")
     for simulated in SimulatedMessage.objects.all():
         assert callback_post(sid=simulated.sid, status="sent") is False
