@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.core.cache import cache
+from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
@@ -158,22 +159,36 @@ def _process(
     respond: Callable[[services.WebhookResult], HttpResponse],
     message_ref: str = "",
 ) -> HttpResponse:
-    """Refuse, or store, process once per signed key, and answer."""
+    """Refuse, or store, process once per signed key, and answer.
+
+    One transaction, so one commit (the WAL flush is most of a webhook's time): the raw request,
+    its processing in a savepoint, and the processing time. If processing fails, the savepoint
+    is rolled back and the raw request is still committed (`received`, for a replay); the 500
+    makes the provider deliver it again.
+    """
     started = time.perf_counter()
-    webhook, refusal = _receive(request, kind)
-    if refusal is not None:
-        return refusal
-    assert webhook is not None
-    params = {key: request.POST.get(key, "") for key in request.POST}
-    result = services.webhook_process(
-        webhook=webhook,
-        params=params,
-        dedup_key=signed_dedup_key(params, kind),
-        message_ref=message_ref,
-    )
-    response = respond(result)
-    elapsed_ms = (time.perf_counter() - started) * 1000
-    WebhookRequest.objects.filter(pk=webhook.pk).update(processing_ms=elapsed_ms)
+    failure: Exception | None = None
+    with transaction.atomic():
+        webhook, refusal = _receive(request, kind)
+        if refusal is not None:
+            return refusal
+        assert webhook is not None
+        params = {key: request.POST.get(key, "") for key in request.POST}
+        try:
+            result = services.webhook_process(
+                webhook=webhook,
+                params=params,
+                dedup_key=signed_dedup_key(params, kind),
+                message_ref=message_ref,
+            )
+        except Exception as error:
+            failure = error
+        else:
+            response = respond(result)
+            elapsed_ms = (time.perf_counter() - started) * 1000
+            WebhookRequest.objects.filter(pk=webhook.pk).update(processing_ms=elapsed_ms)
+    if failure is not None:
+        raise failure
     return response
 
 

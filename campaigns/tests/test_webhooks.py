@@ -189,3 +189,35 @@ def test_a_replayed_signed_callback_with_a_fresh_idempotency_header_changes_noth
     assert replay["X-Webhook-Outcome"] == "duplicate"
     assert MessageTransition.objects.filter(message=message).count() == transitions
     assert Message.objects.get(pk=message.pk).status == "sent"
+
+
+def test_a_failure_while_processing_keeps_the_raw_request_and_undoes_the_rest(client, monkeypatch):
+    # Given a status callback whose processing breaks half-way, after moving the message
+    message = Message.objects.create(
+        contact=contact_factory(),
+        topic="marketing",
+        body="Hi",
+        status="sent",
+        provider_sid="SM9",
+        send_after="2026-01-01T00:00:00Z",
+    )
+    apply = services.receipts._status_webhook
+
+    def apply_then_break(**kwargs):
+        apply(**kwargs)
+        raise RuntimeError("a bug after the move")
+
+    monkeypatch.setattr(services.receipts, "_status_webhook", apply_then_break)
+    client.raise_request_exception = False
+
+    # When it arrives
+    response = post(client, STATUS, {"MessageSid": "SM9", "MessageStatus": "delivered"})
+
+    # Then the provider is told to deliver it again, the raw request is kept as received, and
+    # nothing of the half-done processing remains
+    assert response.status_code == 500
+    stored = WebhookRequest.objects.get()
+    assert (stored.outcome, stored.dedup_key) == ("received", "")
+    assert "MessageStatus=delivered" in stored.body
+    assert Message.objects.get(pk=message.pk).status == "sent"
+    assert not MessageTransition.objects.filter(message=message).exists()
