@@ -3,7 +3,6 @@
 import socket
 from datetime import time, timedelta
 from io import StringIO
-from itertools import pairwise
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -424,13 +423,17 @@ def test_a_batch_is_claimed_at_once_sent_in_paced_slots_and_recorded(fake_twilio
     ids = list(campaign.messages.order_by("pk").values_list("pk", flat=True))
 
     # When one task sends them as a batch
+    started = timezone.now()
     outcomes = services.messages_send(message_ids=ids)
 
-    # Then each consenting person got one message, 1/20 s apart at the provider
+    # Then each consenting person got one message, in slots 1/20 s apart: the n-th cannot
+    # reach the provider before n/20 s after the batch began
     assert list(outcomes.values()) == ["sent", "sent", "sent", "held:opted_out"]
     arrivals = sorted(message.created_at for message in fake_twilio.accepted())
     assert [call["To"] for call in fake_twilio.create_calls] == phones[:3]
-    assert all(b - a >= timedelta(seconds=0.045) for a, b in pairwise(arrivals))
+    assert all(
+        [arrival - started >= timedelta(seconds=n / 20) for n, arrival in enumerate(arrivals)]
+    )
     # ... and every sent message holds its own SID and a complete ledger
     sids = {message.to: message.sid for message in fake_twilio.accepted()}
     for message in campaign.messages.filter(status="sent").select_related("contact"):
@@ -508,6 +511,17 @@ def _closed_port_url() -> str:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     return f"http://127.0.0.1:{port}"
+
+
+def test_a_provider_nobody_listens_on_is_a_send_that_never_left_and_is_retried(
+    fake_twilio, settings
+):
+    settings.TWILIO_API_BASE_URL = _closed_port_url()  # the request cannot even connect
+    message = _queued_message()
+    assert services.message_send(message_id=message.pk) == "error:connection"
+    message.refresh_from_db()
+    assert (message.status, message.error_code, message.attempts) == ("pending", "connection", 1)
+    assert message.send_after > timezone.now()  # retried later, not parked as unknown
 
 
 def test_it_settles_a_sent_message_whose_receipts_never_arrive_after_five_minutes(
