@@ -17,6 +17,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from itertools import accumulate
 from typing import Any
 from urllib.parse import urlencode
 
@@ -319,8 +320,10 @@ def _paced_send(
     sent: list[tuple[int, str]] = []
     states: dict[int, Hold | object | None] = {}
     checked_at = float("-inf")
-    for index, message in enumerate(claimed):
-        pause = start + sum(costs[:index]) / rate - time.monotonic()
+    for index, (message, offset) in enumerate(
+        zip(claimed, accumulate(costs, initial=0), strict=False)
+    ):
+        pause = start + offset / rate - time.monotonic()
         if pause > 0:
             time.sleep(pause)
         # The wait may have outlasted a pause or a cancel, or (a stalled process) the claim.
