@@ -1,4 +1,4 @@
-"""The engine's first-condition index: it changes the cost of a decision, never its result."""
+"""The engine's index of leading comparisons: it changes what a decision costs, not its result."""
 
 from datetime import UTC, datetime
 
@@ -180,3 +180,57 @@ def test_its_index_of_leading_checks_gives_every_rule_of_any_set_the_result_cel_
             value = None
         expected.append("true" if value is True else "false" if value is False else "error")
     assert result.results == expected
+
+
+def test_it_decides_rules_made_of_comparisons_alone_without_building_a_cel_context(monkeypatch):
+    rules = engine.rule_set(
+        _versions(
+            [
+                'event.amount > 100 && event.country == "DE" && event.age >= 18',
+                'event.amount > 500 && event.country == "FR"',
+                "event.age < 18",
+            ]
+        )
+    )
+
+    def no_context(*args, **kwargs):
+        raise AssertionError("a CEL context was built")
+
+    monkeypatch.setattr(engine, "_event_context", no_context)
+    result = engine.decide(
+        event_type="loan_application",
+        payload={"amount": 600, "country": "DE", "age": 30},
+        received_at=RECEIVED_AT,
+        versions=rules,
+        policy=engine.PolicySpec(event_type="loan_application"),
+        lists={},
+    )
+
+    assert result.results == ["true", "false", "false"]
+    assert [(entry["result"], entry["decided"]) for entry in result.trace] == [
+        ("true", True),
+        ("false", False),
+        ("false", False),
+    ]
+
+
+def test_it_gives_every_decision_trace_entries_of_its_own():
+    rules = engine.rule_set(_versions(["event.age < 18", "event.age >= 18"]))
+
+    def trace(age):
+        return engine.decide(
+            event_type="loan_application",
+            payload={"age": age},
+            received_at=RECEIVED_AT,
+            versions=rules,
+            policy=engine.PolicySpec(event_type="loan_application"),
+            lists={},
+        ).trace
+
+    first = trace(30)
+    first[0]["result"] = "changed by a caller"
+    second = trace(30)
+
+    assert [entry["result"] for entry in second] == ["false", "true"]
+    assert [entry["result"] for entry in trace(10)] == ["true", "false"]
+    assert rules.entries[0]["result"] == "false"
