@@ -13,8 +13,8 @@ Zen is timed with hit policy `first` (stops at the first matching row), its chea
 trace off and on (`{"trace": True}`).
 
 Three rule shapes: `amount-first` (the issue's rules), `country-first` (the same conjuncts with
-the string equality first) and `no-guard` (the amount-first condition in parentheses, so no
-first-conjunct guard applies and every condition runs through CEL).
+the string equality first) and `no-guard` (the amount-first condition in parentheses, so the
+engine indexes no leading comparison and every condition runs through CEL).
 """
 
 import json
@@ -287,8 +287,12 @@ and on. Ratios are ours / zen, same run.
 
 Shapes: **amount-first** is the issue's rule `event.amount > A && event.country == "C" &&
 event.age >= G`; **country-first** puts the string equality first; **no-guard** wraps the
-amount-first condition in parentheses, so no first-conjunct guard applies and every condition
-runs through CEL. Both engines agree on the outcome of all {PAYLOADS} payloads in every shape.
+amount-first condition in parentheses, so the engine indexes no leading comparison and every
+condition runs through CEL (its cost per CEL call, not the index). Both engines agree on the
+outcome of all {PAYLOADS} payloads in every shape. The engine indexes every leading comparison
+with a literal as bit masks over the rules (decisions/engine.py, `_Index`): per event, one dict
+lookup or bisection per (position, field, comparison), whatever the number of rules; **list,
+compiled** includes building that index.
 
 Which of zen's calls is fastest: the same 50 amount-first rules, same run (µs):
 

@@ -10,13 +10,16 @@ the result.
 
 Speed (bench/decisions_engine.py, docs/benchmarks.md): a `RuleSet` holds the versions in
 evaluation order, each version's trace entry without its result, the variables the conditions
-read (the only ones converted into the CEL context) and a guard per condition. A condition that
-starts with `event.<field> == "<text>" && ...` (or compares an integer field with an integer) is
-false whenever the payload's field holds a value of that type that fails the comparison: CEL
-evaluates `&&` left to right and `false && anything` is false, so the engine writes `false`
-into the trace without running the program. Everything else (missing field, another type, any
-other shape of condition) runs through CEL as written, so every result is the one CEL gives;
-only the cost differs. The context is built only when some condition has to run.
+read (the only ones converted into the CEL context) and an index of the conditions' leading
+comparisons with literals (`event.<field> == "<text>" && event.<field> > 123 && ...`). CEL
+evaluates `&&` left to right and `false && anything` is false, so a condition whose first
+comparison not passed fails on a value of the literal's own type is false, and one made only
+of passed comparisons is true, without running the program. The index holds those comparisons
+as bit masks over the versions, per position in the chain and per (field, comparison): an
+event decides each group with one dict lookup or bisection, whatever the number of rules.
+Everything else (missing field, another type, any other shape of condition) runs through CEL
+as written, so every result is the one CEL gives; only the cost differs. The context is built
+only when some condition has to run.
 """
 
 import operator
@@ -40,7 +43,6 @@ from core.expressions import (
     membership,
 )
 from decisions.conditions import INT64 as _INT64
-from decisions.conditions import ORDERINGS as _ORDERINGS
 from decisions.conditions import Chain, condition_chain, event_fields
 
 # `velocity` and `similar` come from the event's history (decisions.velocity and
@@ -126,7 +128,8 @@ class RuleSet:
     """Versions compiled for evaluation: ordered, with their trace entries and guards."""
 
     versions: tuple[CompiledVersion, ...]
-    # Per version: its trace entry without the per-event keys (result, decided, error).
+    # Per version: its trace entry as it reads when the version is false (the per-event keys
+    # `result` "false" and `decided` False): an event copies them and rewrites the others.
     entries: tuple[dict[str, Any], ...]
     # The variables the conditions read: the context carries only those.
     variables: frozenset[str]
@@ -140,16 +143,9 @@ class RuleSet:
     shadow_rules: frozenset[str]
     # Per version: the checks Python decides before CEL (None: CEL only).
     chains: tuple[Chain | None, ...]
-    # Versions whose first conjunct is `event.field == "text"`, grouped by field ({text:
-    # versions} and the whole group): a payload holding a string picks one text's versions and
-    # rules out the rest at once. Every other version is `ungrouped`.
-    ungrouped: tuple[int, ...]
-    string_groups: tuple[tuple[str, dict[str, tuple[int, ...]], tuple[int, ...]], ...]
-    # Versions whose first conjunct is `event.field <op> 123` with op one of < <= > >=, grouped
-    # by (field, op), sorted by the literal: one bisection picks the versions it leaves in.
-    integer_groups: tuple[
-        tuple[str, Callable[[Any, Any], bool], tuple[int, ...], tuple[int, ...]], ...
-    ]
+    # The same checks indexed as bit masks over the versions (bit i: version i), grouped by
+    # position in the chain and by (field, comparison): see `_Index`.
+    index: "_Index"
 
     def __iter__(self) -> Any:
         return iter(self.versions)
@@ -169,6 +165,7 @@ class EngineResult:
         shadow_outcome: str,
         rules: RuleSet,
         results: list[str],
+        true_indices: list[int],
         errors: dict[int, str],
         decider_ids: set[int],
         actions: list[dict[str, Any]],
@@ -181,19 +178,25 @@ class EngineResult:
         self.actions = actions
         self.engine_us = engine_us
         self._rules = rules
+        self._true_indices = true_indices
         self._errors = errors
         self._decider_ids = decider_ids
 
     @cached_property
     def trace(self) -> list[dict[str, Any]]:
         """Every version evaluated, in order, with its result (true / false / error)."""
+        # Most versions are false in most events: copying their prebuilt entries costs a third
+        # of building each entry from its parts.
+        trace = list(map(dict.copy, self._rules.entries))
         decider_ids = self._decider_ids
-        trace = [
-            {**entry, "result": result, "decided": entry["version_id"] in decider_ids}
-            for entry, result in zip(self._rules.entries, self.results, strict=True)
-        ]
+        for index in self._true_indices:
+            entry = trace[index]
+            entry["result"] = "true"
+            entry["decided"] = entry["version_id"] in decider_ids
         for index, message in self._errors.items():
-            trace[index]["error"] = message
+            entry = trace[index]
+            entry["result"] = "error"
+            entry["error"] = message
         return trace
 
 
@@ -245,17 +248,6 @@ def rule_set(versions: Iterable[CompiledVersion]) -> RuleSet:
     for version in ordered:
         variables.update(_variables_of(version.program))
     chains = tuple(condition_chain(version.program.source) for version in ordered)
-    ungrouped: list[int] = []
-    strings: dict[str, dict[str, list[int]]] = {}
-    integers: dict[tuple[str, Callable[[Any, Any], bool]], list[tuple[int, int]]] = {}
-    for index, chain in enumerate(chains):
-        first = chain.checks[0] if chain else None
-        if first is not None and first[1] is operator.eq and isinstance(first[2], str):
-            strings.setdefault(first[0], {}).setdefault(first[2], []).append(index)
-        elif first is not None and first[1] in _ORDERINGS and isinstance(first[2], int):
-            integers.setdefault((first[0], first[1]), []).append((first[2], index))
-        else:
-            ungrouped.append(index)
     return RuleSet(
         versions=ordered,
         entries=tuple(
@@ -266,6 +258,8 @@ def rule_set(versions: Iterable[CompiledVersion]) -> RuleSet:
                 "status": version.status,
                 "priority": version.priority,
                 "outcome": version.outcome,
+                "result": "false",
+                "decided": False,
             }
             for version in ordered
         ),
@@ -276,25 +270,125 @@ def rule_set(versions: Iterable[CompiledVersion]) -> RuleSet:
         event_fields=event_fields(tuple(version.program.source for version in ordered)),
         shadow_rules=frozenset(version.rule_key for version in ordered if version.status == SHADOW),
         chains=chains,
-        ungrouped=tuple(ungrouped),
-        string_groups=tuple(
-            (
-                field,
-                {text: tuple(indices) for text, indices in by_text.items()},
-                tuple(index for indices in by_text.values() for index in indices),
-            )
-            for field, by_text in strings.items()
-        ),
-        integer_groups=tuple(
-            (
-                field,
-                comparison,
-                tuple(literal for literal, _index in sorted(members)),
-                tuple(index for _literal, index in sorted(members)),
-            )
-            for (field, comparison), members in integers.items()
+        index=_index(chains),
+    )
+
+
+# How a group of checks tells which of its versions pass, from the payload's value: a text
+# equality or an integer (in)equality looks the value up in {literal: mask}; an ordering bisects
+# the sorted literals and reads a prefix mask (the versions whose literals sort before).
+_TEXT, _EQUAL, _UNEQUAL, _ABOVE, _AT_LEAST, _BELOW, _AT_MOST = range(7)
+_ORDER_KINDS = {
+    operator.gt: _ABOVE,
+    operator.ge: _AT_LEAST,
+    operator.lt: _BELOW,
+    operator.le: _AT_MOST,
+}
+# (field, kind, sorted literals (orderings) or (), {literal: mask} or prefix masks, group mask)
+_Group = tuple[str, int, tuple[int, ...], Any, int]
+
+
+@dataclass(frozen=True)
+class _Index:
+    """Every version's leading checks as bit masks, so an event decides them per group of
+    checks (one dict lookup or bisection) instead of per version.
+
+    A version's checks run left to right as CEL runs `&&`: the version is false when its first
+    check that is not passed is failed on a value of the literal's type; undecided (CEL runs it)
+    when that check's value has another type or is missing; true when every check passes and the
+    chain is the whole condition; undecided when they pass and more of the condition follows.
+    """
+
+    chained: int  # versions with at least one check
+    unchained: int  # versions CEL always runs
+    complete: int  # versions whose condition is its checks alone
+    positions: tuple[tuple[_Group, ...], ...]  # the groups of the first, second, ... checks
+
+
+def _index(chains: Sequence[Chain | None]) -> _Index:
+    chained = unchained = complete = 0
+    # Per position: {(field, kind): {literal: mask}}
+    positions: list[dict[tuple[str, int], dict[Any, int]]] = []
+    for number, chain in enumerate(chains):
+        bit = 1 << number
+        if chain is None:
+            unchained |= bit
+            continue
+        chained |= bit
+        if chain.complete:
+            complete |= bit
+        for position, (field, comparison, literal) in enumerate(chain.checks):
+            if position == len(positions):
+                positions.append({})
+            if isinstance(literal, str):
+                kind = _TEXT
+            elif comparison is operator.eq:
+                kind = _EQUAL
+            elif comparison is operator.ne:
+                kind = _UNEQUAL
+            else:
+                kind = _ORDER_KINDS[comparison]
+            by_literal = positions[position].setdefault((field, kind), {})
+            by_literal[literal] = by_literal.get(literal, 0) | bit
+    return _Index(
+        chained=chained,
+        unchained=unchained,
+        complete=complete,
+        positions=tuple(
+            tuple(_group(field, kind, by_literal) for (field, kind), by_literal in groups.items())
+            for groups in positions
         ),
     )
+
+
+def _group(field: str, kind: int, by_literal: dict[Any, int]) -> _Group:
+    mask = 0
+    for versions in by_literal.values():
+        mask |= versions
+    if kind in (_TEXT, _EQUAL, _UNEQUAL):
+        return (field, kind, (), by_literal, mask)
+    literals = tuple(sorted(by_literal))
+    prefixes = [0]
+    for literal in literals:
+        prefixes.append(prefixes[-1] | by_literal[literal])
+    return (field, kind, literals, tuple(prefixes), mask)
+
+
+def _checked(index: _Index, payload: Mapping[str, Any]) -> tuple[int, int]:
+    """The versions the checks make true, and those CEL must run (the rest are false)."""
+    alive = index.chained
+    undecided = index.unchained
+    get = payload.get
+    for groups in index.positions:
+        failed = unknown = 0
+        for field, kind, literals, masks, mask in groups:
+            value = get(field)
+            if kind is _TEXT:
+                if value.__class__ is str:
+                    failed |= mask ^ masks.get(value, 0)
+                else:
+                    unknown |= mask
+                continue
+            if value.__class__ is not int or not -_INT64 <= value < _INT64:
+                unknown |= mask  # not a value Python compares as CEL does: CEL decides
+            elif kind is _ABOVE:  # literal < value
+                failed |= mask ^ masks[bisect_left(literals, value)]
+            elif kind is _AT_LEAST:  # literal <= value
+                failed |= mask ^ masks[bisect_right(literals, value)]
+            elif kind is _BELOW:  # literal > value
+                failed |= masks[bisect_right(literals, value)]
+            elif kind is _AT_MOST:  # literal >= value
+                failed |= masks[bisect_left(literals, value)]
+            elif kind is _EQUAL:
+                failed |= mask ^ masks.get(value, 0)
+            else:
+                failed |= masks.get(value, 0)
+        undecided |= alive & unknown
+        alive &= ~(failed | unknown)
+        if not alive:
+            break
+    passed = alive & index.complete
+    return passed, undecided | (alive ^ passed)
 
 
 def _variables_of(program: cel.Program) -> frozenset[str]:
@@ -407,39 +501,27 @@ def decide(
     started = time.perf_counter_ns()
     rules = _rule_set_for(versions)
     count = len(rules.versions)
-    candidates: Iterable[int] = (
-        _candidates(rules, payload) if isinstance(payload, Mapping) else range(count)
-    )
+    if isinstance(payload, Mapping):
+        passed, undecided = _checked(rules.index, payload)
+    else:
+        passed, undecided = 0, (1 << count) - 1
     results = ["false"] * count
     errors: dict[int, str] = {}
     matching: list[CompiledVersion] = []
+    true_indices: list[int] = []
     context = None
-    chains = rules.chains
     ordered = rules.versions
-    get = payload.get if isinstance(payload, Mapping) else None
-    for index in candidates:
+    pending = passed | undecided
+    while pending:
+        bit = pending & -pending
+        pending ^= bit
+        index = bit.bit_length() - 1
         version = ordered[index]
-        chain = chains[index]
-        if chain is not None and get is not None:
-            decided = None
-            for field, comparison, literal in chain.checks:
-                value = get(field)
-                if value.__class__ is not literal.__class__ or (
-                    value.__class__ is int and not -_INT64 <= value < _INT64
-                ):
-                    break  # not a value Python compares as CEL does: CEL decides
-                if not comparison(value, literal):
-                    decided = False
-                    break
-            else:
-                if chain.complete:
-                    decided = True
-            if decided is False:
-                continue  # results[index] is already "false"
-            if decided:
-                results[index] = "true"
-                matching.append(version)
-                continue
+        if passed & bit:
+            results[index] = "true"
+            true_indices.append(index)
+            matching.append(version)
+            continue
         if context is None:
             context = _event_context(rules, event_type, payload, received_at, lists, risk, history)
         try:
@@ -450,6 +532,7 @@ def decide(
             continue
         if value is True:
             results[index] = "true"
+            true_indices.append(index)
             matching.append(version)
         elif value is not False:
             errors[index] = f"The expression returned {type(value).__name__}, not a boolean."
@@ -492,39 +575,12 @@ def decide(
         shadow_outcome=shadow_outcome,
         rules=rules,
         results=results,
+        true_indices=true_indices,
         errors=errors,
         decider_ids={version.version_id for version in deciders},
         actions=actions,
         engine_us=round((time.perf_counter_ns() - started) / 1000, 2),
     )
-
-
-def _candidates(rules: RuleSet, payload: Mapping[str, Any]) -> list[int]:
-    """The versions (indices, in order) that the payload's string fields do not rule out."""
-    if not rules.string_groups and not rules.integer_groups:
-        return list(rules.ungrouped)
-    candidates = list(rules.ungrouped)
-    get = payload.get
-    for field, by_text, group in rules.string_groups:
-        value = get(field)
-        if value.__class__ is str:
-            candidates.extend(by_text.get(value, ()))
-        else:
-            candidates.extend(group)
-    for field, comparison, literals, indices in rules.integer_groups:
-        value = get(field)
-        if value.__class__ is not int or not -_INT64 <= value < _INT64:
-            candidates.extend(indices)
-        elif comparison is operator.gt:  # literal < value
-            candidates.extend(indices[: bisect_left(literals, value)])
-        elif comparison is operator.ge:  # literal <= value
-            candidates.extend(indices[: bisect_right(literals, value)])
-        elif comparison is operator.lt:  # literal > value
-            candidates.extend(indices[bisect_right(literals, value) :])
-        else:  # operator.le: literal >= value
-            candidates.extend(indices[bisect_left(literals, value) :])
-    candidates.sort()
-    return candidates
 
 
 def _event_context(

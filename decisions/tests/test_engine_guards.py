@@ -1,4 +1,4 @@
-"""The engine's first-condition index: it changes the cost of a decision, never its result."""
+"""The engine's index of leading comparisons: it changes what a decision costs, not its result."""
 
 from datetime import UTC, datetime
 
@@ -124,3 +124,113 @@ def test_it_gives_every_rule_the_result_cel_gives_it(payload, whole):
             value = None
         expected.append("true" if value is True else "false" if value is False else "error")
     assert [entry["result"] for entry in result.trace] == expected
+
+
+FIELDS = ["amount", "age", "country"]
+TEXTS = ["DE", "FR", "de", ""]
+integer_checks = st.builds(
+    lambda field, op, literal: f"event.{field} {op} {literal}",
+    st.sampled_from(FIELDS),
+    st.sampled_from(["==", "!=", "<", "<=", ">", ">="]),
+    st.integers(-3, 8),
+)
+text_checks = st.builds(
+    lambda field, text: f'event.{field} == "{text}"',
+    st.sampled_from(FIELDS),
+    st.sampled_from(TEXTS),
+)
+# Conjuncts the engine cannot decide: CEL runs the condition from the first of them on.
+other_conjuncts = st.sampled_from(
+    ["true", "false", "event.age / 0 == 1", "has(event.tags)", "event.amount + 1 > 2"]
+)
+conditions = st.lists(
+    st.one_of(integer_checks, integer_checks, text_checks, other_conjuncts), min_size=1, max_size=4
+).map(" && ".join)
+# Mostly integers near the literals, so that checks often meet values equal to their literals;
+# then values of other types (CEL decides those) and missing fields.
+MISSING = object()
+mixed_values = st.sampled_from([*range(-4, 10), None, True, False, 2.0, -0.5, "DE", "", MISSING])
+mixed_payloads = st.fixed_dictionaries({field: mixed_values for field in [*FIELDS, "tags"]}).map(
+    lambda payload: {field: value for field, value in payload.items() if value is not MISSING}
+)
+
+
+@settings(max_examples=600, deadline=None)
+@given(sources=st.lists(conditions, min_size=1, max_size=12), payload=mixed_payloads)
+def test_its_index_of_leading_checks_gives_every_rule_of_any_set_the_result_cel_gives_it(
+    sources, payload
+):
+    rules = engine.rule_set(_versions(sources))
+
+    result = engine.decide(
+        event_type="loan_application",
+        payload=payload,
+        received_at=RECEIVED_AT,
+        versions=rules,
+        policy=engine.PolicySpec(event_type="loan_application"),
+        lists={},
+    )
+
+    context = cel.Context({"event": payload})
+    expected = []
+    for version in rules.versions:
+        try:
+            value = version.program.execute(context)
+        except Exception:
+            value = None
+        expected.append("true" if value is True else "false" if value is False else "error")
+    assert result.results == expected
+
+
+def test_it_decides_rules_made_of_comparisons_alone_without_building_a_cel_context(monkeypatch):
+    rules = engine.rule_set(
+        _versions(
+            [
+                'event.amount > 100 && event.country == "DE" && event.age >= 18',
+                'event.amount > 500 && event.country == "FR"',
+                "event.age < 18",
+            ]
+        )
+    )
+
+    def no_context(*args, **kwargs):
+        raise AssertionError("a CEL context was built")
+
+    monkeypatch.setattr(engine, "_event_context", no_context)
+    result = engine.decide(
+        event_type="loan_application",
+        payload={"amount": 600, "country": "DE", "age": 30},
+        received_at=RECEIVED_AT,
+        versions=rules,
+        policy=engine.PolicySpec(event_type="loan_application"),
+        lists={},
+    )
+
+    assert result.results == ["true", "false", "false"]
+    assert [(entry["result"], entry["decided"]) for entry in result.trace] == [
+        ("true", True),
+        ("false", False),
+        ("false", False),
+    ]
+
+
+def test_it_gives_every_decision_trace_entries_of_its_own():
+    rules = engine.rule_set(_versions(["event.age < 18", "event.age >= 18"]))
+
+    def trace(age):
+        return engine.decide(
+            event_type="loan_application",
+            payload={"age": age},
+            received_at=RECEIVED_AT,
+            versions=rules,
+            policy=engine.PolicySpec(event_type="loan_application"),
+            lists={},
+        ).trace
+
+    first = trace(30)
+    first[0]["result"] = "changed by a caller"
+    second = trace(30)
+
+    assert [entry["result"] for entry in second] == ["false", "true"]
+    assert [entry["result"] for entry in trace(10)] == ["true", "false"]
+    assert rules.entries[0]["result"] == "false"
