@@ -38,7 +38,12 @@ class PredictionRecord(models.Model):
     class Meta:
         ordering = ["-created_at", "-id"]
         indexes = [
-            models.Index(fields=["model_id", "-created_at"], name="record_model_created_idx"),
+            # A model's records newest first with the list's tie-break, so a filtered page reads
+            # only that model's rows in order (with the score or label tested on each row)
+            # instead of every newer row of every model (0006).
+            models.Index(fields=["model_id", "-created_at", "-id"], name="record_model_newest_idx"),
+            # Counting a model's records in a score range reads the matching entries alone.
+            models.Index(fields=["model_id", "risk_score"], name="record_model_score_idx"),
             # Newest first with a unique tie-break (the list's order), and the columns the
             # overview's predictions panel counts, so it reads this index alone.
             models.Index(
