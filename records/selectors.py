@@ -11,12 +11,13 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import Count, F, Func, IntegerField, Max, QuerySet, Value
 from django.db.models.functions import Least
+from pgvector import HalfVector
 from pgvector.django import CosineDistance
 
 from core import telemetry
 from core.errors import InvalidInput
 from records.exceptions import RecordNotFound
-from records.models import DriftMeasurement, PredictionRecord
+from records.models import EMBEDDING_HALF, DriftMeasurement, PredictionRecord
 from risk.selectors import (
     SCORE,
     drift_level,
@@ -83,18 +84,23 @@ def record_nearest(
 ) -> list[Neighbour]:
     """The k records of a model closest to `embedding` by cosine distance.
 
-    The HNSW index is searched with pgvector's iterative scan (`relaxed_order`), so the model
-    filter cannot starve the result below k rows; relaxed order means the rows come back nearly
-    sorted, hence the final sort. `exact=True` disables index scans: a sequential scan, the
-    reference the approximate answer is measured against.
+    The HNSW index (on the embedding in half precision) is searched with pgvector's iterative
+    scan (`relaxed_order`), so the model filter cannot starve the result below k rows; relaxed
+    order means the rows come back nearly sorted, hence the final sort by the full-precision
+    distance. `exact=True` disables index scans: a sequential scan by the full-precision
+    distance, the reference the approximate answer is measured against.
     """
     k = _k_checked(k)
     vector = np.asarray(embedding, dtype=np.float32)
+    # The index holds the embeddings in half precision, so the approximate search orders by
+    # that expression; the distance returned is the full-precision one, as the exact search's.
     queryset = (
         PredictionRecord.objects.filter(model_id=model_id)
         .annotate(distance=CosineDistance("embedding", vector))
         .only(*LIST_FIELDS)
-        .order_by("distance")
+        .order_by(
+            "distance" if exact else CosineDistance(EMBEDDING_HALF, HalfVector(vector.tolist()))
+        )
     )
     if exclude_id is not None:
         queryset = queryset.exclude(pk=exclude_id)

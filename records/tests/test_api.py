@@ -275,11 +275,11 @@ def test_hnsw_answers_match_an_exact_sequential_scan(demo_records):
                 cursor.execute(f"SET LOCAL {setting} = off")
             cursor.execute(
                 "EXPLAIN SELECT id FROM records_predictionrecord WHERE model_id = 'credit-default' "
-                "ORDER BY embedding <=> (SELECT embedding FROM records_predictionrecord LIMIT 1) "
-                "LIMIT 10"
+                "ORDER BY embedding::halfvec(384) <=> "
+                "(SELECT embedding::halfvec(384) FROM records_predictionrecord LIMIT 1) LIMIT 10"
             )
             plan = "\n".join(row[0] for row in cursor.fetchall())
-        assert "record_embedding_hnsw" in plan
+        assert "record_embedding_half_hnsw" in plan
         for target in demo_records[::15]:
             approximate = record_nearest(
                 model_id="credit-default", embedding=target.embedding, k=10, exclude_id=target.pk
