@@ -26,7 +26,7 @@ from bench.harness import full_size, setup_django, summarize, write_section
 
 CONTACTS = 100_000
 SEND_RATE = int(os.environ.get("BENCH_SEND_RATE", "50"))
-SEND_SECONDS = int(os.environ.get("BENCH_SEND_SECONDS", "30"))
+SEND_SECONDS = int(os.environ.get("BENCH_SEND_SECONDS", "20"))
 # "Unthrottled": a limit far above what 2 workers can send, so the workers set the pace.
 UNTHROTTLED_RATE = 100_000
 UNTHROTTLED = int(os.environ.get("BENCH_UNTHROTTLED_MESSAGES", "50000" if full_size() else "10000"))

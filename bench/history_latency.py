@@ -20,9 +20,9 @@ import uuid
 from datetime import timedelta
 from itertools import cycle
 
-from harness import setup_django, summarize, time_calls, write_section
+from harness import full_size, setup_django, summarize, time_calls, write_section
 
-HISTORY_EVENTS = int(os.environ.get("BENCH_HISTORY_EVENTS", "20000"))
+HISTORY_EVENTS = int(os.environ.get("BENCH_HISTORY_EVENTS", "20000" if full_size() else "5000"))
 CUSTOMERS = 2_000
 API_CALLS = int(os.environ.get("BENCH_HISTORY_API_CALLS", "300"))
 QUERY_REPEAT = 500
