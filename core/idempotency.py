@@ -18,7 +18,7 @@ from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import connections, router, transaction
 from django.http import HttpResponse
 from django.utils import timezone
 from rest_framework.renderers import JSONRenderer
@@ -88,15 +88,30 @@ def idempotent_execute(
     return IdempotentResult(status=status, content=content, replayed=False)
 
 
+def _claim_insert(*, scope: str, key: str, fingerprint: str) -> bool:
+    """Insert the in-flight record unless the key has one; True when this call inserted it.
+
+    One statement: outside a transaction it commits by itself, where `atomic()` around a plain
+    INSERT cost a BEGIN and a COMMIT, and ON CONFLICT needs no savepoint to survive a conflict.
+    """
+    table = IdempotencyRecord._meta.db_table
+    with connections[router.db_for_write(IdempotencyRecord)].cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {table} (scope, key, fingerprint, state, response_body, created_at) "  # noqa: S608 (the model's table)
+            "VALUES (%s, %s, %s, %s, '', %s) ON CONFLICT (scope, key) DO NOTHING RETURNING id",
+            [scope, key, fingerprint, IdempotencyRecord.State.IN_FLIGHT, timezone.now()],
+        )
+        return cursor.fetchone() is not None
+
+
 def _claim(*, scope: str, key: str, fingerprint: str) -> IdempotentResult | None:
     """Claim the key (committed at once), or return the stored result, or raise 409 / 422."""
-    try:
-        with transaction.atomic():
-            IdempotencyRecord.objects.create(scope=scope, key=key, fingerprint=fingerprint)
-        return None
-    except IntegrityError:
-        pass
-    existing = IdempotencyRecord.objects.get(scope=scope, key=key)
+    existing = None
+    while existing is None:
+        if _claim_insert(scope=scope, key=key, fingerprint=fingerprint):
+            return None
+        # None: the holder failed and released its claim since our insert; claim it again.
+        existing = IdempotencyRecord.objects.filter(scope=scope, key=key).first()
     if existing.fingerprint != fingerprint:
         raise Unprocessable(
             f"This {HEADER} was already used with a different request body.",

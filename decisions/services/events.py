@@ -16,6 +16,7 @@ from core.errors import DomainError, InvalidInput, NotFound
 from core.json import json_for_database
 from decisions import engine, replay_selectors, rollouts, selectors, similarity, velocity
 from decisions.exceptions import DuplicateEvent
+from decisions.live_rules import live_rules_for
 from decisions.models import Decision, Event, RuleVersion
 from decisions.services.reviews import review_case_open
 from decisions.services.shared import raise_validation
@@ -225,16 +226,11 @@ def _history_compute(
 def _decide_and_store(
     *, event: Event, risk: engine.RiskInput | None, risk_record_id: int | None
 ) -> Decision:
-    policy = selectors.policy_spec_for(event_type=event.type)
-    live = rollouts.live_set(
-        rows=selectors.rollout_rule_versions(event_type=event.type),
-        payload=event.payload,
-        at=event.received_at,
-    )
+    live_rules = live_rules_for(event_type=event.type)
+    policy = live_rules.policy
+    live = rollouts.live_set(rows=live_rules.rows, payload=event.payload, at=event.received_at)
     rows = {running.row.pk: running.row for running in live.versions}
-    versions = [
-        selectors.compiled_version(running.row, status=running.status) for running in live.versions
-    ]
+    versions = live_rules.rule_set([(running.row, running.status) for running in live.versions])
     needed = {name for version in versions for name in version.list_names}
     snapshot = selectors.list_contents(names=needed)
     history = _history_compute(event=event, rows=list(rows.values()), risk_record_id=risk_record_id)
