@@ -24,6 +24,7 @@ from decisions.services.webhooks import webhook_delivery_create
 from records import services as records_services
 
 MAX_PAYLOAD_KEYS = 500
+EVENT_KEY_CONSTRAINT = "event_unique_idempotency_key"
 # What a rule's CEL costs grows with the size of the payload values it touches: the CEL runtime
 # copies a nested list or object each time an expression reads it, and a comprehension runs its
 # body once per item. Measured (common-expression-language 0.10, two shared cores): 150 reads
@@ -167,7 +168,6 @@ def _webhook_action_dispatch(*, decision: Decision, index: int, action: dict[str
     action.update(status="queued", delivery_id=delivery.pk)
 
 
-@transaction.atomic
 def event_register(
     *,
     event_type: str,
@@ -178,6 +178,38 @@ def event_register(
     risk_request: Any = None,
 ) -> Decision:
     """Store an event and its decision together (both or neither); one per idempotency key."""
+    try:
+        return _event_register(
+            event_type=event_type,
+            payload=payload,
+            idempotency_key=idempotency_key,
+            client_scope=client_scope,
+            fingerprint=fingerprint,
+            risk_request=risk_request,
+        )
+    except IntegrityError as error:
+        # The key's event exists: caught here, outside the transaction (or savepoint) that the
+        # failed INSERT rolled back, so the event's INSERT needs no savepoint of its own (two
+        # round trips per event spent on the rare duplicate).
+        constraint = getattr(getattr(error.__cause__, "diag", None), "constraint_name", None)
+        if constraint != EVENT_KEY_CONSTRAINT:
+            raise
+        raise DuplicateEvent(
+            "An event with this Idempotency-Key was already registered.",
+            errors={"Idempotency-Key": ["Already used."]},
+        ) from None
+
+
+@transaction.atomic
+def _event_register(
+    *,
+    event_type: str,
+    payload: Any,
+    idempotency_key: str,
+    client_scope: str,
+    fingerprint: str,
+    risk_request: Any,
+) -> Decision:
     clean_payload, clean_risk = _validated_event_input(payload=payload, risk_request=risk_request)
     event = Event(
         type=event_type,
@@ -192,14 +224,7 @@ def event_register(
         event.full_clean(validate_unique=False, validate_constraints=False)
     except ValidationError as error:
         raise_validation(error)
-    try:
-        with transaction.atomic():
-            event.save()
-    except IntegrityError:
-        raise DuplicateEvent(
-            "An event with this Idempotency-Key was already registered.",
-            errors={"Idempotency-Key": ["Already used."]},
-        ) from None
+    event.save()
     risk, risk_record_id = event_risk_score(event=event)
     decision = _decide_and_store(event=event, risk=risk, risk_record_id=risk_record_id)
     review_case_open(decision=decision)
