@@ -93,7 +93,14 @@ def german_credit_applicants() -> list[tuple[int, dict[str, Any]]]:
 
 def model_version_get(*, key: str, version: int | None = None) -> ModelVersion:
     """The given version of a model, or its production version when `version` is None."""
-    versions = ModelVersion.objects.defer("artifact").select_related("model").filter(model__key=key)
+    # Scoring reads none of the large columns: the artifact (read once per process on a cache
+    # miss), the training reference of drift (~20 KB of JSON, decoded on every prediction when
+    # it was loaded here) and the metrics. A caller that reads one loads it then.
+    versions = (
+        ModelVersion.objects.defer("artifact", "reference_distribution", "metrics")
+        .select_related("model")
+        .filter(model__key=key)
+    )
     if version is None:
         found = versions.filter(stage=ModelVersion.Stage.PRODUCTION).first()
         problem = f"Model {key!r} has no production version."

@@ -1,6 +1,8 @@
+import threading
 from datetime import timedelta
 
 import pytest
+from django.db import connection, connections
 from django.utils import timezone
 
 from core.errors import Conflict, InvalidInput, Unprocessable
@@ -82,6 +84,54 @@ def test_it_takes_over_a_claim_abandoned_past_its_lease(settings):
 
     assert result.replayed is False
     assert IdempotencyRecord.objects.get(pk=record.pk).state == "completed"
+
+
+def in_another_session(work):
+    """What `work` returns (or raises) on a thread of its own, i.e. another database session."""
+    outcome: list = []
+
+    def run():
+        try:
+            outcome.append(work())
+        except Exception as error:  # handed back to the test
+            outcome.append(error)
+        finally:
+            connections.close_all()
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    thread.join()
+    return outcome[0]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_outside_a_transaction_the_claim_is_committed_before_the_work_runs():
+    seen = []
+
+    def produce():
+        seen.append(
+            in_another_session(
+                lambda: IdempotencyRecord.objects.values_list("state", flat=True).get(key="k1")
+            )
+        )
+        seen.append(
+            in_another_session(
+                lambda: idempotent_execute(
+                    scope="s", key="k1", fingerprint="f", produce=lambda: (200, {})
+                )
+            )
+        )
+        return 201, {"done": True}
+
+    result = idempotent_execute(scope="s", key="k1", fingerprint="f", produce=produce)
+
+    assert seen[0] == "in_flight"
+    assert isinstance(seen[1], Conflict)
+    assert (result.status, result.body) == (201, {"done": True})
+    assert IdempotencyRecord.objects.get(key="k1").state == "completed"
+    with connection.cursor() as cursor:  # the claim's asynchronous commit was its own only
+        cursor.execute("SHOW synchronous_commit")
+        assert cursor.fetchone()[0] == "on"
 
 
 @pytest.mark.django_db

@@ -42,6 +42,7 @@ from decisions.api.serializers import (
     RuleVersionSerializer,
     VelocityAggregateCreateSerializer,
     VelocityAggregateSerializer,
+    event_registered_body,
 )
 from decisions.models import Backtest, Decision, RuleVersion
 
@@ -81,8 +82,7 @@ class EventViewSet(viewsets.ViewSet):
                     method="POST", path=request.path, body=request.data
                 ),
             )
-            body = EventRegisteredSerializer({"event_id": decision.event_id, "decision": decision})
-            return status.HTTP_201_CREATED, body.data
+            return status.HTTP_201_CREATED, event_registered_body(decision)
 
         return idempotent_response(request, produce, required=True)
 

@@ -16,6 +16,7 @@ from core.errors import DomainError, InvalidInput, NotFound
 from core.json import json_for_database
 from decisions import engine, replay_selectors, rollouts, selectors, similarity, velocity
 from decisions.exceptions import DuplicateEvent
+from decisions.live_rules import live_rules_for
 from decisions.models import Decision, Event, RuleVersion
 from decisions.services.reviews import review_case_open
 from decisions.services.shared import raise_validation
@@ -23,6 +24,7 @@ from decisions.services.webhooks import webhook_delivery_create
 from records import services as records_services
 
 MAX_PAYLOAD_KEYS = 500
+EVENT_KEY_CONSTRAINT = "event_unique_idempotency_key"
 # What a rule's CEL costs grows with the size of the payload values it touches: the CEL runtime
 # copies a nested list or object each time an expression reads it, and a comprehension runs its
 # body once per item. Measured (common-expression-language 0.10, two shared cores): 150 reads
@@ -166,7 +168,6 @@ def _webhook_action_dispatch(*, decision: Decision, index: int, action: dict[str
     action.update(status="queued", delivery_id=delivery.pk)
 
 
-@transaction.atomic
 def event_register(
     *,
     event_type: str,
@@ -177,6 +178,38 @@ def event_register(
     risk_request: Any = None,
 ) -> Decision:
     """Store an event and its decision together (both or neither); one per idempotency key."""
+    try:
+        return _event_register(
+            event_type=event_type,
+            payload=payload,
+            idempotency_key=idempotency_key,
+            client_scope=client_scope,
+            fingerprint=fingerprint,
+            risk_request=risk_request,
+        )
+    except IntegrityError as error:
+        # The key's event exists: caught here, outside the transaction (or savepoint) that the
+        # failed INSERT rolled back, so the event's INSERT needs no savepoint of its own (two
+        # round trips per event spent on the rare duplicate).
+        constraint = getattr(getattr(error.__cause__, "diag", None), "constraint_name", None)
+        if constraint != EVENT_KEY_CONSTRAINT:
+            raise
+        raise DuplicateEvent(
+            "An event with this Idempotency-Key was already registered.",
+            errors={"Idempotency-Key": ["Already used."]},
+        ) from None
+
+
+@transaction.atomic
+def _event_register(
+    *,
+    event_type: str,
+    payload: Any,
+    idempotency_key: str,
+    client_scope: str,
+    fingerprint: str,
+    risk_request: Any,
+) -> Decision:
     clean_payload, clean_risk = _validated_event_input(payload=payload, risk_request=risk_request)
     event = Event(
         type=event_type,
@@ -191,14 +224,7 @@ def event_register(
         event.full_clean(validate_unique=False, validate_constraints=False)
     except ValidationError as error:
         raise_validation(error)
-    try:
-        with transaction.atomic():
-            event.save()
-    except IntegrityError:
-        raise DuplicateEvent(
-            "An event with this Idempotency-Key was already registered.",
-            errors={"Idempotency-Key": ["Already used."]},
-        ) from None
+    event.save()
     risk, risk_record_id = event_risk_score(event=event)
     decision = _decide_and_store(event=event, risk=risk, risk_record_id=risk_record_id)
     review_case_open(decision=decision)
@@ -225,16 +251,11 @@ def _history_compute(
 def _decide_and_store(
     *, event: Event, risk: engine.RiskInput | None, risk_record_id: int | None
 ) -> Decision:
-    policy = selectors.policy_spec_for(event_type=event.type)
-    live = rollouts.live_set(
-        rows=selectors.rollout_rule_versions(event_type=event.type),
-        payload=event.payload,
-        at=event.received_at,
-    )
+    live_rules = live_rules_for(event_type=event.type)
+    policy = live_rules.policy
+    live = rollouts.live_set(rows=live_rules.rows, payload=event.payload, at=event.received_at)
     rows = {running.row.pk: running.row for running in live.versions}
-    versions = [
-        selectors.compiled_version(running.row, status=running.status) for running in live.versions
-    ]
+    versions = live_rules.rule_set([(running.row, running.status) for running in live.versions])
     needed = {name for version in versions for name in version.list_names}
     snapshot = selectors.list_contents(names=needed)
     history = _history_compute(event=event, rows=list(rows.values()), risk_record_id=risk_record_id)

@@ -4,9 +4,11 @@ from datetime import timedelta
 
 import pytest
 from django.utils import timezone
+from rest_framework.renderers import JSONRenderer
 
 from core.idempotency import request_fingerprint
 from core.models import IdempotencyRecord
+from decisions.api.serializers import EventRegisteredSerializer, event_registered_body
 from decisions.models import Backtest, Decision, Event, RuleVersion
 from decisions.services import events
 from decisions.tasks import backtest_run_task
@@ -130,6 +132,30 @@ def test_it_stores_the_risk_request_and_the_score(events_client, credit_model):
     risk = response.json()["decision"]["risk"]
     assert 0 <= risk["score"] <= 1
     assert risk["label"] in ("low", "medium", "high")
+
+
+def test_its_answer_is_the_registered_serializers_data_event_after_event(credit_model):
+    rule_with_version(condition="event.amount > 1000", outcome="review")
+    rule_with_version(key="shadowed", condition="event.amount > 10", status="shadow")
+    risk = {"model_id": "credit-default", "features": demo_applicants()[2]}
+    decisions = [
+        events.event_register(
+            event_type="loan_application",
+            payload={"amount": 5000},
+            idempotency_key=f"key-{number}",
+            client_scope="test",
+            fingerprint="0" * 64,
+            risk_request=risk if number else None,
+        )
+        for number in range(2)
+    ]
+
+    for decision in decisions:
+        expected = EventRegisteredSerializer({"event_id": decision.event_id, "decision": decision})
+        body = event_registered_body(decision)
+        assert JSONRenderer().render(body) == JSONRenderer().render(expected.data)
+    assert [reason["kind"] for reason in body["decision"]["reasons"]][:2] == ["rule", "driver"]
+    assert body["decision"]["risk"]["record_id"] == decisions[1].risk_record_id
 
 
 def test_it_lists_decisions_with_filters_in_a_fixed_number_of_queries(

@@ -7,6 +7,7 @@ import pytest
 from django.utils import timezone
 
 from decisions import engine, services
+from decisions.live_rules import live_rules_for
 from decisions.tests.factories import register_event, rule_with_version
 
 pytestmark = pytest.mark.django_db
@@ -15,14 +16,16 @@ pytestmark = pytest.mark.django_db
 def test_the_same_live_versions_reuse_one_compiled_rule_set():
     rule_with_version(key="limit", condition="event.amount > 100", outcome="review")
     register_event({"amount": 500})
-    cached = dict(engine._RULE_SET_CACHE)
+    live = live_rules_for(event_type="loan_application")
+    cached = dict(live._rule_sets)
 
     register_event({"amount": 1})
 
-    assert cached == engine._RULE_SET_CACHE
-    assert any(
-        [version.rule_key for version in rule_set] == ["limit"] for rule_set in cached.values()
-    )
+    assert live_rules_for(event_type="loan_application") is live
+    assert cached == live._rule_sets
+    assert [[version.rule_key for version in rule_set] for rule_set in cached.values()] == [
+        ["limit"]
+    ]
 
 
 def test_a_publish_is_seen_by_the_next_event():
