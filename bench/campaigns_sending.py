@@ -190,6 +190,9 @@ def bench_sending() -> dict:
     from tests.support.fake_twilio import FakeTwilio
     from tests.support.redis_server import RedisServer
 
+    # The launch benchmark left a running campaign of 100,000 messages: workers started now
+    # would send those too, into this run's provider counts.
+    reset_tables()
     workdir = Path(tempfile.mkdtemp(prefix="bench-campaigns-"))
     redis_server = RedisServer(workdir)
     redis_url = redis_server.start()
