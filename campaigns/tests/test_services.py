@@ -564,3 +564,17 @@ def test_it_settles_a_sent_message_whose_receipts_never_arrive_after_five_minute
     ) == [("sent", final_status)]
     assert young.status == "sent"
     assert not young.transitions.filter(source="reconcile").exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_receipts_commit_without_waiting_for_the_disk_and_the_session_keeps_its_setting():
+    from django.db import connection
+
+    message = _sending_message()
+    sending._messages_sent([(message.pk, "SM" + "7" * 32)])  # its own, real transaction
+
+    message.refresh_from_db()
+    assert (message.status, message.provider_sid) == ("sent", "SM" + "7" * 32)
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW synchronous_commit")
+        assert cursor.fetchone()[0] == "on"  # SET LOCAL ended with that transaction
