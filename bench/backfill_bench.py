@@ -12,7 +12,6 @@
    index (kept) and without it (the index dropped and the rows rolled back), ms per row.
 """
 
-import csv
 import io
 import os
 import sys
@@ -24,20 +23,18 @@ from harness import load_line, setup_django, write_section
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from dataset import HNSW_INDEX, SHARED_RECORDS, ensure_model, records_shared, synthetic_rows
+from dataset import (
+    HNSW_INDEX,
+    SHARED_RECORDS,
+    backfill_csv_write,
+    ensure_model,
+    records_shared,
+    synthetic_rows,
+)
 
 SMALL_IMPORT = 5_000
 INDEX_PROBE_ROWS = 200
 SEED = 11
-
-
-def write_csv(path, rows, run):
-    with path.open("w", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["external_id", *rows[0]])
-        for offset, row in enumerate(rows):
-            values = [str(v).lower() if isinstance(v, bool) else v for v in row.values()]
-            writer.writerow([f"bench-{run}-{offset}", *values])
 
 
 def timed_import(rows):
@@ -47,7 +44,7 @@ def timed_import(rows):
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "history.csv"
         run = f"{time.time_ns():x}"
-        write_csv(path, rows, run)
+        backfill_csv_write(path, rows, f"bench-{run}")
         started = time.perf_counter()
         call_command("backfill_records", str(path), model="credit-default", stdout=io.StringIO())
         seconds = time.perf_counter() - started

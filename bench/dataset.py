@@ -16,9 +16,11 @@ set anew (TRUNCATE: no dead rows) when an earlier run added rows to it. Smaller 
 """
 
 import contextlib
+import csv
 import os
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 from harness import full_size
@@ -88,6 +90,36 @@ def synthetic_rows(count: int, rng: Any) -> list[dict[str, Any]]:
     return [dict(zip(names, values, strict=True)) for values in zip(*as_lists, strict=True)]
 
 
+def record_copy_row(now: Any, model_id: str, version: int, scoring: Any) -> tuple:
+    """One record's columns for COPY (in the order of the loaders' column lists)."""
+    import numpy as np
+    from psycopg.types.json import Jsonb
+
+    return (
+        now,
+        model_id,
+        version,
+        Jsonb(scoring.features),
+        scoring.embedding.astype(np.float32),
+        scoring.score,
+        scoring.label,
+        Jsonb(scoring.drivers_as_json()),
+        scoring.base_logit,
+        "backfill",
+    )
+
+
+def backfill_csv_write(path: Path, rows: list[dict[str, Any]], run: str) -> None:
+    """A back-fill CSV: an `external_id` column (new per run, so a re-run imports rather than
+    skips), then the features, booleans as `true` / `false`."""
+    with path.open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["external_id", *rows[0]])
+        for index, row in enumerate(rows):
+            values = [str(v).lower() if isinstance(v, bool) else v for v in row.values()]
+            writer.writerow([f"{run}-{index}", *values])
+
+
 def query_embeddings(count: int, seed: int = SEED + 1) -> list[Any]:
     """Embeddings of `count` applicants that are not in the data set, for searches."""
     import numpy as np
@@ -102,11 +134,9 @@ def query_embeddings(count: int, seed: int = SEED + 1) -> list[Any]:
 def records_load(model_version: Any, rng: Any, count: int) -> dict[str, float]:
     """Empty the records table of the current schema, score `count` synthetic applicants and
     COPY them in, then build the HNSW index (timed) and VACUUM ANALYZE, as autovacuum would."""
-    import numpy as np
     from django.db import connection
     from django.utils import timezone
     from pgvector.psycopg import register_vector
-    from psycopg.types.json import Jsonb
 
     from risk.selectors import model_version_loaded
 
@@ -130,20 +160,8 @@ def records_load(model_version: Any, rng: Any, count: int) -> dict[str, float]:
             rows = synthetic_rows(min(10_000, count - start), rng)
             for offset, scoring in enumerate(loaded.score_many(rows)):
                 index = start + offset
-                copy.write_row(
-                    (
-                        now,
-                        SHADOW_MODEL if index < filtered_count else "credit-default",
-                        model_version.version,
-                        Jsonb(scoring.features),
-                        scoring.embedding.astype(np.float32),
-                        scoring.score,
-                        scoring.label,
-                        Jsonb(scoring.drivers_as_json()),
-                        scoring.base_logit,
-                        "backfill",
-                    )
-                )
+                model_id = SHADOW_MODEL if index < filtered_count else "credit-default"
+                copy.write_row(record_copy_row(now, model_id, model_version.version, scoring))
     raw.commit()
     load_seconds = time.perf_counter() - started
     with connection.cursor() as cursor:

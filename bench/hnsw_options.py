@@ -20,7 +20,6 @@ the end. Not part of `make bench` (four index builds); run it on its own:
 `.venv/bin/python bench/hnsw_options.py`.
 """
 
-import csv
 import io
 import os
 import statistics
@@ -33,8 +32,10 @@ from dataset import (
     HNSW_DDL,
     HNSW_INDEX,
     SHARED_RECORDS,
+    backfill_csv_write,
     ensure_model,
     query_embeddings,
+    record_copy_row,
     records_shared,
     synthetic_rows,
 )
@@ -141,11 +142,9 @@ def bench_searches(expression, queries, exact):
 
 def stage_probe_rows(model_version, rng):
     """PROBE_ROWS new scored rows in a staging table (no index) for the insert probes."""
-    import numpy as np
     from django.db import connection
     from django.utils import timezone
     from pgvector.psycopg import register_vector
-    from psycopg.types.json import Jsonb
 
     from risk.selectors import model_version_loaded
 
@@ -164,20 +163,7 @@ def stage_probe_rows(model_version, rng):
         cursor.copy(f"COPY bench_probe ({COLUMNS}) FROM STDIN") as copy,
     ):
         for scoring in loaded.score_many(synthetic_rows(PROBE_ROWS + WARMUP_ROWS, rng)):
-            copy.write_row(
-                (
-                    now,
-                    "credit-default",
-                    model_version.version,
-                    Jsonb(scoring.features),
-                    scoring.embedding.astype(np.float32),
-                    scoring.score,
-                    scoring.label,
-                    Jsonb(scoring.drivers_as_json()),
-                    scoring.base_logit,
-                    "backfill",
-                )
-            )
+            copy.write_row(record_copy_row(now, "credit-default", model_version.version, scoring))
     raw.commit()
 
 
@@ -239,12 +225,7 @@ def bench_backfill(rng):
     run = f"hn{time.time_ns():x}"
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "history.csv"
-        with path.open("w", newline="") as handle:
-            writer = csv.writer(handle)
-            writer.writerow(["external_id", *rows[0]])
-            for index, row in enumerate(rows):
-                values = [str(v).lower() if isinstance(v, bool) else v for v in row.values()]
-                writer.writerow([f"{run}-{index}", *values])
+        backfill_csv_write(path, rows, run)
         started = time.perf_counter()
         call_command("backfill_records", str(path), model="credit-default", stdout=io.StringIO())
         seconds = time.perf_counter() - started

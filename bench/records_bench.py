@@ -11,7 +11,6 @@
 4. `backfill_records` rows per second on a 5,000-row CSV, into an empty table and at each size.
 """
 
-import csv
 import io
 import json
 import os
@@ -26,6 +25,7 @@ from dataset import (
     HALF_EMBEDDING,
     HNSW_INDEX,
     SHARED_RECORDS,
+    backfill_csv_write,
     ensure_model,
     query_embeddings,
     records_load,
@@ -222,14 +222,7 @@ def bench_backfill(rng):
     run = f"rb{time.time_ns():x}"
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "history.csv"
-        with path.open("w", newline="") as handle:
-            writer = csv.writer(handle)
-            writer.writerow(["external_id", *rows[0]])
-            for index, row in enumerate(rows):
-                writer.writerow(
-                    [f"{run}-{index}"]
-                    + [str(v).lower() if isinstance(v, bool) else v for v in row.values()]
-                )
+        backfill_csv_write(path, rows, run)
         started = time.perf_counter()
         call_command("backfill_records", str(path), model="credit-default", stdout=io.StringIO())
         seconds = time.perf_counter() - started
