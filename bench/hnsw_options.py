@@ -20,19 +20,16 @@ the end. Not part of `make bench` (four index builds); run it on its own:
 `.venv/bin/python bench/hnsw_options.py`.
 """
 
-import io
 import os
 import statistics
-import tempfile
 import threading
 import time
-from pathlib import Path
 
 from dataset import (
     HNSW_DDL,
     HNSW_INDEX,
     SHARED_RECORDS,
-    backfill_csv_write,
+    backfill_import_seconds,
     ensure_model,
     query_embeddings,
     record_copy_row,
@@ -219,16 +216,7 @@ def bench_inserts():
 
 
 def bench_backfill(rng):
-    from django.core.management import call_command
-
-    rows = synthetic_rows(BACKFILL_ROWS, rng)
-    run = f"hn{time.time_ns():x}"
-    with tempfile.TemporaryDirectory() as folder:
-        path = Path(folder) / "history.csv"
-        backfill_csv_write(path, rows, run)
-        started = time.perf_counter()
-        call_command("backfill_records", str(path), model="credit-default", stdout=io.StringIO())
-        seconds = time.perf_counter() - started
+    seconds = backfill_import_seconds(synthetic_rows(BACKFILL_ROWS, rng), f"hn{time.time_ns():x}")
     return BACKFILL_ROWS / seconds
 
 
