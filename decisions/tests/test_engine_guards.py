@@ -102,6 +102,18 @@ def test_it_reads_only_the_fields_the_conditions_name_unless_one_reads_the_whole
     assert WHOLE_PAYLOAD_SET.event_fields is None
 
 
+def loan_decision(rules, payload):
+    """The engine's decision on a loan application under `rules`, no policy or lists."""
+    return engine.decide(
+        event_type="loan_application",
+        payload=payload,
+        received_at=RECEIVED_AT,
+        versions=rules,
+        policy=engine.PolicySpec(event_type="loan_application"),
+        lists={},
+    )
+
+
 def cel_results(rules, payload) -> list[str]:
     """Each rule's result as CEL itself gives it: the oracle the engine's shortcuts must match."""
     context = cel.Context({"event": payload})
@@ -119,14 +131,7 @@ def cel_results(rules, payload) -> list[str]:
 @given(payload=payloads, whole=st.booleans())
 def test_it_gives_every_rule_the_result_cel_gives_it(payload, whole):
     rules = WHOLE_PAYLOAD_SET if whole else RULE_SET
-    result = engine.decide(
-        event_type="loan_application",
-        payload=payload,
-        received_at=RECEIVED_AT,
-        versions=rules,
-        policy=engine.PolicySpec(event_type="loan_application"),
-        lists={},
-    )
+    result = loan_decision(rules, payload)
 
     expected = cel_results(rules, payload)
     assert [entry["result"] for entry in result.trace] == expected
@@ -168,14 +173,7 @@ def test_its_index_of_leading_checks_gives_every_rule_of_any_set_the_result_cel_
 ):
     rules = engine.rule_set(_versions(sources))
 
-    result = engine.decide(
-        event_type="loan_application",
-        payload=payload,
-        received_at=RECEIVED_AT,
-        versions=rules,
-        policy=engine.PolicySpec(event_type="loan_application"),
-        lists={},
-    )
+    result = loan_decision(rules, payload)
 
     expected = cel_results(rules, payload)
     assert result.results == expected
@@ -196,14 +194,7 @@ def test_it_decides_rules_made_of_comparisons_alone_without_building_a_cel_conte
         raise AssertionError("a CEL context was built")
 
     monkeypatch.setattr(engine, "_event_context", no_context)
-    result = engine.decide(
-        event_type="loan_application",
-        payload={"amount": 600, "country": "DE", "age": 30},
-        received_at=RECEIVED_AT,
-        versions=rules,
-        policy=engine.PolicySpec(event_type="loan_application"),
-        lists={},
-    )
+    result = loan_decision(rules, {"amount": 600, "country": "DE", "age": 30})
 
     assert result.results == ["true", "false", "false"]
     assert [(entry["result"], entry["decided"]) for entry in result.trace] == [
@@ -217,14 +208,7 @@ def test_it_gives_every_decision_trace_entries_of_its_own():
     rules = engine.rule_set(_versions(["event.age < 18", "event.age >= 18"]))
 
     def trace(age):
-        return engine.decide(
-            event_type="loan_application",
-            payload={"age": age},
-            received_at=RECEIVED_AT,
-            versions=rules,
-            policy=engine.PolicySpec(event_type="loan_application"),
-            lists={},
-        ).trace
+        return loan_decision(rules, {"age": age}).trace
 
     first = trace(30)
     first[0]["result"] = "changed by a caller"
