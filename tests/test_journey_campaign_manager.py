@@ -19,7 +19,7 @@ from playwright.sync_api import expect
 from campaigns import services
 from campaigns.models import Campaign, CampaignJob, Contact, Message
 from campaigns.tests.factories import contact_factory
-from tests.support.page_checks import assert_fits_phone_width
+from tests.support.page_checks import assert_fits_phone_width, htmx_settled
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -103,12 +103,15 @@ def test_a_campaign_manager_writes_previews_launches_pauses_resumes_and_imports(
     expect(page.get_by_test_id("exclusions-count")).to_have_text(
         "28 contacts skipped for no_consent"
     )
+    htmx_settled(page)
     page.select_option("#exclusion-reason", "")
     expect(page.get_by_test_id("exclusions-count")).to_have_text("28 contacts skipped")
     expect(page.get_by_test_id("exclusion-row")).to_have_count(25)
+    htmx_settled(page)
     page.get_by_test_id("exclusions-next").click()
     expect(page.get_by_test_id("exclusions-page")).to_have_text("Page 2 of 2")
     expect(page.get_by_test_id("exclusion-row")).to_have_count(3)
+    htmx_settled(page)
     page.select_option("#exclusion-reason", "no_consent")
     expect(page.get_by_test_id("exclusions-count")).to_have_text(
         "28 contacts skipped for no_consent"

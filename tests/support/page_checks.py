@@ -22,6 +22,11 @@ document.addEventListener("securitypolicyviolation", (event) => {
   console.error(`CSP violation: ${event.violatedDirective} ${event.blockedURI}`);
 });
 """
+# htmx marks a request in flight (.htmx-request) and content being swapped in or settling
+# (.htmx-swapping, .htmx-added, .htmx-settling); it binds new content's triggers before it settles.
+HTMX_IDLE = """() => !document.querySelector(
+  ".htmx-request, .htmx-swapping, .htmx-added, .htmx-settling"
+)"""
 AXE_RUN = """async () => {
   const result = await axe.run(document, {resultTypes: ["violations"]});
   return result.violations.map((v) => ({
@@ -105,3 +110,10 @@ def assert_fits_phone_width(page: Any) -> None:
     finally:
         if before is not None:
             page.set_viewport_size(before)
+
+
+def htmx_settled(page: Any) -> None:
+    """Wait until htmx has no request in flight and has settled what it swapped in. An event on
+    content that is visible but not yet processed is lost: a select changed right after its form
+    was swapped in kept the old list (seen once in CI)."""
+    page.wait_for_function(HTMX_IDLE)
