@@ -59,19 +59,17 @@ def decision_reasons(
     outcome: str,
     trace: Sequence[Mapping[str, Any]],
     rule_names: Mapping[str, str],
-    risk_record_id: int | None,
+    risk_drivers: tuple[Sequence[Mapping[str, Any]], Mapping[str, str]] | None,
 ) -> list[dict[str, Any]]:
-    """The reason codes of a decision: its deciding rules, then the drivers towards risk."""
+    """The reason codes of a decision: its deciding rules, then the drivers towards risk
+    (`risk_drivers`: the scoring record's drivers and their texts, as
+    records.selectors.record_drivers_explained gives them)."""
     deciders = [
         (entry["rule"], rule_names.get(entry["rule"], entry["rule"]))
         for entry in trace
         if entry["decided"]
     ]
-    drivers, texts = (
-        records_selectors.record_drivers_with_texts(record_id=risk_record_id)
-        if risk_record_id is not None
-        else (None, None)
-    )
+    drivers, texts = risk_drivers or (None, None)
     return reasons.reasons_for(
         outcome=outcome, deciders=deciders, drivers=drivers, driver_texts=texts
     )
@@ -128,7 +126,11 @@ def decision_replay(*, decision: Decision) -> dict[str, Any]:
         outcome=result.outcome,
         trace=result.trace,
         rule_names={version.rule.key: version.rule.name for version in by_id.values()},
-        risk_record_id=decision.risk_record_id,
+        risk_drivers=(
+            records_selectors.record_drivers_with_texts(record_id=decision.risk_record_id)
+            if decision.risk_record_id is not None
+            else None
+        ),
     )
     if reasons.comparable(replayed_reasons) != reasons.comparable(decision.reasons):
         differences.append("reasons differ")

@@ -166,8 +166,15 @@ def _feature_reasons(model_id: str, model_version: int) -> dict[str, str]:
     return model_feature_reasons(key=model_id, version=model_version)
 
 
+def record_drivers_explained(
+    record: PredictionRecord,
+) -> tuple[list[dict[str, Any]], dict[str, str]]:
+    """A record's drivers and {feature: reason text} of the model version that scored it."""
+    return list(record.drivers), _feature_reasons(record.model_id, record.model_version)
+
+
 def record_drivers_with_texts(*, record_id: int) -> tuple[list[dict[str, Any]], dict[str, str]]:
-    """The record's drivers and {feature: reason text} of the model version that scored it."""
+    """record_drivers_explained of a stored record, read by id."""
     record = (
         PredictionRecord.objects.filter(pk=record_id)
         .only("model_id", "model_version", "drivers")
@@ -175,7 +182,7 @@ def record_drivers_with_texts(*, record_id: int) -> tuple[list[dict[str, Any]], 
     )
     if record is None:
         raise RecordNotFound(f"No record {record_id}.")
-    return list(record.drivers), _feature_reasons(record.model_id, record.model_version)
+    return record_drivers_explained(record)
 
 
 def record_nearest_to_features(

@@ -7,6 +7,7 @@ from typing import Any
 from django.db.models import Prefetch, QuerySet
 
 from core import telemetry
+from core.generations import GenerationCache
 from risk.drift import DRIFT_ACT, DRIFT_WATCH, SCORE, drift_level, window_stability
 from risk.exceptions import InvalidFeatures, ModelNotFound
 from risk.models import ModelVersion, RiskModel
@@ -152,6 +153,21 @@ def model_version_loaded(*, model_version: ModelVersion) -> LoadedModel:
     )
 
 
+MODELS_GENERATION = "risk_models_generation"
+_SCORING_VERSIONS: GenerationCache[ModelVersion] = GenerationCache(
+    generation=MODELS_GENERATION, limit=256
+)
+
+
+def model_version_for_scoring(*, key: str, version: int | None = None) -> ModelVersion:
+    """model_version_get, cached per process until a model or version changes (one
+    primary-key lookup a prediction instead of the version's row and its JSON schema). The row
+    is shared between requests: read it, never change it."""
+    return _SCORING_VERSIONS.get(
+        (key, version), lambda: model_version_get(key=key, version=version)
+    )
+
+
 def model_score(
     *,
     model_key: str,
@@ -160,7 +176,7 @@ def model_score(
     coerce_strings: bool = False,
 ) -> Scoring:
     """Validate one applicant's features against the schema and score them."""
-    model_version = model_version_get(key=model_key, version=version)
+    model_version = model_version_for_scoring(key=model_key, version=version)
     started = time.perf_counter()
     clean = features_validate(model_version.feature_schema, features, coerce_strings=coerce_strings)
     scoring = model_version_loaded(model_version=model_version).score_many([clean])[0]

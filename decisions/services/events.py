@@ -21,7 +21,9 @@ from decisions.models import Decision, Event, RuleVersion
 from decisions.services.reviews import review_case_open
 from decisions.services.shared import raise_validation
 from decisions.services.webhooks import webhook_delivery_create
+from records import selectors as records_selectors
 from records import services as records_services
+from records.models import PredictionRecord
 
 MAX_PAYLOAD_KEYS = 500
 EVENT_KEY_CONSTRAINT = "event_unique_idempotency_key"
@@ -86,8 +88,8 @@ def _validated_event_input(
     )
 
 
-def event_risk_score(*, event: Event) -> tuple[engine.RiskInput | None, int | None]:
-    """Score the event when it names a risk model: (risk for the rules, scoring record id).
+def event_risk_score(*, event: Event) -> tuple[engine.RiskInput | None, PredictionRecord | None]:
+    """Score the event when it names a risk model: (risk for the rules, its scoring record).
 
     Runs inside event_register's transaction, so the prediction record rolls back with the
     event. Bad features or an unknown model reject the event with the fields named under
@@ -108,7 +110,7 @@ def event_risk_score(*, event: Event) -> tuple[engine.RiskInput | None, int | No
         # An unknown model stays a 404, as on /predict/; bad features are the event's 400.
         problem = NotFound if error.status == 404 else InvalidInput
         raise problem(f"The event cannot be scored: {error.detail}", errors=errors) from error
-    return engine.RiskInput(score=record.risk_score, label=record.risk_label), record.pk
+    return engine.RiskInput(score=record.risk_score, label=record.risk_label), record
 
 
 def decision_actions_dispatch(*, decision: Decision) -> None:
@@ -177,39 +179,11 @@ def event_register(
     fingerprint: str,
     risk_request: Any = None,
 ) -> Decision:
-    """Store an event and its decision together (both or neither); one per idempotency key."""
-    try:
-        return _event_register(
-            event_type=event_type,
-            payload=payload,
-            idempotency_key=idempotency_key,
-            client_scope=client_scope,
-            fingerprint=fingerprint,
-            risk_request=risk_request,
-        )
-    except IntegrityError as error:
-        # The key's event exists: caught here, outside the transaction (or savepoint) that the
-        # failed INSERT rolled back, so the event's INSERT needs no savepoint of its own (two
-        # round trips per event spent on the rare duplicate).
-        constraint = getattr(getattr(error.__cause__, "diag", None), "constraint_name", None)
-        if constraint != EVENT_KEY_CONSTRAINT:
-            raise
-        raise DuplicateEvent(
-            "An event with this Idempotency-Key was already registered.",
-            errors={"Idempotency-Key": ["Already used."]},
-        ) from None
+    """Store an event and its decision together (both or neither); one per idempotency key.
 
-
-@transaction.atomic
-def _event_register(
-    *,
-    event_type: str,
-    payload: Any,
-    idempotency_key: str,
-    client_scope: str,
-    fingerprint: str,
-    risk_request: Any,
-) -> Decision:
+    Inside a caller's transaction (the Idempotency-Key's) it takes no savepoint: a savepoint
+    cost two round trips per event, and an error here fails the caller's work anyway. A caller
+    that wants to carry on after a failed event wraps the call in its own atomic()."""
     clean_payload, clean_risk = _validated_event_input(payload=payload, risk_request=risk_request)
     event = Event(
         type=event_type,
@@ -224,9 +198,25 @@ def _event_register(
         event.full_clean(validate_unique=False, validate_constraints=False)
     except ValidationError as error:
         raise_validation(error)
+    try:
+        return _event_decide_and_store(event)
+    except IntegrityError as error:
+        # The key's event exists: caught here, outside the transaction that the failed INSERT
+        # broke, so the event's INSERT needs no savepoint of its own.
+        constraint = getattr(getattr(error.__cause__, "diag", None), "constraint_name", None)
+        if constraint != EVENT_KEY_CONSTRAINT:
+            raise
+        raise DuplicateEvent(
+            "An event with this Idempotency-Key was already registered.",
+            errors={"Idempotency-Key": ["Already used."]},
+        ) from None
+
+
+@transaction.atomic(savepoint=False)
+def _event_decide_and_store(event: Event) -> Decision:
     event.save()
-    risk, risk_record_id = event_risk_score(event=event)
-    decision = _decide_and_store(event=event, risk=risk, risk_record_id=risk_record_id)
+    risk, risk_record = event_risk_score(event=event)
+    decision = _decide_and_store(event=event, risk=risk, risk_record=risk_record)
     review_case_open(decision=decision)
     decision_actions_dispatch(decision=decision)
     return decision
@@ -249,8 +239,9 @@ def _history_compute(
 
 
 def _decide_and_store(
-    *, event: Event, risk: engine.RiskInput | None, risk_record_id: int | None
+    *, event: Event, risk: engine.RiskInput | None, risk_record: PredictionRecord | None
 ) -> Decision:
+    risk_record_id = risk_record.pk if risk_record is not None else None
     live_rules = live_rules_for(event_type=event.type)
     policy = live_rules.policy
     live = rollouts.live_set(rows=live_rules.rows, payload=event.payload, at=event.received_at)
@@ -293,7 +284,11 @@ def _decide_and_store(
             outcome=result.outcome,
             trace=result.trace,
             rule_names={row.rule.key: row.rule.name for row in rows.values()},
-            risk_record_id=risk_record_id,
+            risk_drivers=(
+                records_selectors.record_drivers_explained(risk_record)
+                if risk_record is not None
+                else None
+            ),
         ),
         arms=live.arms,
         decided_at=timezone.now(),

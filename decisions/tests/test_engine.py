@@ -3,6 +3,7 @@
 from datetime import timedelta
 
 import pytest
+from django.db import transaction
 from django.utils import timezone
 
 from core.errors import InvalidInput
@@ -232,7 +233,8 @@ def test_it_rolls_back_event_and_decision_when_registering_fails(monkeypatch):
 
     monkeypatch.setattr(events, "decision_actions_dispatch", explode)
 
-    with pytest.raises(RuntimeError):
+    # The caller's atomic(): event_register takes no savepoint of its own.
+    with pytest.raises(RuntimeError), transaction.atomic():
         register_event({"amount": 1})
 
     assert Event.objects.count() == 0

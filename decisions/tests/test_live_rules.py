@@ -5,7 +5,7 @@ version or a policy changed: by a service, the admin or raw SQL, even twice in o
 import pytest
 from django.db import connection, transaction
 
-from decisions import live_rules, services
+from decisions import services
 from decisions.live_rules import live_rules_for, rules_generation
 from decisions.models import Rule, RuleVersion
 from decisions.tests.factories import register_event, rule_with_version
@@ -126,13 +126,3 @@ def test_every_write_statement_moves_the_generation_to_a_new_value():
 
     assert None not in seen
     assert len(set(seen)) == len(seen)
-
-
-def test_a_full_cache_starts_again_rather_than_growing(monkeypatch):
-    monkeypatch.setattr(live_rules, "_CACHE_LIMIT", 2)
-    monkeypatch.setattr(live_rules, "_CACHE", {})
-
-    for index in range(5):
-        live_rules_for(event_type=f"type_{index}")
-
-    assert len(live_rules._CACHE) <= 2

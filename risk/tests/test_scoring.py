@@ -15,7 +15,8 @@ from risk.exceptions import InvalidArtifact, InvalidFeatures, ModelNotFound
 from risk.models import ModelVersion
 from risk.scoring import artifact_load
 from risk.selectors import model_score, model_score_rows, model_version_loaded
-from risk.tests.factories import applicant, trained_credit_model
+from risk.services import model_version_promote
+from risk.tests.factories import applicant, credit_model_register, trained_credit_model
 from risk.training import german_credit_frame
 
 
@@ -195,3 +196,23 @@ def test_a_batch_scores_each_row_exactly_as_scoring_it_alone(credit_model):
     assert [scoring.score for scoring in batch] == [
         loaded.score_many([row])[0].score for row in rows
     ]
+
+
+def test_scoring_reads_the_production_version_once_until_a_model_changes(
+    db, django_assert_num_queries
+):
+    first = credit_model_register(promote=True)
+    assert model_score(model_key="credit-default", features=applicant(1)).model_version == (
+        first.version
+    )
+    with django_assert_num_queries(1):  # the models generation, nothing else
+        model_score(model_key="credit-default", features=applicant(1))
+
+    second = credit_model_register(promote=True)
+    after_promotion = model_score(model_key="credit-default", features=applicant(1))
+    ModelVersion.objects.filter(pk=second.pk).update(stage=ModelVersion.Stage.ARCHIVED)
+    model_version_promote(version_id=first.pk)
+    after_raw_sql_and_promotion = model_score(model_key="credit-default", features=applicant(1))
+
+    assert after_promotion.model_version == second.version
+    assert after_raw_sql_and_promotion.model_version == first.version
