@@ -64,13 +64,42 @@ def in_effect(version: RuleVersion, at: datetime) -> bool:
     )
 
 
-def live_set(*, rows: Iterable[RuleVersion], payload: Mapping[str, Any], at: datetime) -> LiveSet:
-    """The versions that run for an event received at `at`, one deciding version per rule."""
+Slots = list[tuple[str, dict[str, RuleVersion]]]
+
+
+def rollout_slots(rows: Iterable[RuleVersion]) -> Slots:
+    """The roll-out versions grouped by rule key ({status: version}), in rule key order: built
+    once per rules generation (decisions.live_rules), read per event."""
     slots: dict[str, dict[str, RuleVersion]] = {}
     for row in rows:
         slots.setdefault(row.rule.key, {})[row.status] = row
+    return sorted(slots.items())
+
+
+def varies_per_event(rows: Iterable[RuleVersion]) -> bool:
+    """Whether the live set can differ between events: a version with a start or an end, or a
+    canary. Otherwise every event runs the same versions, so the set is built once."""
+    return any(
+        row.effective_from is not None
+        or row.effective_until is not None
+        or row.status in (RuleVersion.Status.SCHEDULED, RuleVersion.Status.CANARY)
+        for row in rows
+    )
+
+
+def live_set(
+    *,
+    rows: Iterable[RuleVersion] | None = None,
+    slots: Slots | None = None,
+    payload: Mapping[str, Any],
+    at: datetime,
+) -> LiveSet:
+    """The versions that run for an event received at `at`, one deciding version per rule
+    (from the roll-out `rows`, or their `slots` when already grouped)."""
+    if slots is None:
+        slots = rollout_slots(rows or ())
     live = LiveSet()
-    for rule_key, by_status in sorted(slots.items()):
+    for rule_key, by_status in slots:
         control = by_status.get(RuleVersion.Status.PUBLISHED)
         scheduled = by_status.get(RuleVersion.Status.SCHEDULED)
         if scheduled is not None and in_effect(scheduled, at):

@@ -14,7 +14,7 @@ from campaigns import services as campaigns_services
 from core import telemetry
 from core.errors import DomainError, InvalidInput, NotFound
 from core.json import json_for_database
-from decisions import engine, replay_selectors, rollouts, selectors, similarity, velocity
+from decisions import engine, replay_selectors, selectors, similarity, velocity
 from decisions.exceptions import DuplicateEvent
 from decisions.live_rules import live_rules_for
 from decisions.models import Decision, Event, RuleVersion
@@ -244,12 +244,15 @@ def _decide_and_store(
     risk_record_id = risk_record.pk if risk_record is not None else None
     live_rules = live_rules_for(event_type=event.type)
     policy = live_rules.policy
-    live = rollouts.live_set(rows=live_rules.rows, payload=event.payload, at=event.received_at)
-    rows = {running.row.pk: running.row for running in live.versions}
+    live = live_rules.live_set(payload=event.payload, at=event.received_at)
     versions = live_rules.rule_set([(running.row, running.status) for running in live.versions])
     needed = {name for version in versions for name in version.list_names}
     snapshot = selectors.list_contents(names=needed)
-    history = _history_compute(event=event, rows=list(rows.values()), risk_record_id=risk_record_id)
+    history = _history_compute(
+        event=event,
+        rows=[running.row for running in live.versions],
+        risk_record_id=risk_record_id,
+    )
     result = engine.decide(
         event_type=event.type,
         payload=event.payload,
@@ -269,7 +272,9 @@ def _decide_and_store(
         event=event,
         event_type=event.type,
         outcome=result.outcome,
-        matched_version=rows[result.matched.version_id] if result.matched else None,
+        matched_version=(
+            live_rules.rows_by_id[result.matched.version_id] if result.matched else None
+        ),
         shadow_outcome=result.shadow_outcome,
         policy=policy.as_json(),
         trace=result.trace,
@@ -283,7 +288,7 @@ def _decide_and_store(
         reasons=replay_selectors.decision_reasons(
             outcome=result.outcome,
             trace=result.trace,
-            rule_names={row.rule.key: row.rule.name for row in rows.values()},
+            rule_names=live_rules.rule_names,
             risk_drivers=(
                 records_selectors.record_drivers_explained(risk_record)
                 if risk_record is not None
