@@ -56,13 +56,18 @@ $$;
     return forward, reverse
 
 
-def generation_read(name: str) -> int | None:
-    """The generation's current value (None if its row is missing: then nothing is cached).
+def generation_query(name: str) -> str:
+    """The SQL scalar sub-query of the generation's value, e.g. for a statement's RETURNING.
     `name` is one of the code's own table names, never input."""
+    return f"(SELECT value FROM {name} WHERE id = 1)"  # noqa: S608 - a constant
+
+
+def generation_read(name: str) -> int | None:
+    """The generation's current value (None if its row is missing: then nothing is cached)."""
     with connection.cursor() as cursor:
-        cursor.execute(f"SELECT value FROM {name} WHERE id = 1")  # noqa: S608 - a constant
+        cursor.execute(f"SELECT {generation_query(name)}")
         found = cursor.fetchone()
-    return int(found[0]) if found else None
+    return int(found[0]) if found and found[0] is not None else None
 
 
 class GenerationCache[Value]:
@@ -78,9 +83,13 @@ class GenerationCache[Value]:
         self._entries: dict[tuple[str, Hashable], tuple[int, Value]] = {}
         self._lock = threading.Lock()
 
-    def get(self, key: Hashable, load: Callable[[], Value]) -> Value:
-        """The cached value of `key` under the current generation, else `load()`'s."""
-        generation = generation_read(self.generation)
+    def get(
+        self, key: Hashable, load: Callable[[], Value], *, generation: int | None = None
+    ) -> Value:
+        """The cached value of `key` under the current generation, else `load()`'s.
+        `generation`: the current value when the caller read it already (generation_query)."""
+        if generation is None:
+            generation = generation_read(self.generation)
         full_key = (connection.settings_dict["NAME"], key)
         cached = self._entries.get(full_key)
         if cached is not None and generation is not None and cached[0] == generation:

@@ -1,6 +1,11 @@
-"""One row by what a caller named, or the domain error that says it is not there."""
+"""One row: read by what a caller named (or the domain error that says it is not there), or
+inserted in one prepared statement."""
 
-from django.db.models import Model, QuerySet
+import functools
+from typing import Any
+
+from django.db import connection
+from django.db.models import Field, Model, QuerySet
 
 from core.errors import DomainError
 
@@ -15,3 +20,41 @@ def row_get[M: Model](rows: QuerySet[M], *, missing: DomainError, for_update: bo
     if row is None:
         raise missing
     return row
+
+
+@functools.cache
+def _insert_statement(model: type[Model], also_return: str) -> tuple[str, tuple[Field, ...]]:
+    meta = model._meta
+    quote = connection.ops.quote_name
+    fields = tuple(field for field in meta.concrete_fields if not field.primary_key)
+    columns = ", ".join(quote(str(field.column)) for field in fields)
+    returning = ", ".join(
+        filter(None, [quote(str(meta.pk.column if meta.pk else "id")), also_return])
+    )
+    statement = (
+        f"INSERT INTO {quote(meta.db_table)} ({columns}) "  # noqa: S608
+        f"VALUES ({', '.join(['%s'] * len(fields))}) RETURNING {returning}"
+    )
+    return statement, fields
+
+
+def row_insert(instance: Model, *, also_return: str = "") -> Any:
+    """INSERT a new row as Model.save() would (each field's pre_save, then its prepared value),
+    in a statement built once per model; sets the instance's primary key.
+
+    For the per-event path, where save()'s per-call SQL compilation cost ~0.15 ms a row
+    (bench/http_load.py). Only for models with an auto primary key and plain placeholders (no
+    expressions, no pre-save signals: this sends none). `also_return`: an SQL expression of the
+    code's own, never input, answered by the same round trip; its value is returned.
+    """
+    statement, fields = _insert_statement(type(instance), also_return)
+    values = [
+        field.get_db_prep_save(field.pre_save(instance, True), connection) for field in fields
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(statement, values)
+        answer = cursor.fetchone()
+    instance.pk = answer[0]
+    instance._state.adding = False
+    instance._state.db = connection.alias
+    return answer[1] if also_return else None

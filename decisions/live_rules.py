@@ -17,11 +17,12 @@ from typing import Any
 
 from django.utils import timezone
 
-from core.generations import GenerationCache, generation_read
+from core.generations import GenerationCache, generation_query, generation_read
 from decisions import engine, rollouts, selectors
 from decisions.models import RuleVersion
 
 RULES_GENERATION = "decisions_rules_generation"
+RULES_GENERATION_SQL = generation_query(RULES_GENERATION)
 # Rule sets per live set, per event type: bounded, cleared whole when full.
 _RULE_SETS_LIMIT = 1_000
 _CACHE: "GenerationCache[LiveRules]" = GenerationCache(generation=RULES_GENERATION)
@@ -76,12 +77,14 @@ def rules_generation() -> int | None:
     return generation_read(RULES_GENERATION)
 
 
-def live_rules_for(*, event_type: str) -> "LiveRules":
-    """The event type's policy and roll-out versions, loaded again only when rules changed."""
+def live_rules_for(*, event_type: str, generation: int | None = None) -> "LiveRules":
+    """The event type's policy and roll-out versions, loaded again only when rules changed
+    (`generation`: the rules generation when the caller read it already, RULES_GENERATION_SQL)."""
     return _CACHE.get(
         event_type,
         lambda: LiveRules(
             policy=selectors.policy_spec_for(event_type=event_type),
             rows=tuple(selectors.rollout_rule_versions(event_type=event_type)),
         ),
+        generation=generation,
     )

@@ -14,9 +14,10 @@ from campaigns import services as campaigns_services
 from core import telemetry
 from core.errors import DomainError, InvalidInput, NotFound
 from core.json import json_for_database
+from core.rows import row_insert
 from decisions import engine, replay_selectors, selectors, similarity, velocity
 from decisions.exceptions import DuplicateEvent
-from decisions.live_rules import live_rules_for
+from decisions.live_rules import RULES_GENERATION_SQL, live_rules_for
 from decisions.models import Decision, Event, RuleVersion
 from decisions.services.reviews import review_case_open
 from decisions.services.shared import raise_validation
@@ -214,9 +215,12 @@ def event_register(
 
 @transaction.atomic(savepoint=False)
 def _event_decide_and_store(event: Event) -> Decision:
-    event.save()
+    # The rules generation comes back with the event's id: one round trip for both.
+    generation = row_insert(event, also_return=RULES_GENERATION_SQL)
     risk, risk_record = event_risk_score(event=event)
-    decision = _decide_and_store(event=event, risk=risk, risk_record=risk_record)
+    decision = _decide_and_store(
+        event=event, risk=risk, risk_record=risk_record, rules_generation=generation
+    )
     review_case_open(decision=decision)
     decision_actions_dispatch(decision=decision)
     return decision
@@ -239,10 +243,14 @@ def _history_compute(
 
 
 def _decide_and_store(
-    *, event: Event, risk: engine.RiskInput | None, risk_record: PredictionRecord | None
+    *,
+    event: Event,
+    risk: engine.RiskInput | None,
+    risk_record: PredictionRecord | None,
+    rules_generation: int | None,
 ) -> Decision:
     risk_record_id = risk_record.pk if risk_record is not None else None
-    live_rules = live_rules_for(event_type=event.type)
+    live_rules = live_rules_for(event_type=event.type, generation=rules_generation)
     policy = live_rules.policy
     live = live_rules.live_set(payload=event.payload, at=event.received_at)
     versions = live_rules.rule_set([(running.row, running.status) for running in live.versions])
@@ -268,7 +276,7 @@ def _decide_and_store(
         rule=result.matched.rule_key if result.matched else None,
         engine_seconds=result.engine_us / 1_000_000,
     )
-    return Decision.objects.create(
+    decision = Decision(
         event=event,
         event_type=event.type,
         outcome=result.outcome,
@@ -298,3 +306,5 @@ def _decide_and_store(
         arms=live.arms,
         decided_at=timezone.now(),
     )
+    row_insert(decision)
+    return decision
