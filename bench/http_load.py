@@ -78,26 +78,57 @@ def cpu_seconds(roots: list[int]) -> float:
     return ticks / os.sysconf("SC_CLK_TCK")
 
 
-def ensure_rules() -> None:
+# The scored row's event type: the same 50 rules plus two reading velocity aggregates (the
+# target's "scoring and two velocity aggregates"), so the unscored row pays for no history.
+SCORED_EVENT_TYPE = "bench_scored_event"
+VELOCITY_RULES = [
+    ("velocity-fast", "velocity.tx_1h >= 50", "decline"),
+    ("velocity-big-day", "velocity.amount_24h > 2000000.0", "review"),
+]
+
+
+def ensure_rules(event_type: str = EVENT_TYPE, *, with_velocity: bool = False) -> None:
     from decisions_engine import cel_condition, rule_specs
 
-    from decisions import services
-    from decisions.models import RuleVersion
+    from decisions import services, velocity
+    from decisions.models import Rule, RuleVersion
 
-    live = RuleVersion.objects.filter(rule__event_type=EVENT_TYPE, status="published").count()
-    if live == 50:
+    wanted = 50 + (len(VELOCITY_RULES) if with_velocity else 0)
+    live = RuleVersion.objects.filter(rule__event_type=event_type, status="published").count()
+    if live == wanted:
         return
-    RuleVersion.objects.filter(rule__event_type=EVENT_TYPE).delete()
-    from decisions.models import Rule
-
-    Rule.objects.filter(event_type=EVENT_TYPE).delete()
-    for spec in rule_specs(50):
-        rule = services.rule_create(key=spec["key"], name=spec["key"], event_type=EVENT_TYPE)
+    RuleVersion.objects.filter(rule__event_type=event_type).delete()
+    Rule.objects.filter(event_type=event_type).delete()
+    # Rule keys are unique across event types: the scored type's get a prefix.
+    prefix = "" if event_type == EVENT_TYPE else "scored-"
+    rules = [
+        (
+            prefix + spec["key"],
+            cel_condition(spec, "amount-first"),
+            spec["outcome"],
+            spec["priority"],
+        )
+        for spec in rule_specs(50)
+    ]
+    if with_velocity:
+        for name, function, field, window in [
+            ("tx_1h", "count", "", 3600),
+            ("amount_24h", "sum", "amount", 24 * 3600),
+        ]:
+            services.velocity_aggregate_save(
+                event_type=event_type,
+                name=name,
+                function=function,
+                key_field="customer_id",
+                field=field,
+                window_seconds=window,
+            )
+        velocity.velocity_index_ensure(key_field="customer_id")  # the worker's job on commit
+        rules += [(key, condition, outcome, 0) for key, condition, outcome in VELOCITY_RULES]
+    for key, condition, outcome, priority in rules:
+        rule = services.rule_create(key=key, name=key, event_type=event_type)
         version = services.rule_version_create(
-            rule=rule,
-            condition=cel_condition(spec, "amount-first"),
-            outcome=spec["outcome"],
-            priority=spec["priority"],
+            rule=rule, condition=condition, outcome=outcome, priority=priority
         )
         services.rule_version_publish(version=version)
 
@@ -231,6 +262,7 @@ def main() -> None:
     from risk.tests.factories import applicant
 
     ensure_rules()
+    ensure_rules(SCORED_EVENT_TYPE, with_velocity=True)
     ensure_model()
     _key, raw_key = api_key_create(
         name=f"bench-http-{time.time_ns()}", scopes=["events:write", "predict", "records:read"]
@@ -331,7 +363,7 @@ def load_all(
     scored_bodies = [
         json.dumps(
             {
-                "type": EVENT_TYPE,
+                "type": SCORED_EVENT_TYPE,
                 "payload": payload,
                 "risk": {
                     "model_id": "credit-default",
@@ -411,7 +443,9 @@ half the peak; latencies in ms from wrk. Baseline: `POST /bench/baseline/` (benc
 bench-only), a bare DRF view with the same API-key authentication and one INSERT. The events run
 50 published rules (the engine benchmark's amount-first rules), each request with a fresh
 Idempotency-Key; "+ score" adds a risk request (the shipped credit model scores the applicant and
-stores a record). Everything shares 2 cores: wrk, gunicorn, PostgreSQL, Redis and other work.
+stores a record) and runs on an event type whose 50 rules are joined by two reading velocity
+aggregates (events per customer in an hour, amount per customer in a day: one indexed query per
+event). Everything shares 2 cores: wrk, gunicorn, PostgreSQL, Redis and other work.
 Server CPU: the CPU time gunicorn, PostgreSQL and Redis spent per request during the peak run
 (from /proc, so it holds while other work shares the cores, where req/s and latencies do not);
 "baseline CPU / CPU" is the throughput the endpoint would reach, relative to the baseline, on
@@ -421,7 +455,7 @@ cores given to the server alone. Load: the 1-minute load average as the peak run
 | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |
 {row("baseline: bare DRF, one INSERT", "baseline", "(reference)")}
 {row("`POST /api/v1/events/`, 50 rules", "events", EVENTS_TARGET)}
-{row("`POST /api/v1/events/`, 50 rules + score", "events_scored", SCORED_TARGET)}
+{row("`POST /api/v1/events/`, 50 rules + score + 2 velocity", "events_scored", SCORED_TARGET)}
 {row("`POST /api/v1/predict/`", "predict", "p99 < 30 ms")}
 {row("`GET /api/v1/records/?model_id&risk_label`", "records_list", "p95 < 50 ms")}
 """
