@@ -2,7 +2,7 @@
 
 gunicorn runs `bench.http_settings` (the product's settings with DJANGO_ENV=production, DEBUG
 off, persistent database connections, Redis for cache and throttles; only the URLconf adds a
-baseline endpoint) with cores + 1 sync workers (see WORKERS). Each endpoint is
+baseline endpoint) as the image runs it (see WORKERS). Each endpoint is
 loaded closed-loop for its peak throughput, then at about half of that (each wrk connection
 waits between requests) for its latency. The baseline, measured in the same run against the same
 server, is a bare DRF endpoint with the same API-key authentication doing one INSERT.
@@ -30,9 +30,11 @@ from harness import ROOT, full_size, setup_django, write_section
 # HTTP_LOAD_SECONDS shortens (or lengthens) each run while iterating on one endpoint.
 DURATION = int(os.environ.get("HTTP_LOAD_SECONDS", 0)) or (30 if full_size() else 10)
 CONNECTIONS = 8
-# One sync worker per core plus one: gunicorn suggests 2 x cores + 1, but on this shared 2-core
-# machine five workers booting at once (scikit-learn imports) took minutes to answer at all.
-WORKERS = (os.cpu_count() or 1) + 1
+# The image's server (Dockerfile CMD): WEB_CONCURRENCY's default of 3 workers, 4 threads each, so
+# a request waiting on its commit does not hold a whole process (sync workers let the fourth
+# half-load connection queue behind the other three).
+WORKERS = 3
+THREADS = 4
 EVENT_TYPE = "bench_event"
 
 
@@ -302,9 +304,13 @@ def main() -> None:
     web = subprocess.Popen(
         [
             str(ROOT / ".venv" / "bin" / "gunicorn"),
-            "config.wsgi",
+            "config.wsgi:application",
+            "--config",
+            "python:config.gunicorn",
             "--workers",
             str(WORKERS),
+            "--threads",
+            str(THREADS),
             "--bind",
             f"127.0.0.1:{web_port}",
         ],
@@ -435,21 +441,22 @@ def write_results(results: dict[str, Any], settings: Any) -> None:
         )
 
     markdown = f"""
-wrk (Debian's, `-t2`, a separate process) against gunicorn on 127.0.0.1 ({WORKERS} = cores + 1
-sync workers, `DJANGO_ENV=production`, DEBUG off, Redis for cache and throttles, persistent database
-connections to the embedded PostgreSQL), {DURATION} s per run. Peak: {CONNECTIONS} connections
-in a closed loop. Half load: 4 connections, each waiting between requests so the rate is about
-half the peak; latencies in ms from wrk. Baseline: `POST /bench/baseline/` (bench/http_urls.py,
-bench-only), a bare DRF view with the same API-key authentication and one INSERT. The events run
-50 published rules (the engine benchmark's amount-first rules), each request with a fresh
-Idempotency-Key; "+ score" adds a risk request (the shipped credit model scores the applicant and
-stores a record) and runs on an event type whose 50 rules are joined by two reading velocity
-aggregates (events per customer in an hour, amount per customer in a day: one indexed query per
-event). Everything shares 2 cores: wrk, gunicorn, PostgreSQL, Redis and other work.
-Server CPU: the CPU time gunicorn, PostgreSQL and Redis spent per request during the peak run
-(from /proc, so it holds while other work shares the cores, where req/s and latencies do not);
-"baseline CPU / CPU" is the throughput the endpoint would reach, relative to the baseline, on
-cores given to the server alone. Load: the 1-minute load average as the peak run ended.
+wrk (Debian's, `-t2`, a separate process) against gunicorn on 127.0.0.1 as the image runs it
+({WORKERS} workers x {THREADS} threads, `DJANGO_ENV=production`, DEBUG off, Redis for cache and
+throttles, persistent database connections to the embedded PostgreSQL), {DURATION} s per run.
+Peak: {CONNECTIONS} connections in a closed loop. Half load: 4 connections, each waiting between
+requests so the rate is about half the peak; latencies in ms from wrk. Baseline: `POST
+/bench/baseline/` (bench/http_urls.py, bench-only), a bare DRF view with the same API-key
+authentication and one INSERT. The events run 50 published rules (the engine benchmark's
+amount-first rules), each request with a fresh Idempotency-Key; "+ score" adds a risk request (the
+shipped credit model scores the applicant and stores a record) and runs on an event type whose 50
+rules are joined by two reading velocity aggregates (events per customer in an hour, amount per
+customer in a day: one indexed query per event). Everything shares 2 cores: wrk, gunicorn,
+PostgreSQL, Redis and other work. Server CPU: the CPU time gunicorn, PostgreSQL and Redis spent
+per request during the peak run (from /proc, so it holds while other work shares the cores, where
+req/s and latencies do not); "baseline CPU / CPU" is the throughput the endpoint would reach,
+relative to the baseline, on cores given to the server alone. Load: the 1-minute load average as
+the peak run ended.
 
 {HEADER}
 | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |
@@ -463,7 +470,7 @@ cores given to the server alone. Load: the 1-minute load average as the peak run
         "http_load",
         title="HTTP load: gunicorn + wrk, with a bare DRF baseline in the same run",
         markdown=markdown,
-        raw={"results": results, "workers": WORKERS, "duration_s": DURATION},
+        raw={"results": results, "workers": WORKERS, "threads": THREADS, "duration_s": DURATION},
     )
 
 
