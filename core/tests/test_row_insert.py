@@ -2,39 +2,33 @@
 
 import pytest
 from django.forms.models import model_to_dict
-from django.utils import timezone
 
+from core.models import IdempotencyRecord
 from core.rows import row_insert
-from decisions.models import Event
 
 pytestmark = pytest.mark.django_db
 
 
-def _event(key: str) -> Event:
-    return Event(
-        type="loan_application",
-        payload={"amount": 12.5, "tags": ["a", None], "nested": {"x": True}},
-        risk_request=None,
-        idempotency_key=key,
-        client_scope="key:test",
-        fingerprint="f" * 64,
-        received_at=timezone.now(),
-    )
+def _record(key: str) -> IdempotencyRecord:
+    return IdempotencyRecord(scope="key:test", key=key, fingerprint="f" * 64, response_body="{}")
 
 
 def test_it_stores_what_save_stores_and_answers_the_extra_expression(
     django_assert_num_queries,
 ):
-    saved = _event("saved")
+    saved = _record("saved")
     saved.save()
-    inserted = _event("inserted")
-    inserted.received_at = saved.received_at
+    inserted = _record("inserted")
 
     with django_assert_num_queries(1):
         extra = row_insert(inserted, also_return="(SELECT 40 + 2)")
 
     assert extra == 42
-    assert inserted.pk is not None and not inserted._state.adding
-    stored = model_to_dict(Event.objects.get(pk=inserted.pk), exclude=["id", "idempotency_key"])
-    expected = model_to_dict(Event.objects.get(pk=saved.pk), exclude=["id", "idempotency_key"])
-    assert stored == expected
+    assert inserted.pk is not None
+    assert not inserted._state.adding
+    assert inserted.created_at is not None  # auto_now_add ran, as in save()
+    stored = IdempotencyRecord.objects.get(pk=inserted.pk)
+    expected = IdempotencyRecord.objects.get(pk=saved.pk)
+    assert stored.created_at >= expected.created_at
+    ignored = ["id", "key", "created_at"]
+    assert model_to_dict(stored, exclude=ignored) == model_to_dict(expected, exclude=ignored)

@@ -24,7 +24,6 @@ from decisions.services.shared import raise_validation
 from decisions.services.webhooks import webhook_delivery_create
 from records import selectors as records_selectors
 from records import services as records_services
-from records.models import PredictionRecord
 
 MAX_PAYLOAD_KEYS = 500
 EVENT_KEY_CONSTRAINT = "event_unique_idempotency_key"
@@ -89,7 +88,9 @@ def _validated_event_input(
     )
 
 
-def event_risk_score(*, event: Event) -> tuple[engine.RiskInput | None, PredictionRecord | None]:
+def event_risk_score(
+    *, event: Event
+) -> tuple[engine.RiskInput | None, records_services.PredictionRecord | None]:
     """Score the event when it names a risk model: (risk for the rules, its scoring record).
 
     Runs inside event_register's transaction, so the prediction record rolls back with the
@@ -246,7 +247,7 @@ def _decide_and_store(
     *,
     event: Event,
     risk: engine.RiskInput | None,
-    risk_record: PredictionRecord | None,
+    risk_record: records_services.PredictionRecord | None,
     rules_generation: int | None,
 ) -> Decision:
     risk_record_id = risk_record.pk if risk_record is not None else None
