@@ -41,6 +41,12 @@ def _nearest_body(model_id: str, k: int, neighbours: list[Neighbour]) -> dict[st
     return NearestResponseSerializer({"model_id": model_id, "k": k, "results": neighbours}).data
 
 
+# One instance for every answer: a ModelSerializer builds its fields (introspecting the model)
+# on first use and keeps them; a new one per prediction cost more than the scoring. Its fields
+# hold no state of one call: to_representation only reads them.
+_PREDICTION = PredictionSerializer()
+
+
 class PredictView(APIView):
     """Score features with a model and store the prediction as a record.
 
@@ -79,7 +85,7 @@ class PredictView(APIView):
                 version=payload.validated_data.get("version"),
                 source=PredictionRecord.Source.API,
             )
-            return 201, PredictionSerializer(record).data
+            return 201, _PREDICTION.to_representation(record)
 
         return idempotent_response(request, produce)
 
