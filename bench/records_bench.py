@@ -4,11 +4,14 @@
    threaded server in this process, with the scoring service alone as the baseline.
 2. Synthetic records (features sampled from the German Credit marginals, scored by the shipped
    model), bulk-loaded with COPY, the HNSW index built afterwards (timed): the shared 100,000
-   (bench/dataset.py, loaded once for every benchmark), and 10,000 in a schema of their own.
+   (1,000,000 under `make bench-full`; bench/dataset.py, loaded once for every benchmark), and
+   the smaller sizes (10,000; and 100,000 at full size) in a schema of their own.
 3. k=10 nearest-neighbour queries: HNSW (iterative scan) vs an exact sequential scan: latency and
    recall@10. Plus a filtered case (a model holding 10 % of the rows) with and without pgvector's
    iterative scan, to show why it is on.
-4. `backfill_records` rows per second on a 5,000-row CSV, into an empty table and at each size.
+4. `GET /api/v1/records/` per filter at each size: the first page and the following one by
+   cursor, against the page-number pagination it replaced, with CPU per request and the plans.
+5. `backfill_records` rows per second on a 5,000-row CSV, into an empty table and at each size.
 """
 
 import json
@@ -38,6 +41,7 @@ from harness import (
     time_calls,
     write_section,
 )
+from http_load import cpu_seconds
 
 __all__ = ["ensure_model", "synthetic_rows"]  # bench/http_load.py imports ensure_model from here
 
@@ -247,45 +251,108 @@ def bench_size(queries, raw_key, rng, loading, backfill=None):
     }
 
 
+LIST_QUERIES = (
+    ("newest", ""),
+    ("model + label", "?model_id=credit-default&risk_label=high"),
+    ("model + score range", "?model_id=credit-shadow&min_score=0.5&max_score=0.9"),
+)
+LIST_CALLS = 60
+
+
 def bench_records_list(raw_key):
+    """`GET /api/v1/records/` per filter: the first page and the page its `next` cursor
+    names, and, as the baseline in the same run, the page-number pagination it replaced
+    (`count(*)`, then the page). Wall time and CPU per request (this process and its
+    PostgreSQL backend), and EXPLAIN (ANALYZE, BUFFERS) of each page's query."""
     from rest_framework.test import APIClient
 
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Api-Key {raw_key}")
-    results = {}
-    for label, query in (
-        ("newest", ""),
-        ("model + label", "?model_id=credit-default&risk_label=high"),
-        ("model + score range", SCORE_RANGE_QUERY),
-    ):
-
-        def listing(query=query):
-            response = client.get(f"/api/v1/records/{query}")
-            assert response.status_code == 200, response.content
-
-        results[label] = summarize(time_calls(listing, repeat=60, warmup=5))
-    results["score range plans"] = list_plans(client, SCORE_RANGE_QUERY)
+    results, plans = {}, {}
+    for label, query in LIST_QUERIES:
+        first = f"/api/v1/records/{query}"
+        following = client.get(first).json()["next"]
+        assert following, f"{label}: one page only"
+        results[label] = {
+            "page number (before)": _page_number_timed(client, first),
+            "first page": _list_timed(client, first),
+            "following page": _list_timed(client, following),
+        }
+        plans[label] = {
+            "first page": list_plans(client, first),
+            "following page": list_plans(client, following),
+        }
+    results["plans"] = plans
     return results
 
 
-SCORE_RANGE_QUERY = "?model_id=credit-shadow&min_score=0.5&max_score=0.9"
+def _list_timed(client, url):
+    from django.db import connection
+
+    def listing():
+        response = client.get(url)
+        assert response.status_code == 200, response.content
+
+    listing()  # opens the connection, so its backend is the one measured
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        backend = cursor.fetchone()[0]
+    python_before, postgres_before = time.process_time(), cpu_seconds([backend])
+    samples = time_calls(listing, repeat=LIST_CALLS, warmup=5)
+    python_cpu = time.process_time() - python_before
+    postgres_cpu = cpu_seconds([backend]) - postgres_before
+    calls = LIST_CALLS + 5
+    return {
+        **summarize(samples),
+        "python_cpu_ms": python_cpu / calls * 1000,
+        "postgres_cpu_ms": postgres_cpu / calls * 1000,
+    }
 
 
-def list_plans(client, query):
-    """EXPLAIN (ANALYZE, BUFFERS) of the SQL one list request sends (count, then the page)."""
+def _page_number_timed(client, url):
+    """The same first page under core.pagination.PagePagination, as the list answered before."""
+    from core.pagination import PagePagination
+    from records.api.views import RecordViewSet
+
+    keyset = RecordViewSet.pagination_class
+    RecordViewSet.pagination_class = PagePagination
+    try:
+        return _list_timed(client, url)
+    finally:
+        RecordViewSet.pagination_class = keyset
+
+
+def list_plans(client, url):
+    """EXPLAIN (ANALYZE, BUFFERS) of the SQL the list request sends for the page, as text and
+    in brief (index, rows read, buffers, time)."""
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
     with CaptureQueriesContext(connection) as captured:
-        client.get(f"/api/v1/records/{query}")
-    plans = []
-    for sent in captured.captured_queries:
-        if "records_predictionrecord" not in sent["sql"]:
-            continue
-        with connection.cursor() as cursor:
-            cursor.execute(f"EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) {sent['sql']}")
-            plans.append("\n".join(row[0] for row in cursor.fetchall()))
-    return plans
+        client.get(url)
+    [page_sql] = [q["sql"] for q in captured.captured_queries if "records_prediction" in q["sql"]]
+    with connection.cursor() as cursor:
+        cursor.execute(f"EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) {page_sql}")
+        text = "\n".join(row[0] for row in cursor.fetchall())
+        cursor.execute(f"EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) {page_sql}")
+        plan = cursor.fetchone()[0][0]
+    return {"text": text, **_plan_brief(plan)}
+
+
+def _plan_brief(plan):
+    """The scan under the LIMIT: its index, rows it returned and filtered out, buffers."""
+    node = plan["Plan"]
+    while "Index Name" not in node and "Relation Name" not in node and node.get("Plans"):
+        node = node["Plans"][0]
+    return {
+        "node": node["Node Type"],
+        "index": node.get("Index Name"),
+        "rows_returned": node["Actual Rows"],
+        "rows_filtered_out": node.get("Rows Removed by Filter", 0),
+        "buffers": node.get("Shared Hit Blocks", 0) + node.get("Shared Read Blocks", 0),
+        "buffers_read": node.get("Shared Read Blocks", 0),
+        "execution_ms": plan["Execution Time"],
+    }
 
 
 def storage():
@@ -393,39 +460,69 @@ def main():
                 )
     lines += [
         "",
-        "| rows | `GET /api/v1/records/` newest p95 | model + label p95 | model + score range p95 "
-        "| back-fill rows/s (5,000-row CSV) | table / HNSW index | shared_buffers |",
-        "| ---: | ---: | ---: | ---: | ---: | --- | --- |",
+        "| rows | back-fill rows/s (5,000-row CSV) | table / HNSW index | shared_buffers |",
+        "| ---: | ---: | --- | --- |",
     ]
     for count, result in per_size.items():
-        listing, sizes = result["records_list"], result["storage"]
+        sizes = result["storage"]
         lines.append(
-            f"| {count:,} | {ms(listing['newest'], 'p95_us')} "
-            f"| {ms(listing['model + label'], 'p95_us')} "
-            f"| {ms(listing['model + score range'], 'p95_us')} "
-            f"| **{result['backfill']['rows_per_second']:,.0f}**"
+            f"| {count:,} | **{result['backfill']['rows_per_second']:,.0f}**"
             + (" (back-fill section)" if result["backfill"].get("measured_by") else "")
-            + " "
-            f"| {sizes['table_size']} / {sizes['index_size']} | {sizes['shared_buffers']} |"
+            + f" | {sizes['table_size']} / {sizes['index_size']} | {sizes['shared_buffers']} |"
         )
-    plans = per_size[SHARED_RECORDS]["records_list"]["score range plans"]
     lines += [
         "",
-        f"The model + score range list at {SHARED_RECORDS:,} rows, as `GET /api/v1/records/"
-        f"{SCORE_RANGE_QUERY}` sends it: the count, then the page. Until migration records/0006 "
-        "the page walked the newest-first index through every newer row of every model (90,189 "
-        "rows filtered out for 50 at 100,000 records, 51 ms); now it reads that model's rows "
-        "newest first, `(model_id, created_at desc, id desc)`, and the count reads "
-        "`(model_id, risk_score)`, so neither grows with the table:",
+        f"### `GET /api/v1/records/` per table size ({LIST_CALLS} calls each, ms)",
+        "",
+        "DRF test client in-process, API key, 50 a page. Cursor pagination (core/pagination."
+        "KeysetPagination): the first page, then the page its `next` cursor names. The baseline, "
+        "in the same run: the page-number pagination it replaced (core/pagination.PagePagination:"
+        " `count(*)`, then the page). CPU per request: this Python process + its PostgreSQL "
+        "backend (/proc, 10 ms ticks over all calls).",
+        "",
+        "| rows | filter | page number before: median / p95 | cursor, first page: median / p95 "
+        "| following page: median / p95 | CPU ms per request (Python + PostgreSQL): before / "
+        "first / following | page plan at this size (following page) |",
+        "| ---: | --- | ---: | ---: | ---: | ---: | --- |",
+    ]
+    for count, result in per_size.items():
+        listing = result["records_list"]
+        for label, _query in LIST_QUERIES:
+            timed = listing[label]
+            brief = listing["plans"][label]["following page"]
+            lines.append(
+                f"| {count:,} | {label} | "
+                + " | ".join(
+                    f"{ms(timed[page], 'median_us')} / {ms(timed[page], 'p95_us')}"
+                    for page in ("page number (before)", "first page", "following page")
+                )
+                + " | "
+                + " / ".join(
+                    f"{timed[page]['python_cpu_ms']:.1f} + {timed[page]['postgres_cpu_ms']:.1f}"
+                    for page in ("page number (before)", "first page", "following page")
+                )
+                + f" | `{brief['index']}`: {brief['rows_returned']} rows read, "
+                f"{brief['rows_filtered_out']:,} filtered out, {brief['buffers']} buffers, "
+                f"{brief['execution_ms']:.2f} ms |"
+            )
+    plans = per_size[SHARED_RECORDS]["records_list"]["plans"]
+    lines += [
+        "",
+        f"Each filter's following page at {SHARED_RECORDS:,} rows, as the list sends it "
+        "(EXPLAIN (ANALYZE, BUFFERS)): one range of an index, `(created_at, id) < (cursor)`, that "
+        "stops after 51 matching rows (the page and one to know whether there is a next), "
+        "whatever the depth and the table size:",
         "",
         "```",
-        *("\n\n".join(plans).splitlines()),
+        *"\n\n".join(
+            f"-- {label}\n{plans[label]['following page']['text']}" for label, _ in LIST_QUERIES
+        ).splitlines(),
         "```",
     ]
     lines += [
         "",
         f"Back-fill into an empty table: **{backfill_empty['rows_per_second']:,.0f} rows/s**. "
-        "Records list: DRF test client in-process, API key, 60 calls, ms. The shadow model's "
+        "The shadow model's "
         "rows without the iterative scan: "
         + ", ".join(
             f"{count:,} rows: {shadow_rows(result):.1f} of {K}"
