@@ -4,11 +4,14 @@
    threaded server in this process, with the scoring service alone as the baseline.
 2. Synthetic records (features sampled from the German Credit marginals, scored by the shipped
    model), bulk-loaded with COPY, the HNSW index built afterwards (timed): the shared 100,000
-   (bench/dataset.py, loaded once for every benchmark), and 10,000 in a schema of their own.
+   (1,000,000 under `make bench-full`; bench/dataset.py, loaded once for every benchmark), and
+   the smaller sizes (10,000; and 100,000 at full size) in a schema of their own.
 3. k=10 nearest-neighbour queries: HNSW (iterative scan) vs an exact sequential scan: latency and
    recall@10. Plus a filtered case (a model holding 10 % of the rows) with and without pgvector's
    iterative scan, to show why it is on.
-4. `backfill_records` rows per second on a 5,000-row CSV, into an empty table and at each size.
+4. `GET /api/v1/records/` per filter at each size: the first page and the following one by
+   cursor, against the page-number pagination it replaced, with CPU per request and the plans.
+5. `backfill_records` rows per second on a 5,000-row CSV, into an empty table and at each size.
 """
 
 import json
@@ -38,6 +41,7 @@ from harness import (
     time_calls,
     write_section,
 )
+from http_load import cpu_seconds
 
 __all__ = ["ensure_model", "synthetic_rows"]  # bench/http_load.py imports ensure_model from here
 
@@ -49,6 +53,7 @@ SMALLER_SIZES = [
 SIZES = [*SMALLER_SIZES, SHARED_RECORDS]
 EF_SEARCH_VALUES = (40, 100)
 QUERIES = 100
+WARM_UP_QUERIES = 100
 K = 10
 PREDICT_CALLS = int(os.environ.get("BENCH_PREDICT_CALLS", "300"))
 BACKFILL_ROWS = 5_000
@@ -163,6 +168,51 @@ def exact_neighbours(queries):
     return answers
 
 
+def nearest_warm_up():
+    """Searches for other applicants than the measured ones, per model, at the shipped
+    ef_search, timed: right after a load (and the exact scans, which read the whole table) the
+    HNSW index is not in memory, and at 1,000,000 records each of these first searches reads
+    index pages from disk (~10 ms a page here) instead of shared_buffers. The measured queries
+    then show the steady state a serving database has once its index is resident."""
+    from records.selectors import record_nearest
+
+    warm_up = {}
+    for model_id in MODELS:
+        times = []
+        for vector in query_embeddings(WARM_UP_QUERIES, seed=SEED + 2):
+            started = time.perf_counter()
+            record_nearest(model_id=model_id, embedding=vector, k=K)
+            times.append(time.perf_counter() - started)
+        warm_up[model_id] = summarize(times)
+    return warm_up
+
+
+def settings_ef_search():
+    from django.conf import settings
+
+    return settings.RECORDS_HNSW_EF_SEARCH
+
+
+def backend_pid():
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        return cursor.fetchone()[0]
+
+
+def cpu_per_call(run, calls):
+    """`run()`'s result, and the CPU milliseconds per call (of `calls`) it cost this process
+    and its PostgreSQL backend: wall time on this shared machine includes other work."""
+    backend = backend_pid()
+    python_before, postgres_before = time.process_time(), cpu_seconds([backend])
+    result = run()
+    return result, {
+        "python_cpu_ms": (time.process_time() - python_before) / calls * 1000,
+        "postgres_cpu_ms": (cpu_seconds([backend]) - postgres_before) / calls * 1000,
+    }
+
+
 def bench_nearest(queries, ef_search, exact):
     from django.test import override_settings
 
@@ -172,15 +222,20 @@ def bench_nearest(queries, ef_search, exact):
     with override_settings(RECORDS_HNSW_EF_SEARCH=ef_search):
         for model_id in MODELS:
             exact_answers, exact_summary = exact[model_id]
-            hnsw_times, recalls, counts = [], [], []
-            for vector, reference in zip(queries, exact_answers, strict=True):
-                started = time.perf_counter()
-                approximate = record_nearest(model_id=model_id, embedding=vector, k=K)
-                hnsw_times.append(time.perf_counter() - started)
-                recalls.append(recall(approximate, reference))
-                counts.append(len(approximate))
+
+            def search_all(model_id=model_id, exact_answers=exact_answers):
+                times, recalls, counts = [], [], []
+                for vector, reference in zip(queries, exact_answers, strict=True):
+                    started = time.perf_counter()
+                    approximate = record_nearest(model_id=model_id, embedding=vector, k=K)
+                    times.append(time.perf_counter() - started)
+                    recalls.append(recall(approximate, reference))
+                    counts.append(len(approximate))
+                return times, recalls, counts
+
+            (hnsw_times, recalls, counts), cpu = cpu_per_call(search_all, len(queries))
             results[model_id] = {
-                "hnsw": summarize(hnsw_times),
+                "hnsw": {**summarize(hnsw_times), **cpu},
                 "exact": exact_summary,
                 "recall_at_10": statistics.fmean(recalls),
                 "min_recall_at_10": min(recalls),
@@ -234,12 +289,14 @@ def backfill_measured(shared):
 
 def bench_size(queries, raw_key, rng, loading, backfill=None):
     exact = exact_neighbours(queries)
+    warm_up = nearest_warm_up()
     nearest = {ef: bench_nearest(queries, ef, exact) for ef in EF_SEARCH_VALUES}
     listing = bench_records_list(raw_key)
     sizes = storage()  # before the back-fill, which adds its rows
     backfill = backfill or bench_backfill(rng)
     return {
         "loading": loading,
+        "nearest_warm_up": warm_up,
         "nearest": nearest,
         "records_list": listing,
         "backfill": backfill,
@@ -247,45 +304,97 @@ def bench_size(queries, raw_key, rng, loading, backfill=None):
     }
 
 
+LIST_QUERIES = (
+    ("newest", ""),
+    ("model + label", "?model_id=credit-default&risk_label=high"),
+    ("model + score range", "?model_id=credit-shadow&min_score=0.5&max_score=0.9"),
+)
+LIST_CALLS = 60
+
+
 def bench_records_list(raw_key):
+    """`GET /api/v1/records/` per filter: the first page and the page its `next` cursor
+    names, and, as the baseline in the same run, the page-number pagination it replaced
+    (`count(*)`, then the page). Wall time and CPU per request (this process and its
+    PostgreSQL backend), and EXPLAIN (ANALYZE, BUFFERS) of each page's query."""
     from rest_framework.test import APIClient
 
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Api-Key {raw_key}")
-    results = {}
-    for label, query in (
-        ("newest", ""),
-        ("model + label", "?model_id=credit-default&risk_label=high"),
-        ("model + score range", SCORE_RANGE_QUERY),
-    ):
-
-        def listing(query=query):
-            response = client.get(f"/api/v1/records/{query}")
-            assert response.status_code == 200, response.content
-
-        results[label] = summarize(time_calls(listing, repeat=60, warmup=5))
-    results["score range plans"] = list_plans(client, SCORE_RANGE_QUERY)
+    results, plans = {}, {}
+    for label, query in LIST_QUERIES:
+        first = f"/api/v1/records/{query}"
+        following = client.get(first).json()["next"]
+        assert following, f"{label}: one page only"
+        results[label] = {
+            "page number (before)": _page_number_timed(client, first),
+            "first page": _list_timed(client, first),
+            "following page": _list_timed(client, following),
+        }
+        plans[label] = {
+            "first page": list_plans(client, first),
+            "following page": list_plans(client, following),
+        }
+    results["plans"] = plans
     return results
 
 
-SCORE_RANGE_QUERY = "?model_id=credit-shadow&min_score=0.5&max_score=0.9"
+def _list_timed(client, url):
+    def listing():
+        response = client.get(url)
+        assert response.status_code == 200, response.content
+
+    listing()  # opens the connection, so its backend is the one measured
+    samples, cpu = cpu_per_call(
+        lambda: time_calls(listing, repeat=LIST_CALLS, warmup=5), LIST_CALLS + 5
+    )
+    return {**summarize(samples), **cpu}
 
 
-def list_plans(client, query):
-    """EXPLAIN (ANALYZE, BUFFERS) of the SQL one list request sends (count, then the page)."""
+def _page_number_timed(client, url):
+    """The same first page under core.pagination.PagePagination, as the list answered before."""
+    from core.pagination import PagePagination
+    from records.api.views import RecordViewSet
+
+    keyset = RecordViewSet.pagination_class
+    RecordViewSet.pagination_class = PagePagination
+    try:
+        return _list_timed(client, url)
+    finally:
+        RecordViewSet.pagination_class = keyset
+
+
+def list_plans(client, url):
+    """EXPLAIN (ANALYZE, BUFFERS) of the SQL the list request sends for the page, as text and
+    in brief (index, rows read, buffers, time)."""
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
     with CaptureQueriesContext(connection) as captured:
-        client.get(f"/api/v1/records/{query}")
-    plans = []
-    for sent in captured.captured_queries:
-        if "records_predictionrecord" not in sent["sql"]:
-            continue
-        with connection.cursor() as cursor:
-            cursor.execute(f"EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) {sent['sql']}")
-            plans.append("\n".join(row[0] for row in cursor.fetchall()))
-    return plans
+        client.get(url)
+    [page_sql] = [q["sql"] for q in captured.captured_queries if "records_prediction" in q["sql"]]
+    with connection.cursor() as cursor:
+        cursor.execute(f"EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) {page_sql}")
+        text = "\n".join(row[0] for row in cursor.fetchall())
+        cursor.execute(f"EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) {page_sql}")
+        plan = cursor.fetchone()[0][0]
+    return {"text": text, **_plan_brief(plan)}
+
+
+def _plan_brief(plan):
+    """The scan under the LIMIT: its index, rows it returned and filtered out, buffers."""
+    node = plan["Plan"]
+    while "Index Name" not in node and "Relation Name" not in node and node.get("Plans"):
+        node = node["Plans"][0]
+    return {
+        "node": node["Node Type"],
+        "index": node.get("Index Name"),
+        "rows_returned": node["Actual Rows"],
+        "rows_filtered_out": node.get("Rows Removed by Filter", 0),
+        "buffers": node.get("Shared Hit Blocks", 0) + node.get("Shared Read Blocks", 0),
+        "buffers_read": node.get("Shared Read Blocks", 0),
+        "execution_ms": plan["Execution Time"],
+    }
 
 
 def storage():
@@ -374,58 +483,99 @@ def main():
         "HNSW on the embedding in half precision (`embedding::halfvec(384)`, cosine, m=16, "
         "ef_construction=64; records/0007) built after the load. Queries filter by model "
         "with `hnsw.iterative_scan = relaxed_order`; recall@10 against an exact sequential scan, "
-        "counting ties (a hit is no farther than the exact 10th).",
+        "counting ties (a hit is no farther than the exact 10th). Before the measured "
+        f"queries, {WARM_UP_QUERIES} searches for other applicants per model (the warm-up "
+        "rows: the first searches after the load and the exact scans, the index not yet in "
+        "shared_buffers). CPU per search: this process + its PostgreSQL backend.",
         "",
         "| rows | load s | index build s | model (share) | ef_search | HNSW median | HNSW p95 "
-        "| exact median | recall@10 (min) |",
-        "| ---: | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: |",
+        "| CPU ms (Python + PostgreSQL) | exact median | recall@10 (min) |",
+        "| ---: | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
+    for count, result in per_size.items():
+        for model_id, warm_up in result["nearest_warm_up"].items():
+            lines.append(
+                f"| {count:,} | | | `{model_id}` | warm-up, {settings_ef_search()} "
+                f"| {ms(warm_up, 'median_us')} | {ms(warm_up, 'p95_us')} | | | |"
+            )
     for count, result in per_size.items():
         for ef, nearest in result["nearest"].items():
             for model_id, share in (("credit-default", 0.9), ("credit-shadow", 0.1)):
                 found = nearest[model_id]
+                hnsw = found["hnsw"]
                 lines.append(
                     f"| {count:,} | {result['loading']['load_seconds']:.0f} "
                     f"| {result['loading']['index_seconds']:.0f} | `{model_id}` ({share:.0%}) "
                     f"| {ef} | {ms(found['hnsw'], 'median_us')} | {ms(found['hnsw'], 'p95_us')} "
+                    f"| {hnsw['python_cpu_ms']:.1f} + {hnsw['postgres_cpu_ms']:.1f} "
                     f"| {ms(found['exact'], 'median_us')} "
                     f"| {found['recall_at_10']:.3f} ({found['min_recall_at_10']:.1f}) |"
                 )
     lines += [
         "",
-        "| rows | `GET /api/v1/records/` newest p95 | model + label p95 | model + score range p95 "
-        "| back-fill rows/s (5,000-row CSV) | table / HNSW index | shared_buffers |",
-        "| ---: | ---: | ---: | ---: | ---: | --- | --- |",
+        "| rows | back-fill rows/s (5,000-row CSV) | table / HNSW index | shared_buffers |",
+        "| ---: | ---: | --- | --- |",
     ]
     for count, result in per_size.items():
-        listing, sizes = result["records_list"], result["storage"]
+        sizes = result["storage"]
         lines.append(
-            f"| {count:,} | {ms(listing['newest'], 'p95_us')} "
-            f"| {ms(listing['model + label'], 'p95_us')} "
-            f"| {ms(listing['model + score range'], 'p95_us')} "
-            f"| **{result['backfill']['rows_per_second']:,.0f}**"
+            f"| {count:,} | **{result['backfill']['rows_per_second']:,.0f}**"
             + (" (back-fill section)" if result["backfill"].get("measured_by") else "")
-            + " "
-            f"| {sizes['table_size']} / {sizes['index_size']} | {sizes['shared_buffers']} |"
+            + f" | {sizes['table_size']} / {sizes['index_size']} | {sizes['shared_buffers']} |"
         )
-    plans = per_size[SHARED_RECORDS]["records_list"]["score range plans"]
     lines += [
         "",
-        f"The model + score range list at {SHARED_RECORDS:,} rows, as `GET /api/v1/records/"
-        f"{SCORE_RANGE_QUERY}` sends it: the count, then the page. Until migration records/0006 "
-        "the page walked the newest-first index through every newer row of every model (90,189 "
-        "rows filtered out for 50 at 100,000 records, 51 ms); now it reads that model's rows "
-        "newest first, `(model_id, created_at desc, id desc)`, and the count reads "
-        "`(model_id, risk_score)`, so neither grows with the table:",
+        f"### `GET /api/v1/records/` per table size ({LIST_CALLS} calls each, ms)",
+        "",
+        "DRF test client in-process, API key, 50 a page. Cursor pagination (core/pagination."
+        "KeysetPagination): the first page, then the page its `next` cursor names. The baseline, "
+        "in the same run: the page-number pagination it replaced (core/pagination.PagePagination:"
+        " `count(*)`, then the page). CPU per request: this Python process + its PostgreSQL "
+        "backend (/proc, 10 ms ticks over all calls).",
+        "",
+        "| rows | filter | page number before: median / p95 | cursor, first page: median / p95 "
+        "| following page: median / p95 | CPU ms per request (Python + PostgreSQL): before / "
+        "first / following | page plan at this size (following page) |",
+        "| ---: | --- | ---: | ---: | ---: | ---: | --- |",
+    ]
+    for count, result in per_size.items():
+        listing = result["records_list"]
+        for label, _query in LIST_QUERIES:
+            timed = listing[label]
+            brief = listing["plans"][label]["following page"]
+            lines.append(
+                f"| {count:,} | {label} | "
+                + " | ".join(
+                    f"{ms(timed[page], 'median_us')} / {ms(timed[page], 'p95_us')}"
+                    for page in ("page number (before)", "first page", "following page")
+                )
+                + " | "
+                + " / ".join(
+                    f"{timed[page]['python_cpu_ms']:.1f} + {timed[page]['postgres_cpu_ms']:.1f}"
+                    for page in ("page number (before)", "first page", "following page")
+                )
+                + f" | `{brief['index']}`: {brief['rows_returned']} rows read, "
+                f"{brief['rows_filtered_out']:,} filtered out, {brief['buffers']} buffers, "
+                f"{brief['execution_ms']:.2f} ms |"
+            )
+    plans = per_size[SHARED_RECORDS]["records_list"]["plans"]
+    lines += [
+        "",
+        f"Each filter's following page at {SHARED_RECORDS:,} rows, as the list sends it "
+        "(EXPLAIN (ANALYZE, BUFFERS)): one range of an index, `(created_at, id) < (cursor)`, that "
+        "stops after 51 matching rows (the page and one to know whether there is a next), "
+        "whatever the depth and the table size:",
         "",
         "```",
-        *("\n\n".join(plans).splitlines()),
+        *"\n\n".join(
+            f"-- {label}\n{plans[label]['following page']['text']}" for label, _ in LIST_QUERIES
+        ).splitlines(),
         "```",
     ]
     lines += [
         "",
         f"Back-fill into an empty table: **{backfill_empty['rows_per_second']:,.0f} rows/s**. "
-        "Records list: DRF test client in-process, API key, 60 calls, ms. The shadow model's "
+        "The shadow model's "
         "rows without the iterative scan: "
         + ", ".join(
             f"{count:,} rows: {shadow_rows(result):.1f} of {K}"

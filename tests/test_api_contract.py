@@ -46,6 +46,8 @@ BEYOND_JSON_SCHEMA = {
     ("POST", "/api/v1/predict/"): {"features"},
     ("POST", "/api/v1/records/nearest/"): {"features"},
     ("POST", "/api/v1/events/"): {"risk.features"},
+    # an opaque cursor: only one this API issued (in a `next` or `previous` link)
+    ("GET", "/api/v1/records/"): {"cursor"},
     # values of the list's own value type (integer, double)
     ("PUT", "/api/v1/lists/{name}/"): {"values"},
 }

@@ -60,3 +60,17 @@ def test_the_document_states_what_the_server_enforces(document):
     assert "404" in decisions["responses"]
     launch = document["paths"]["/api/v1/campaigns/{id}/launch/"]["post"]
     assert "Idempotency-Key" in {p["name"] for p in launch["parameters"]}
+
+
+@pytest.mark.django_db
+def test_the_records_list_documents_its_cursor_and_no_count(document):
+    operation = document["paths"]["/api/v1/records/"]["get"]
+    parameters = {p["name"]: p["schema"] for p in operation["parameters"]}
+    page = operation["responses"]["200"]["content"]["application/json"]["schema"]["$ref"]
+    envelope = document["components"]["schemas"][page.rsplit("/", 1)[1]]
+
+    assert parameters["cursor"] == {"type": "string", "maxLength": 512}
+    assert (parameters["page_size"]["minimum"], parameters["page_size"]["maximum"]) == (1, 200)
+    assert "page" not in parameters
+    assert set(envelope["properties"]) == {"next", "previous", "results"}
+    assert "404" not in operation["responses"]

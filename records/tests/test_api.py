@@ -1,4 +1,5 @@
 from datetime import UTC, datetime
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from django.db import connection, transaction
@@ -122,11 +123,13 @@ def _ids(response):
 def test_records_list_newest_first_with_a_pinned_query_count(
     varied_records, api_client, django_assert_num_queries
 ):
-    # API key lookup, count, page.
-    with django_assert_num_queries(3):
+    # API key lookup, page: no count.
+    with django_assert_num_queries(2):
         response = api_client.get("/api/v1/records/")
 
     assert _ids(response) == [varied_records[n].pk for n in "fedcba"]
+    assert (response.json()["next"], response.json()["previous"]) == (None, None)
+    assert "count" not in response.json()
     assert set(response.json()["results"][0]) == {
         "id",
         "created_at",
@@ -180,6 +183,134 @@ def test_records_list_sorts_by_score_and_time(varied_records, api_client):
     assert _ids(api_client.get("/api/v1/records/?ordering=created_at")) == [
         varied_records[n].pk for n in "abcdef"
     ]
+
+
+def _walk(api_client, url, link="next"):
+    """Every page from `url` on, following `link`: the ids of each page."""
+    pages = []
+    while url:
+        response = api_client.get(url)
+        pages.append(_ids(response))
+        url = response.json()[link]
+    return pages
+
+
+@pytest.fixture
+def tied_records(credit_model):
+    """Seven records, five of them stored at the same instant (as a back-fill stores them)."""
+    same = datetime(2026, 1, 2, tzinfo=UTC)
+    times = [datetime(2026, 1, 1, tzinfo=UTC), *[same] * 5, datetime(2026, 1, 3, tzinfo=UTC)]
+    return [record_create(index=i, created_at=at) for i, at in enumerate(times)]
+
+
+def test_records_list_pages_by_cursor_through_tied_times_each_record_once(tied_records, api_client):
+    newest_first = sorted(tied_records, key=lambda r: (r.created_at, r.pk), reverse=True)
+
+    pages = _walk(api_client, "/api/v1/records/?page_size=2")
+
+    assert pages == [[r.pk for r in newest_first[i : i + 2]] for i in range(0, 7, 2)]
+
+
+def test_records_list_pages_back_with_previous_to_the_first_page(tied_records, api_client):
+    forward = api_client.get("/api/v1/records/?page_size=3").json()
+    middle = api_client.get(forward["next"]).json()
+    last = api_client.get(middle["next"]).json()
+
+    back = _walk(api_client, last["previous"], link="previous")
+
+    assert back == [_ids_of(middle), _ids_of(forward)]
+    assert last["next"] is None
+    assert len(_ids_of(last)) == 1
+
+
+def _ids_of(body):
+    return [row["id"] for row in body["results"]]
+
+
+def test_records_list_pages_keep_the_filters_and_the_score_order(varied_records, api_client):
+    by_score = sorted(varied_records.values(), key=lambda r: (r.risk_score, r.pk))
+    high = sorted(
+        (r for r in varied_records.values() if r.source == "api"),
+        key=lambda r: (r.risk_score, r.pk),
+        reverse=True,
+    )
+
+    ascending = _walk(api_client, "/api/v1/records/?ordering=risk_score&page_size=4")
+    filtered = _walk(api_client, "/api/v1/records/?source=api&ordering=-risk_score&page_size=2")
+
+    assert ascending == [[r.pk for r in by_score[:4]], [r.pk for r in by_score[4:]]]
+    assert filtered == [[r.pk for r in high[:2]], [r.pk for r in high[2:]]]
+
+
+def test_a_deep_page_reads_one_index_range_with_a_pinned_query_count(
+    tied_records, api_client, django_assert_num_queries
+):
+    second = api_client.get("/api/v1/records/?page_size=2").json()["next"]
+
+    # API key lookup, page: the cursor is a row comparison, not an OFFSET or a count.
+    with django_assert_num_queries(2) as captured:
+        response = api_client.get(second)
+
+    page_sql = captured.captured_queries[-1]["sql"]
+    assert response.status_code == 200
+    assert '("records_predictionrecord"."created_at", "records_predictionrecord"."id") <' in (
+        page_sql
+    )
+    assert "OFFSET" not in page_sql
+
+
+@pytest.mark.parametrize(
+    "cursor",
+    [
+        "not-base64!",
+        "eyJvIjoiLWNyZWF0ZWRfYXQifQ==",  # {"o":"-created_at"}: no position
+        # {"o":"-created_at","p":["2026-01-01T00:00:00","1"],"r":false}: a naive time
+        "eyJvIjoiLWNyZWF0ZWRfYXQiLCJwIjpbIjIwMjYtMDEtMDFUMDA6MDA6MDAiLCIxIl0sInIiOmZhbHNlfQ==",
+        # {"o":"-created_at","p":["2026-01-01T00:00:00+00:00","1e40"],"r":false}: not an id
+        "eyJvIjoiLWNyZWF0ZWRfYXQiLCJwIjpbIjIwMjYtMDEtMDFUMDA6MDA6MDArMDA6MDAiLCIxZTQwIl0sInIi"
+        "OmZhbHNlfQ==",
+        # {"o":"-created_at","p":["2026-01-01T00:00:00+00:00","99999999999999999999"],
+        #  "r":false}: an id beyond bigint
+        "eyJvIjoiLWNyZWF0ZWRfYXQiLCJwIjpbIjIwMjYtMDEtMDFUMDA6MDA6MDArMDA6MDAiLCI5OTk5OTk5OTk5"
+        "OTk5OTk5OTk5OTkiXSwiciI6ZmFsc2V9",
+        "x" * 600,
+    ],
+)
+def test_records_list_refuses_a_malformed_cursor_with_a_problem_naming_it(
+    varied_records, api_client, cursor
+):
+    response = api_client.get("/api/v1/records/", {"cursor": cursor})
+
+    assert response.status_code == 400
+    assert response["Content-Type"] == "application/problem+json"
+    assert list(response.json()["errors"]) == ["cursor"]
+
+
+def test_records_list_refuses_a_cursor_of_another_ordering(varied_records, api_client):
+    by_score = api_client.get("/api/v1/records/?ordering=risk_score&page_size=2").json()["next"]
+    [cursor] = parse_qs(urlsplit(by_score).query)["cursor"]
+
+    response = api_client.get("/api/v1/records/", {"cursor": cursor, "ordering": "created_at"})
+
+    assert response.status_code == 400
+    assert response.json()["errors"] == {"cursor": ["issued for another ordering"]}
+
+
+@pytest.mark.parametrize(
+    ("query", "parameter"),
+    [
+        ({"page": "2"}, "page"),
+        ({"page_size": "0"}, "page_size"),
+        ({"page_size": "201"}, "page_size"),
+    ],
+)
+def test_records_list_refuses_page_numbers_and_bad_page_sizes(
+    varied_records, api_client, query, parameter
+):
+    response = api_client.get("/api/v1/records/", query)
+
+    assert response.status_code == 400
+    assert list(response.json()["errors"]) == [parameter]
 
 
 def test_records_list_rejects_bad_filters_with_a_problem(varied_records, api_client):
