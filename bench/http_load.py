@@ -29,7 +29,7 @@ from harness import ROOT, full_size, setup_django, write_section
 
 # HTTP_LOAD_SECONDS shortens (or lengthens) each run while iterating on one endpoint;
 # HTTP_LOAD_WORKERS / HTTP_LOAD_THREADS try another server shape (threads 1: sync workers).
-DURATION = int(os.environ.get("HTTP_LOAD_SECONDS", 0)) or (30 if full_size() else 10)
+DURATION = int(os.environ.get("HTTP_LOAD_SECONDS", 0)) or (30 if full_size() else 8)
 CONNECTIONS = 8
 # The image's server (Dockerfile CMD): WEB_CONCURRENCY's default of 3 workers, 4 threads each, so
 # a request waiting on its commit does not hold a whole process (sync workers let the fourth
