@@ -133,7 +133,9 @@ def reset(model_version, rng):
     return applicants
 
 
-def declare_rules():
+def velocity_aggregates_declare(event_type: str) -> None:
+    """The two aggregates the history benchmarks read (bench/http_load.py too): events per
+    customer in an hour (`tx_1h`) and amount per customer in a day (`amount_24h`)."""
     from decisions import services, velocity
 
     for name, function, field, window in [
@@ -141,7 +143,7 @@ def declare_rules():
         ("amount_24h", "sum", "amount", 24 * 3600),
     ]:
         services.velocity_aggregate_save(
-            event_type=ON,
+            event_type=event_type,
             name=name,
             function=function,
             key_field="customer_id",
@@ -149,6 +151,12 @@ def declare_rules():
             window_seconds=window,
         )
     velocity.velocity_index_ensure(key_field="customer_id")  # what the worker does on commit
+
+
+def declare_rules():
+    from decisions import services
+
+    velocity_aggregates_declare(ON)
     conditions = {
         ON: [
             ("fast", "velocity.tx_1h >= 5", "decline"),

@@ -92,8 +92,9 @@ VELOCITY_RULES = [
 
 def ensure_rules(event_type: str = EVENT_TYPE, *, with_velocity: bool = False) -> None:
     from decisions_engine import cel_condition, rule_specs
+    from history_latency import velocity_aggregates_declare
 
-    from decisions import services, velocity
+    from decisions import services
     from decisions.models import Rule, RuleVersion
 
     wanted = 50 + (len(VELOCITY_RULES) if with_velocity else 0)
@@ -114,19 +115,7 @@ def ensure_rules(event_type: str = EVENT_TYPE, *, with_velocity: bool = False) -
         for spec in rule_specs(50)
     ]
     if with_velocity:
-        for name, function, field, window in [
-            ("tx_1h", "count", "", 3600),
-            ("amount_24h", "sum", "amount", 24 * 3600),
-        ]:
-            services.velocity_aggregate_save(
-                event_type=event_type,
-                name=name,
-                function=function,
-                key_field="customer_id",
-                field=field,
-                window_seconds=window,
-            )
-        velocity.velocity_index_ensure(key_field="customer_id")  # the worker's job on commit
+        velocity_aggregates_declare(event_type)
         rules += [(key, condition, outcome, 0) for key, condition, outcome in VELOCITY_RULES]
     for key, condition, outcome, priority in rules:
         rule = services.rule_create(key=key, name=key, event_type=event_type)
