@@ -161,8 +161,9 @@ def _process(
 ) -> HttpResponse:
     """Refuse, or store, process once per signed key, and answer.
 
-    One transaction, so one commit (the WAL flush is most of a webhook's time): the raw request,
-    its processing in a savepoint, and the processing time. If processing fails, the savepoint
+    One transaction, so one commit (the WAL flush is most of a webhook's time, and a receipt's
+    commit does not wait for it: `webhook_durability_set`): the raw request, its processing in a
+    savepoint, and the processing time. If processing fails, the savepoint
     is rolled back and the raw request is still committed (`received`, for a replay); the 500
     makes the provider deliver it again.
     """
@@ -173,6 +174,7 @@ def _process(
         if refusal is not None:
             return refusal
         assert webhook is not None
+        services.webhook_durability_set(kind=kind)
         params = {key: request.POST.get(key, "") for key in request.POST}
         try:
             result = services.webhook_process(

@@ -35,6 +35,7 @@ from campaigns.services.lifecycle import (
 from campaigns.services.receipts import (
     WebhookResult,
     messages_reconcile,
+    webhook_durability_set,
     webhook_process,
     webhook_reject,
     webhook_store,
@@ -89,6 +90,7 @@ __all__ = [
     "sms_template_update",
     "status_callback_url",
     "transactional_message_send",
+    "webhook_durability_set",
     "webhook_process",
     "webhook_reject",
     "webhook_store",

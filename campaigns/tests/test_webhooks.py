@@ -221,3 +221,34 @@ def test_a_failure_while_processing_keeps_the_raw_request_and_undoes_the_rest(cl
     assert "MessageStatus=delivered" in stored.body
     assert Message.objects.get(pk=message.pk).status == "sent"
     assert not MessageTransition.objects.filter(message=message).exists()
+
+
+def test_a_receipt_commits_without_waiting_for_the_disk_and_an_inbound_stop_waits(client):
+    from django.db import connection
+
+    message = Message.objects.create(
+        contact=contact_factory(phone="+14155552671"),
+        topic="marketing",
+        body="Hi",
+        status="sent",
+        provider_sid="SM42",
+        send_after="2026-01-01T00:00:00Z",
+    )
+    statements: list[str] = []
+
+    def record(execute, sql, params, many, context):
+        statements.append(sql)
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(record):
+        post(client, STATUS, {"MessageSid": "SM42", "MessageStatus": "delivered"})
+    receipt_statements, statements[:] = list(statements), []
+    with connection.execute_wrapper(record):
+        inbound(client, "STOP", "SM43")
+
+    # The receipt is recoverable by reconciliation, so its commit does not wait for the WAL
+    # flush; a STOP has no second source, so its commit does.
+    assert "SET LOCAL synchronous_commit = off" in receipt_statements
+    assert "SET LOCAL synchronous_commit = off" not in statements
+    assert Message.objects.get(pk=message.pk).status == "delivered"
+    assert Contact.objects.get(phone="+14155552671").opted_out
