@@ -48,3 +48,20 @@ def test_anonymous_callers_are_throttled_per_address():
     statuses = [anonymous.get("/api/v1/whoami/").status_code for _ in range(3)]
 
     assert statuses == [401, 401, 429]
+
+
+def test_the_count_starts_again_when_the_window_ends_and_retry_after_says_when(monkeypatch):
+    from core.throttling import ClientRateThrottle
+
+    client = key_client("windowed")
+    clock = [600.0 * 60 + 20.0]  # 20 s into a one-minute window
+    monkeypatch.setattr(ClientRateThrottle, "timer", lambda self: clock[0])
+
+    statuses = [client.get("/api/v1/whoami/").status_code for _ in range(4)]
+    retry_after = client.get("/api/v1/whoami/")["Retry-After"]
+    clock[0] += 40.0  # the next window
+    after = client.get("/api/v1/whoami/").status_code
+
+    assert statuses == [200, 200, 200, 429]
+    assert retry_after == "40"
+    assert after == 200
