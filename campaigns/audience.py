@@ -60,13 +60,20 @@ class Audience:
 
 
 def recent_message_counts(
-    *, since: datetime, contact_ids: list[int] | None = None, exclude: list[int] | None = None
+    *,
+    since: datetime,
+    contact_ids: list[int] | None = None,
+    through_contact: int | None = None,
+    exclude: list[int] | None = None,
 ) -> dict:
     """Messages that went (or may have gone) out per contact since `since`, across campaigns
-    (leaving out the messages `exclude`)."""
+    (leaving out the messages `exclude`), for `contact_ids` or the contacts up to id
+    `through_contact` when given."""
     rows = Message.objects.filter(COUNTED_FOR_CAP, claimed_at__gte=since)
     if contact_ids is not None:
         rows = rows.filter(contact_id__in=contact_ids)
+    if through_contact is not None:
+        rows = rows.filter(contact_id__lte=through_contact)
     if exclude:
         rows = rows.exclude(pk__in=exclude)
     return dict(
@@ -74,23 +81,52 @@ def recent_message_counts(
     )
 
 
+CONTACT_COLUMNS = (
+    "SELECT id, phone, attributes::text, region, time_zone, number_time_zones, opted_out, "
+    "number_invalid FROM campaigns_contact ORDER BY id"
+)
+
+
 def audience_contacts() -> Iterator[tuple]:
     """Every contact as the narrow tuple `audience_build` reads, streamed from the database."""
     # A plain server-side cursor: Django's per-row converters cost more than the query.
     with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute(
-            "DECLARE audience_contacts NO SCROLL CURSOR FOR "
-            "SELECT id, phone, attributes::text, region, time_zone, number_time_zones, "
-            "opted_out, number_invalid FROM campaigns_contact ORDER BY id"
-        )
+        cursor.execute(f"DECLARE audience_contacts NO SCROLL CURSOR FOR {CONTACT_COLUMNS}")
         while True:
             cursor.execute("FETCH 20000 FROM audience_contacts")
             rows = cursor.fetchall()
             if not rows:
                 break
-            for row in rows:
-                yield (row[0], row[1], json.loads(row[2]), *row[3:])
+            yield from _attributes_parsed(rows)
         cursor.execute("CLOSE audience_contacts")
+
+
+def audience_window(*, limit: int) -> list[tuple]:
+    """The first `limit` contacts by id, as `audience_contacts` gives them, in one query."""
+    with connection.cursor() as cursor:
+        cursor.execute(f"{CONTACT_COLUMNS} LIMIT %s", [limit])
+        return _attributes_parsed(cursor.fetchall())
+
+
+def _attributes_parsed(rows: list[tuple]) -> list[tuple]:
+    """The rows with their attributes (the third column, jsonb as text) parsed."""
+    # One json.loads over the batch as an array: measured here ~2.5 ms for 5,000 rows against
+    # ~8.5 ms for one call per row (the call's own overhead). jsonb text is always valid JSON.
+    if not rows:
+        return []
+    parsed = json.loads("[" + ",".join([row[2] for row in rows]) + "]")
+    return [
+        (row[0], row[1], attributes, *row[3:]) for row, attributes in zip(rows, parsed, strict=True)
+    ]
+
+
+def topic_consent(*, topic: str, through_contact: int | None = None) -> dict[int, str]:
+    """Each contact's subscription status for `topic` (contacts up to id `through_contact`
+    when given); a contact without a row for the topic is absent."""
+    rows = Subscription.objects.filter(topic=topic)
+    if through_contact is not None:
+        rows = rows.filter(contact_id__lte=through_contact)
+    return dict(rows.values_list("contact_id", "status"))
 
 
 @dataclass
@@ -103,24 +139,35 @@ class AudienceInputs:
 
 
 def audience_inputs(
-    *, config: CampaignConfig, now: datetime, stream_contacts: bool = True
+    *,
+    config: CampaignConfig,
+    now: datetime,
+    stream_contacts: bool = True,
+    limit: int | None = None,
 ) -> AudienceInputs:
     """Read consent and recent sends; contacts are streamed, or read whole with
-    `stream_contacts=False` (the launch: one connection cannot fetch and COPY at once)."""
-    subscriptions = dict(
-        Subscription.objects.filter(topic=config.topic).values_list("contact_id", "status")
-    )
+    `stream_contacts=False` (the launch: one connection cannot fetch and COPY at once).
+    With `limit`, only the first `limit` contacts by id, and only their consent and sends
+    (a window of a big audience, browsed in a request)."""
+    through_contact: int | None = None
+    window: list[tuple] | None = None
+    if limit is not None:
+        window = audience_window(limit=limit)
+        # The first `limit` contacts by id are exactly those up to the last one's id.
+        through_contact = window[-1][0] if window else 0
+    subscriptions = topic_consent(topic=config.topic, through_contact=through_contact)
     cap_counts: dict[int, int] = {}
     if config.frequency_cap:
         cap_counts = recent_message_counts(
-            since=now - timedelta(hours=config.frequency_cap.per_hours)
+            since=now - timedelta(hours=config.frequency_cap.per_hours),
+            through_contact=through_contact,
         )
-    contacts = audience_contacts()
-    return AudienceInputs(
-        contacts=contacts if stream_contacts else list(contacts),
-        subscriptions=subscriptions,
-        cap_counts=cap_counts,
-    )
+    contacts: Iterable[tuple]
+    if window is not None:
+        contacts = window
+    else:
+        contacts = audience_contacts() if stream_contacts else list(audience_contacts())
+    return AudienceInputs(contacts=contacts, subscriptions=subscriptions, cap_counts=cap_counts)
 
 
 def audience_build(
@@ -150,6 +197,12 @@ def audience_build(
     cap_counts = inputs.cap_counts
     start = max(now, config.start_at) if config.start_at else now
     window = config.send_window
+    fallback_zone = settings.CAMPAIGNS_FALLBACK_TIME_ZONE
+    # Plain strings: comparing with the enum members costs an attribute lookup per contact.
+    opted_in, opted_out_status = (
+        str(Subscription.Status.OPTED_IN),
+        str(Subscription.Status.OPTED_OUT),
+    )
     send_after_by_zones: dict[str, datetime | None] = {}
     audience = Audience()
 
@@ -184,14 +237,15 @@ def audience_build(
         audience.matched += 1
         reason = ""
         body = ""
-        zones_key = override or number_zones or settings.CAMPAIGNS_FALLBACK_TIME_ZONE
+        zones_key = override or number_zones or fallback_zone
+        consent = subscriptions.get(contact_id)
         if region not in regions and country_refusal(phone=phone, region=region):
             reason = COUNTRY_NOT_ALLOWED
         elif invalid:
             reason = "invalid_number"
-        elif opted_out or subscriptions.get(contact_id) == Subscription.Status.OPTED_OUT:
+        elif opted_out or consent == opted_out_status:
             reason = "opted_out"
-        elif not implicit and subscriptions.get(contact_id) != Subscription.Status.OPTED_IN:
+        elif not implicit and consent != opted_in:
             reason = "no_consent"
         elif config.frequency_cap and (
             cap_counts.get(contact_id, 0) >= config.frequency_cap.max_messages

@@ -1,9 +1,8 @@
 """Reads of the campaign pages: the draft form's live segment count and message preview, the
 exclusion browser, and the campaign page's charts and message table."""
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime, timedelta
-from itertools import islice
 from typing import Any
 
 from django.db.models import QuerySet
@@ -145,18 +144,9 @@ def campaign_exclusions(
             rows.append((contact_id, why))
 
     now = timezone.now()
-    inputs = audience_inputs(config=config, now=now)
-    contacts = iter(inputs.contacts)
-    if limit is not None:
-        inputs = replace(inputs, contacts=islice(contacts, limit))
-    try:
-        audience = audience_build(
-            config=config, now=now, sample_size=0, inputs=inputs, on_outcome=keep
-        )
-    finally:
-        close = getattr(contacts, "close", None)
-        if close is not None:  # the streaming cursor, left before its end with a limit
-            close()
+    # With a limit, only the window's contacts and their consent and sends are read.
+    inputs = audience_inputs(config=config, now=now, limit=limit)
+    audience = audience_build(config=config, now=now, sample_size=0, inputs=inputs, on_outcome=keep)
     excluded = {why: audience.exclusions.get(why, 0) for why in EXCLUSION_REASONS}
     return Exclusions(excluded=excluded, rows=rows, seen=audience.contacts)
 

@@ -110,17 +110,6 @@ class Reads:
     fields: tuple[str, ...]
     attributes: tuple[str, ...]
 
-    def key(self, contact: dict[str, Any]) -> tuple | None:
-        values = contact["attributes"]
-        key = tuple(contact[name] for name in self.fields) + tuple(
-            values.get(name, _MISSING) for name in self.attributes
-        )
-        try:
-            hash(key)
-        except TypeError:
-            return None
-        return key
-
 
 def segment_reads(source: str) -> Reads | None:
     rewritten = _rewrite(source)
@@ -169,14 +158,34 @@ class Memo:
     def __init__(self, reads: Reads | None):
         self.reads = reads
         self.results: dict[tuple, Any] = {}
+        self._key = _key_function(reads) if reads is not None else None
 
     def get(self, contact: dict[str, Any], compute: Callable[[], Any]) -> Any:
-        key = self.reads.key(contact) if self.reads is not None else None
-        if key is None:
+        # Runs for every contact of a launch: one key built, one dict lookup on a hit.
+        if self._key is None:
             return compute()
-        if key in self.results:
+        key = self._key(contact)
+        try:
             return self.results[key]
+        except KeyError:
+            pass
+        except TypeError:  # an unhashable value (a list, a map): evaluated every time
+            return compute()
         result = compute()
         if len(self.results) < CACHE_LIMIT:
             self.results[key] = result
         return result
+
+
+def _key_function(reads: Reads) -> Callable[[dict[str, Any]], tuple]:
+    """A contact's memo key: the values of what is read, a missing attribute as _MISSING.
+    Made once per evaluation, and with no generator for the common segment or template that
+    reads one attribute and no field (it runs for every contact)."""
+    if not reads.fields and len(reads.attributes) == 1:
+        (name,) = reads.attributes
+        return lambda contact: (contact["attributes"].get(name, _MISSING),)
+    fields, attributes = reads.fields, reads.attributes
+    return lambda contact: (
+        *[contact[field] for field in fields],
+        *[contact["attributes"].get(attribute, _MISSING) for attribute in attributes],
+    )

@@ -245,7 +245,7 @@ def campaign_exclusions_partial(request: HtmxHttpRequest, campaign_id: int) -> H
     context: dict[str, Any] = {"campaign": campaign, "reason": reason, "total": total}
     try:
         exclusions = page_selectors.campaign_exclusions(
-            campaign=campaign, reason=reason, limit=window if total > window else None
+            campaign=campaign, reason=reason, limit=window
         )
     except DomainError as failure:
         return render(request, EXCLUSIONS_PARTIAL, {**context, "error": failure})

@@ -8,7 +8,8 @@ import pytest
 from django.utils import timezone
 
 from campaigns import page_selectors, services
-from campaigns.models import Campaign, Message
+from campaigns.audience import EXCLUSION_REASONS
+from campaigns.models import Campaign, Contact, Message
 from campaigns.tests.factories import OPEN_WINDOW, campaign_factory, contact_factory
 from core.models import AuditEntry
 
@@ -236,10 +237,49 @@ def test_the_exclusion_browser_reads_a_fixed_number_of_queries(
     manager = role_client("campaign manager")
     url = f"/campaigns/{campaign.pk}/exclusions/"
     manager.get(url)
-    # session, user, permissions (2), campaign, contact count, consent, contacts (cursor:
-    # savepoint, declare, fetch twice, close, release), the page's contacts
-    with django_assert_num_queries(14):
+    # session, user, permissions (2), campaign, contact count, the window's contacts, their
+    # consent, the page's contacts
+    with django_assert_num_queries(9):
         manager.get(url, {"page": "2"})
+
+
+def test_every_window_of_the_exclusion_browser_decides_as_the_whole_audience_and_launch_do():
+    # A window reads only its own contacts' consent and recent sends: its last contact must
+    # keep its opt-in, its opt-out and its cap.
+    for consent in ({"marketing": True}, {}, {"marketing": False}, {"marketing": True}):
+        contact_factory(consent=consent)
+    capped = contact_factory()
+    contact_factory(attributes={"plan": "gold"})  # no first name: template_error
+    contact_factory(consent={"marketing": False})
+    capped_last = contact_factory()
+    for contact in (capped, capped_last):
+        Message.objects.create(
+            contact=contact,
+            topic="marketing",
+            status="delivered",
+            body="earlier",
+            send_after=timezone.now(),
+            claimed_at=timezone.now() - timedelta(hours=1),
+            provider_sid=f"SM-earlier-{contact.pk}",
+        )
+    campaign = campaign_factory(frequency_cap={"max_messages": 1, "per_hours": 24})
+    whole = page_selectors.campaign_exclusions(campaign=campaign)
+    ids = sorted(Contact.objects.values_list("id", flat=True))
+
+    windows = [page_selectors.campaign_exclusions(campaign=campaign, limit=n) for n in range(9)]
+    services.campaign_launch(campaign=campaign)
+
+    assert [why for _id, why in whole.rows] == [
+        "no_consent", "opted_out", "frequency_cap", "template_error", "opted_out", "frequency_cap"
+    ]  # fmt: skip
+    for size, window in enumerate(windows):
+        expected = [(pk, why) for pk, why in whole.rows if pk in ids[:size]]
+        assert (window.seen, window.rows) == (size, expected)
+        assert window.excluded == {
+            reason: sum(why == reason for _id, why in expected) for reason in EXCLUSION_REASONS
+        }
+    launched = Message.objects.filter(campaign=campaign).exclude(cancel_reason="")
+    assert sorted(launched.values_list("contact_id", "cancel_reason")) == whole.rows
 
 
 def test_the_exclusion_browser_shows_a_broken_config_inline(role_client):

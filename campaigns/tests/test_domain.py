@@ -7,7 +7,7 @@ import pytest
 from campaigns.config import config_parse
 from campaigns.exceptions import InvalidCampaignConfig, InvalidPhone
 from campaigns.phones import candidate_zones, phone_normalize
-from campaigns.segments import segment_compile, segment_reads, template_reads
+from campaigns.segments import Memo, segment_compile, segment_reads, template_reads
 from campaigns.sms import sms_length
 from campaigns.windows import SendWindow, inside_window, next_allowed
 from core.expressions import EvaluationError
@@ -166,3 +166,35 @@ def test_it_knows_what_segments_and_templates_read():
     assert (reads.fields, reads.attributes) == (("phone",), ("first_name",))
     assert template_reads("{% for x in contact.attributes %}{{ x }}{% endfor %}") is None
     assert template_reads("{{ other }}") is None
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "contact.attributes.plan == 'gold'",  # one attribute: the short key
+        "contact.attributes.plan == 'gold' && contact.country == 'US'",  # a field and an attribute
+    ],
+)
+def test_it_evaluates_each_distinct_input_once_and_unhashable_ones_every_time(source):
+    memo = Memo(segment_reads(source))
+    computed: list[str] = []
+
+    def contact(plan: object) -> dict:
+        return {"phone": "+1", "country": "US", "time_zone": "", "attributes": {"plan": plan}}
+
+    def evaluate(label: str) -> str:
+        computed.append(label)
+        return label
+
+    results = [
+        memo.get(contact("gold"), lambda: evaluate("gold 1")),
+        memo.get(contact("gold"), lambda: evaluate("gold 2")),
+        memo.get(contact("free"), lambda: evaluate("free")),
+        memo.get({**contact(""), "attributes": {}}, lambda: evaluate("missing 1")),
+        memo.get({**contact(""), "attributes": {}}, lambda: evaluate("missing 2")),
+        memo.get(contact(["gold"]), lambda: evaluate("list 1")),
+        memo.get(contact(["gold"]), lambda: evaluate("list 2")),
+    ]
+
+    assert results == ["gold 1", "gold 1", "free", "missing 1", "missing 1", "list 1", "list 2"]
+    assert computed == ["gold 1", "free", "missing 1", "list 1", "list 2"]

@@ -8,9 +8,10 @@ from zoneinfo import ZoneInfo
 import pytest
 from django.core.management import call_command
 from django.db import transaction
+from django.db.models import JSONField, Value
 from django.utils import timezone
 
-from campaigns import selectors, services
+from campaigns import audience, selectors, services
 from campaigns.exceptions import CampaignStateConflict, ReferenceConflict
 from campaigns.models import (
     Campaign,
@@ -154,6 +155,26 @@ def test_it_previews_matches_exclusions_by_reason_and_rendered_samples():
     assert sample["body"] == "Hi Ada, your gold offer is waiting."
     assert (sample["encoding"], sample["segments"], sample["characters"]) == ("GSM-7", 1, 35)
     assert Message.objects.count() == 1  # a preview writes nothing
+
+
+def test_it_reads_every_kind_of_attributes_the_same_streamed_and_as_a_window():
+    stored = [
+        {"plan": "gold", "note": 'quote " backslash \\ tab \t é 😀', "n": [1, {"x": None}]},
+        {},
+        [1, 2],
+        "text",
+        None,  # JSON null, not SQL NULL
+    ]
+    for attributes in stored:
+        contact = contact_factory()
+        Contact.objects.filter(pk=contact.pk).update(attributes=Value(attributes, JSONField()))
+
+    streamed = list(audience.audience_contacts())
+    window = audience.audience_window(limit=len(stored))
+
+    assert [row[2] for row in streamed] == stored
+    assert window == streamed
+    assert audience.audience_window(limit=2) == streamed[:2]
 
 
 def test_it_launches_one_message_per_matched_contact_with_reasons_for_exclusions():
