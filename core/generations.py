@@ -20,15 +20,25 @@ from collections.abc import Callable, Hashable, Sequence
 from django.db import connection
 
 
-def generation_sql(*, name: str, tables: Sequence[str]) -> tuple[str, str]:
-    """(forward, reverse) SQL creating the generation table `name` and its triggers on `tables`,
-    for a migration's RunSQL."""
-    triggers = "".join(
+def generation_triggers_sql(*, name: str, tables: Sequence[str]) -> tuple[str, str]:
+    """(forward, reverse) SQL adding the generation `name`'s triggers to `tables`: for a
+    catalogue table that joins a generation after it was created."""
+    forward = "".join(
         f"CREATE TRIGGER {table}_generation\n"
         f"    BEFORE INSERT OR UPDATE OR DELETE OR TRUNCATE ON {table}\n"
         f"    FOR EACH STATEMENT EXECUTE FUNCTION {name}_bump();\n"
         for table in tables
     )
+    reverse = "".join(
+        f"DROP TRIGGER IF EXISTS {table}_generation ON {table};\n" for table in tables
+    )
+    return forward, reverse
+
+
+def generation_sql(*, name: str, tables: Sequence[str]) -> tuple[str, str]:
+    """(forward, reverse) SQL creating the generation table `name` and its triggers on `tables`,
+    for a migration's RunSQL."""
+    triggers, drop_triggers = generation_triggers_sql(name=name, tables=tables)
     # Names come from migrations, never from input.
     forward = f"""
 CREATE SEQUENCE {name}_seq;
@@ -45,10 +55,7 @@ BEGIN
 END
 $$;
 {triggers}"""  # noqa: S608
-    reverse = "".join(
-        f"DROP TRIGGER IF EXISTS {table}_generation ON {table};\n" for table in tables
-    )
-    reverse += (
+    reverse = drop_triggers + (
         f"DROP FUNCTION IF EXISTS {name}_bump();\n"
         f"DROP TABLE IF EXISTS {name};\n"
         f"DROP SEQUENCE IF EXISTS {name}_seq;\n"

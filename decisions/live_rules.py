@@ -1,16 +1,17 @@
 """The rules an event type runs: its roll-out versions and its policy, cached per process.
 
 Loading them costs two queries and fifty model rows per event (about a quarter of an event's
-Python time at 50 rules, measured in bench/http_load.py). They change only when someone writes
-a rule, a version or a policy, and every such write moves the rules generation (core.generations;
-the trigger is migration 0006), so an event reads that one number and loads the rows again only
+Python time at 50 rules, measured in bench/http_load.py), and a third for the velocity
+aggregates its rules read. They change only when someone writes a rule, a version, a policy or
+an aggregate, and every such write moves the rules generation (core.generations; the triggers
+are migrations 0006 and 0008), so an event reads that one number and loads the rows again only
 when it moved.
 
 The cached rows are shared between events: read them, never change them.
 """
 
 import threading
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -18,8 +19,8 @@ from typing import Any
 from django.utils import timezone
 
 from core.generations import GenerationCache, generation_query, generation_read
-from decisions import engine, rollouts, selectors
-from decisions.models import RuleVersion
+from decisions import engine, rollouts, selectors, velocity
+from decisions.models import RuleVersion, VelocityAggregate
 
 RULES_GENERATION = "decisions_rules_generation"
 RULES_GENERATION_SQL = generation_query(RULES_GENERATION)
@@ -35,6 +36,7 @@ class LiveRules:
 
     policy: engine.PolicySpec
     rows: tuple[RuleVersion, ...]
+    aggregates: Mapping[str, VelocityAggregate]  # the policy's velocity aggregates by name
     # Rule sets per live set ((version id, status as the engine sees it) in order): canaries
     # and scheduled take-overs make the live set differ between events of one generation.
     _rule_sets: dict[tuple[tuple[int, str], ...], engine.RuleSet] = field(default_factory=dict)
@@ -56,6 +58,10 @@ class LiveRules:
         if same is not None:
             return rollouts.LiveSet(versions=same.versions, arms={})
         return rollouts.live_set(slots=self._slots, payload=payload, at=at)
+
+    def aggregates_named(self, names: Iterable[str]) -> list[VelocityAggregate]:
+        """The declared aggregates among `names`, by name (velocity.aggregates_named's order)."""
+        return [self.aggregates[name] for name in sorted(set(names)) if name in self.aggregates]
 
     def rule_set(self, live: list[tuple[RuleVersion, str]]) -> engine.RuleSet:
         """The compiled rule set of these (row, status) pairs, built once per generation."""
@@ -85,6 +91,10 @@ def live_rules_for(*, event_type: str, generation: int | None = None) -> "LiveRu
         lambda: LiveRules(
             policy=selectors.policy_spec_for(event_type=event_type),
             rows=tuple(selectors.rollout_rule_versions(event_type=event_type)),
+            aggregates={
+                aggregate.name: aggregate
+                for aggregate in velocity.aggregates_declared(event_type=event_type)
+            },
         ),
         generation=generation,
     )

@@ -379,8 +379,15 @@ class Decision(models.Model):
     event = models.OneToOneField(Event, on_delete=models.PROTECT, related_name="decision")
     event_type = models.CharField(max_length=64)
     outcome = models.CharField(max_length=32)
+    # No index of its own: decision_matched_idx (matched_version, -decided_at) serves every
+    # lookup by version, and a second one cost each decision's INSERT another b-tree entry.
     matched_version = models.ForeignKey(
-        RuleVersion, null=True, blank=True, on_delete=models.PROTECT, related_name="decisions"
+        RuleVersion,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="decisions",
+        db_index=False,
     )
     # What the shadow versions would have decided (equal to outcome when they agree).
     shadow_outcome = models.CharField(max_length=32, blank=True)

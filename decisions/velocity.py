@@ -42,6 +42,11 @@ def declared_names(*, event_type: str) -> set[str]:
     )
 
 
+def aggregates_declared(*, event_type: str) -> list[VelocityAggregate]:
+    """Every aggregate the event type's policy declares, by name."""
+    return list(VelocityAggregate.objects.filter(policy__event_type=event_type).order_by("name"))
+
+
 def aggregates_named(*, event_type: str, names: Iterable[str]) -> list[VelocityAggregate]:
     wanted = sorted(set(names))
     if not wanted:
@@ -173,9 +178,11 @@ def velocity_indexes_sync() -> tuple[list[str], list[str]]:
     return built, dropped
 
 
-def velocity_for_history(*, event: Event, names: Iterable[str]) -> Mapping[str, int | float] | None:
-    """The values of the named aggregates for `event`, or None when no live rule reads any."""
-    aggregates = aggregates_named(event_type=event.type, names=names)
+def velocity_for_history(
+    *, event: Event, aggregates: Sequence[VelocityAggregate]
+) -> Mapping[str, int | float] | None:
+    """The values of `aggregates` (those the live rules read) for `event`, or None when there
+    are none."""
     if not aggregates:
         return None
     return velocity_values(event=event, aggregates=aggregates)

@@ -17,7 +17,7 @@ from core.json import json_for_database
 from core.rows import row_insert
 from decisions import engine, replay_selectors, selectors, similarity, velocity
 from decisions.exceptions import DuplicateEvent
-from decisions.live_rules import RULES_GENERATION_SQL, live_rules_for
+from decisions.live_rules import RULES_GENERATION_SQL, LiveRules, live_rules_for
 from decisions.models import Decision, Event, RuleVersion
 from decisions.services.reviews import review_case_open
 from decisions.services.shared import raise_validation
@@ -228,14 +228,20 @@ def _event_decide_and_store(event: Event) -> Decision:
 
 
 def _history_compute(
-    *, event: Event, rows: list[RuleVersion], risk_record_id: int | None
+    *,
+    event: Event,
+    rows: list[RuleVersion],
+    live_rules: LiveRules,
+    risk_record_id: int | None,
 ) -> dict[str, Any]:
     """What the live rules read beyond the event: velocity aggregates and similar cases, each
     computed only when some live version reads it (and similar cases only for a scored event)."""
     history: dict[str, Any] = {}
     names = {name for row in rows for name in row.velocity_names}
     if names:
-        values = velocity.velocity_for_history(event=event, names=names)
+        values = velocity.velocity_for_history(
+            event=event, aggregates=live_rules.aggregates_named(names)
+        )
         if values is not None:
             history["velocity"] = dict(values)
     if risk_record_id is not None and any(row.reads_similar for row in rows):
@@ -260,6 +266,7 @@ def _decide_and_store(
     history = _history_compute(
         event=event,
         rows=[running.row for running in live.versions],
+        live_rules=live_rules,
         risk_record_id=risk_record_id,
     )
     result = engine.decide(

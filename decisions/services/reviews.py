@@ -15,6 +15,7 @@ from django.utils import timezone
 from core.audit import actor_label_for, audit_record
 from core.authentication import client_scope
 from core.errors import InvalidInput
+from core.rows import row_insert
 from decisions.exceptions import ReviewCaseConflict, ReviewCaseNotFound
 from decisions.models import Decision, ReviewCase
 from decisions.services.shared import Actor
@@ -42,9 +43,11 @@ def review_case_open(*, decision: Decision) -> ReviewCase | None:
     """
     if decision.outcome not in settings.DECISIONS_REVIEW_OUTCOMES:
         return None
-    return ReviewCase.objects.create(
+    case = ReviewCase(
         decision=decision, opened_at=decision.decided_at, risk_score=decision.risk_score
     )
+    row_insert(case)  # the per-event path: a statement built once, as for the decision
+    return case
 
 
 def _case_locked(case_id: int) -> ReviewCase:

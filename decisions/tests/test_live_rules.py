@@ -1,5 +1,6 @@
 """The live rules of an event type are cached per process and loaded again whenever a rule, a
-version or a policy changed: by a service, the admin or raw SQL, even twice in one transaction.
+version, a policy or a velocity aggregate changed: by a service, the admin or raw SQL, even
+twice in one transaction.
 """
 
 import pytest
@@ -81,6 +82,30 @@ def test_a_renamed_rule_is_named_so_in_the_next_reasons():
     decision = register_event({"amount": 500})
 
     assert decision.reasons == [{"kind": "rule", "code": "limit", "text": "Large amount"}]
+
+
+def test_a_changed_velocity_window_is_read_by_the_next_event():
+    from decisions.models import VelocityAggregate
+
+    services.velocity_aggregate_save(
+        event_type=EVENT_TYPE,
+        name="per_customer",
+        function="count",
+        key_field="customer_id",
+        window_seconds=3600,
+    )
+    rule_with_version(key="busy", condition="velocity.per_customer >= 1", outcome="review")
+    register_event({"customer_id": "c-1"})
+    assert live_rules_for(event_type=EVENT_TYPE).aggregates["per_customer"].window_seconds == 3600
+
+    # Raw SQL, past every service: the trigger still moves the rules generation.
+    VelocityAggregate.objects.filter(name="per_customer").update(window_seconds=1)
+    cached = live_rules_for(event_type=EVENT_TYPE)
+
+    assert cached.aggregates["per_customer"].window_seconds == 1
+    assert cached.aggregates_named(["per_customer", "undeclared"]) == [
+        cached.aggregates["per_customer"]
+    ]
 
 
 def test_a_write_that_bypasses_the_services_is_seen_too():
