@@ -4,7 +4,7 @@ inserted in one prepared statement."""
 import functools
 from typing import Any
 
-from django.db import connection
+from django.db import connection, connections, router
 from django.db.models import Field, Model, QuerySet
 
 from core.errors import DomainError
@@ -48,13 +48,14 @@ def row_insert(instance: Model, *, also_return: str = "") -> Any:
     code's own, never input, answered by the same round trip; its value is returned.
     """
     statement, fields = _insert_statement(type(instance), also_return)
-    values = [
-        field.get_db_prep_save(field.pre_save(instance, True), connection) for field in fields
-    ]
-    with connection.cursor() as cursor:
+    # The connection itself, not the `connection` proxy: each field reads it several times,
+    # and every read through the proxy is a thread-local lookup.
+    database = connections[router.db_for_write(type(instance))]
+    values = [field.get_db_prep_save(field.pre_save(instance, True), database) for field in fields]
+    with database.cursor() as cursor:
         cursor.execute(statement, values)
         answer = cursor.fetchone()
     instance.pk = answer[0]
     instance._state.adding = False
-    instance._state.db = connection.alias
+    instance._state.db = database.alias
     return answer[1] if also_return else None

@@ -140,3 +140,21 @@ def test_a_backtest_of_an_unknown_rule_is_not_found_whatever_its_window(api_clie
     )
 
     assert response.status_code == 404
+
+
+@pytest.mark.parametrize("path", ["/api/v1/events/", "/api/v1/predict/"])
+@pytest.mark.parametrize(("body", "message"), [("null", "No data provided"), ("[]", "dictionary")])
+def test_a_body_that_is_not_an_object_is_refused_for_the_body_as_a_whole(
+    api_client, path, body, message
+):
+    # Both endpoints validate with a serializer shared by every request; its refusals must read
+    # as a serializer of the request's own would have them (an object naming the fields).
+    response = api_client.post(
+        path, body, content_type="application/json", HTTP_IDEMPOTENCY_KEY="not-an-object"
+    )
+
+    assert response.status_code == 400
+    errors = response.json()["errors"]
+    assert list(errors) == ["__all__"]  # NON_FIELD_ERRORS_KEY
+    assert message in errors["__all__"][0]
+    assert not Event.objects.exists()

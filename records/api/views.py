@@ -16,6 +16,7 @@ from core.idempotency import idempotent_response
 from core.pagination import KeysetPagination
 from core.permissions import ScopeRequired
 from core.schema import idempotency_key_parameter, problem_response
+from core.serializers import input_validated
 from records.api import examples
 from records.api.serializers import (
     NearestQuerySerializer,
@@ -46,6 +47,8 @@ def _nearest_body(model_id: str, k: int, neighbours: list[Neighbour]) -> dict[st
 # on first use and keeps them; a new one per prediction cost more than the scoring. Its fields
 # hold no state of one call: to_representation only reads them.
 _PREDICTION = PredictionSerializer()
+# And one for every request's input (core.serializers.input_validated says why).
+_PREDICT_INPUT = PredictRequestSerializer()
 
 
 class PredictView(APIView):
@@ -76,14 +79,13 @@ class PredictView(APIView):
         examples=[examples.PREDICT_REQUEST, examples.PREDICTION],
     )
     def post(self, request: Request) -> HttpResponse:
-        payload = PredictRequestSerializer(data=request.data)
-        payload.is_valid(raise_exception=True)
+        payload = input_validated(_PREDICT_INPUT, request.data)
 
         def produce() -> tuple[int, Any]:
             record = record_predict(
-                model_id=payload.validated_data["model_id"],
-                features=payload.validated_data["features"],
-                version=payload.validated_data.get("version"),
+                model_id=payload["model_id"],
+                features=payload["features"],
+                version=payload.get("version"),
                 source=PredictionRecord.Source.API,
             )
             return 201, _PREDICTION.to_representation(record)
