@@ -109,9 +109,10 @@ def record_copy_row(now: Any, model_id: str, version: int, scoring: Any) -> tupl
     )
 
 
-def backfill_import_seconds(rows: list[dict[str, Any]], run: str) -> float:
+def backfill_import_seconds(rows: list[dict[str, Any]], run: str, **options: Any) -> float:
     """Seconds `backfill_records` takes to import `rows` from a CSV whose external ids start
-    with `run` (new per run, so a re-run imports rather than skips), booleans as true / false."""
+    with `run` (new per run, so a re-run imports rather than skips), booleans as true / false;
+    `options` go to the command (e.g. writers=1)."""
     import io
     import tempfile
 
@@ -126,7 +127,9 @@ def backfill_import_seconds(rows: list[dict[str, Any]], run: str) -> float:
                 values = [str(v).lower() if isinstance(v, bool) else v for v in row.values()]
                 writer.writerow([f"{run}-{index}", *values])
         started = time.perf_counter()
-        call_command("backfill_records", str(path), model="credit-default", stdout=io.StringIO())
+        call_command(
+            "backfill_records", str(path), model="credit-default", stdout=io.StringIO(), **options
+        )
         return time.perf_counter() - started
 
 

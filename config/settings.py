@@ -478,6 +478,9 @@ INSTALLED_APPS += ["django.contrib.postgres"]
 RISK_TRUSTED_TYPES: list[str] = env.list("RISK_TRUSTED_TYPES", default=[])
 # Rows scored and inserted per transaction by `backfill_records`.
 RECORDS_BACKFILL_BATCH_SIZE = env.int("RECORDS_BACKFILL_BATCH_SIZE", default=500)
+# Database connections writing back-fill batches at once: the HNSW index costs ~2 ms of
+# PostgreSQL CPU per row, so one writer keeps one core busy (docs/benchmarks, back-fill).
+RECORDS_BACKFILL_WRITERS = env.int("RECORDS_BACKFILL_WRITERS", default=2)
 # A CSV row longer than this many bytes is rejected (bounded input).
 RECORDS_BACKFILL_MAX_ROW_BYTES = env.int("RECORDS_BACKFILL_MAX_ROW_BYTES", default=16 * 1024)
 # HNSW search breadth (pgvector hnsw.ef_search) and the largest k a nearest query may ask for.

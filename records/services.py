@@ -128,6 +128,9 @@ def records_backfill_prepared(
         else:
             fresh.append((row.external_id, result))
     outcome.inserted = _prepared_copy(fresh)
+    # A row that another run (or another writer of this one) committed between the SELECT above
+    # and the INSERT was skipped by ON CONFLICT: it is stored once, so count it as skipped.
+    outcome.skipped += len(fresh) - outcome.inserted
     return outcome
 
 
@@ -224,7 +227,11 @@ def _prepared_copy(rows: Sequence[tuple[str, PreparedRow]]) -> int:
 
     COPY skips the per-row parse/plan/execute of INSERT; it cannot skip conflicts, so it fills a
     temporary table and one INSERT ... SELECT ... ON CONFLICT DO NOTHING moves the rows: a
-    concurrent run importing the same rows cannot fail this batch. Measured in
+    concurrent run importing the same rows cannot fail this batch. The rows go in by external
+    id (their ids still follow the file): two transactions inserting the same ids (two writers,
+    or two runs of files in different orders) then wait for each other in one direction, never
+    in a cycle that PostgreSQL breaks by failing one of them as a deadlock (as it does in
+    records/tests/test_backfill_writers.py without the ORDER BY). Measured in
     bench/backfill_bench.py.
     """
     if not rows:
@@ -266,10 +273,13 @@ def _prepared_copy(rows: Sequence[tuple[str, PreparedRow]]) -> int:
                         external_id,
                     )
                 )
+        # Ids are drawn in file order (the inner scan), the rows inserted in external id order.
         cursor.execute(
             sql.SQL(
-                "INSERT INTO records_predictionrecord ({}) "
-                "SELECT {} FROM records_copy_staging ON CONFLICT DO NOTHING"
+                "INSERT INTO records_predictionrecord (id, {}) "
+                "SELECT id, {} FROM (SELECT nextval(pg_get_serial_sequence("
+                "'records_predictionrecord', 'id')) AS id, * FROM records_copy_staging) "
+                "AS numbered ORDER BY external_id ON CONFLICT DO NOTHING"
             ).format(columns, columns)
         )
         inserted = cursor.rowcount

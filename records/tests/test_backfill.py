@@ -91,6 +91,17 @@ def test_the_report_path_can_be_chosen_and_unknown_models_are_refused(credit_mod
     assert not PredictionRecord.objects.exists()
 
 
+@pytest.mark.parametrize("option", [{"writers": 0}, {"writers": 9}, {"batch_size": 0}])
+def test_it_refuses_writers_and_batch_sizes_out_of_range(credit_model, tmp_path, option):
+    source = tmp_path / "history.csv"
+    _write_csv(source, [applicant(0)])
+
+    with pytest.raises(CommandError, match="must be from 1 to"):
+        _backfill(source, **option)
+
+    assert not PredictionRecord.objects.exists()
+
+
 def test_a_header_that_does_not_fit_the_model_is_refused_before_any_row(credit_model, tmp_path):
     source = tmp_path / "history.csv"
     header = [name for name in applicant(0) if name != "age"] + ["colour"]

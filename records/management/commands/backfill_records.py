@@ -26,6 +26,12 @@ class Command(BaseCommand):
         )
         parser.add_argument("--batch-size", type=int, default=settings.RECORDS_BACKFILL_BATCH_SIZE)
         parser.add_argument(
+            "--writers",
+            type=int,
+            default=settings.RECORDS_BACKFILL_WRITERS,
+            help="Database connections writing batches at once (each batch commits on its own).",
+        )
+        parser.add_argument(
             "--report", type=Path, help="Rejected rows CSV (default: FILE.rejected.csv)."
         )
 
@@ -35,6 +41,8 @@ class Command(BaseCommand):
             raise CommandError(f"{path} is not a file.")
         if not 1 <= options["batch_size"] <= 10_000:
             raise CommandError("--batch-size must be from 1 to 10000.")
+        if not 1 <= options["writers"] <= 8:
+            raise CommandError("--writers must be from 1 to 8.")
         try:
             model_version = model_version_get(
                 key=options["model"], version=options["model_version"]
@@ -58,6 +66,7 @@ class Command(BaseCommand):
                 version=model_version.version,
                 report_path=report_path,
                 batch_size=options["batch_size"],
+                writers=options["writers"],
                 max_row_bytes=settings.RECORDS_BACKFILL_MAX_ROW_BYTES,
                 progress=bar.update,
             )
