@@ -26,7 +26,6 @@ from harness import load_line, setup_django, write_section
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from dataset import (
-    COPY_TYPES,
     HNSW_INDEX,
     SHARED_RECORDS,
     backfill_import_seconds,
@@ -112,9 +111,8 @@ def new_rows_staged(rows, run):
     from django.db import connection
     from django.utils import timezone
     from pgvector.psycopg import register_vector
-    from psycopg.types.json import Jsonb
 
-    from records.services import backfill_scorer
+    from records.services import BACKFILL_COPY_COLUMNS, backfill_copy_values, backfill_scorer
 
     text_rows = [
         {k: str(v).lower() if isinstance(v, bool) else str(v) for k, v in row.items()}
@@ -124,35 +122,20 @@ def new_rows_staged(rows, run):
     now = timezone.now()
     connection.ensure_connection()
     register_vector(connection.connection)
+    names = ", ".join(name for name, _type in BACKFILL_COPY_COLUMNS)
     with connection.cursor() as cursor:
         cursor.execute("DROP TABLE IF EXISTS probe_new")
         cursor.execute(
-            f"CREATE TEMPORARY TABLE probe_new AS SELECT {PROBE_COLUMNS}, external_id "
+            f"CREATE TEMPORARY TABLE probe_new AS SELECT {names} "
             "FROM records_predictionrecord WITH NO DATA"
         )
     with (
         connection.connection.cursor() as raw_cursor,
-        raw_cursor.copy(
-            f"COPY probe_new ({PROBE_COLUMNS}, external_id) FROM STDIN (FORMAT BINARY)"
-        ) as copy,
+        raw_cursor.copy(f"COPY probe_new ({names}) FROM STDIN (FORMAT BINARY)") as copy,
     ):
-        copy.set_types([*COPY_TYPES, "varchar"])
+        copy.set_types([type_name for _name, type_name in BACKFILL_COPY_COLUMNS])
         for index, row in enumerate(prepared):
-            copy.write_row(
-                (
-                    now,
-                    row.model_key,
-                    row.model_version,
-                    Jsonb(row.features),
-                    row.embedding,
-                    row.score,
-                    row.label,
-                    Jsonb(row.drivers),
-                    row.base_logit,
-                    "backfill",
-                    f"{run}-{index}",
-                )
-            )
+            copy.write_row(backfill_copy_values(row, now=now, external_id=f"{run}-{index}"))
 
 
 def index_cost(new_rows):

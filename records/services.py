@@ -196,7 +196,7 @@ def _version_drift_measure(
     return DriftOutcome(key, number, size, measurements)
 
 
-_COPY_COLUMNS = (
+BACKFILL_COPY_COLUMNS = (
     ("created_at", "timestamptz"),
     ("model_id", "varchar"),
     ("model_version", "int4"),
@@ -210,6 +210,24 @@ _COPY_COLUMNS = (
     ("event_id", "int8"),
     ("external_id", "varchar"),
 )
+
+
+def backfill_copy_values(row: PreparedRow, *, now: datetime, external_id: str) -> tuple:
+    """One back-filled record as COPY (binary) takes it, in BACKFILL_COPY_COLUMNS' order."""
+    return (
+        now,
+        row.model_key,
+        row.model_version,
+        Jsonb(row.features),
+        row.embedding,
+        row.score,
+        row.label,
+        Jsonb(row.drivers),
+        row.base_logit,
+        PredictionRecord.Source.BACKFILL.value,
+        None,
+        external_id,
+    )
 
 
 def backfill_scorer(
@@ -236,7 +254,7 @@ def _prepared_copy(rows: Sequence[tuple[str, PreparedRow]]) -> int:
     """
     if not rows:
         return 0
-    columns = sql.SQL(", ").join(sql.Identifier(name) for name, _type in _COPY_COLUMNS)
+    columns = sql.SQL(", ").join(sql.Identifier(name) for name, _type in BACKFILL_COPY_COLUMNS)
     now = timezone.now()
     raw = connection.connection
     register_vector(raw)
@@ -255,24 +273,9 @@ def _prepared_copy(rows: Sequence[tuple[str, PreparedRow]]) -> int:
         with cursor.copy(
             sql.SQL("COPY records_copy_staging ({}) FROM STDIN (FORMAT BINARY)").format(columns)
         ) as copy:
-            copy.set_types([type_name for _name, type_name in _COPY_COLUMNS])
+            copy.set_types([type_name for _name, type_name in BACKFILL_COPY_COLUMNS])
             for external_id, row in rows:
-                copy.write_row(
-                    (
-                        now,
-                        row.model_key,
-                        row.model_version,
-                        Jsonb(row.features),
-                        row.embedding,
-                        row.score,
-                        row.label,
-                        Jsonb(row.drivers),
-                        row.base_logit,
-                        PredictionRecord.Source.BACKFILL.value,
-                        None,
-                        external_id,
-                    )
-                )
+                copy.write_row(backfill_copy_values(row, now=now, external_id=external_id))
         # Ids are drawn in file order (the inner scan), the rows inserted in external id order.
         cursor.execute(
             sql.SQL(
