@@ -11,14 +11,11 @@ server, is a bare DRF endpoint with the same API-key authentication doing one IN
 import json
 import os
 import random
-import re
 import secrets
 import signal
-import socket
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -27,6 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from harness import ROOT, full_size, setup_django, write_section
+from wrk import cpu_seconds, free_port, lua_script, run_wrk, warm_up
 
 # HTTP_LOAD_SECONDS shortens (or lengthens) each run while iterating on one endpoint;
 # HTTP_LOAD_WORKERS / HTTP_LOAD_THREADS try another server shape (threads 1: sync workers).
@@ -44,46 +42,6 @@ EVENTS_TARGET = ">= 60 % of baseline; p99 < 25 ms at half"
 SCORED_TARGET = "p99 < 40 ms (with 2 velocity aggregates)"
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def _process_tree(roots: list[int]) -> list[int]:
-    """The pids of `roots` and of all their descendants alive now."""
-    children: dict[int, list[int]] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-            except (OSError, IndexError, ValueError):
-                continue
-            children.setdefault(parent, []).append(int(entry.name))
-    found, pending = [], list(roots)
-    while pending:
-        pid = pending.pop()
-        found.append(pid)
-        pending.extend(children.get(pid, ()))
-    return found
-
-
-def cpu_seconds(roots: list[int]) -> float:
-    """CPU time (user + system) used so far by `roots` and their descendants, the exited ones
-    included (a parent's cutime / cstime holds the children it reaped): read before and after a
-    run, the difference is what the run cost the server, however busy the rest of the machine."""
-    ticks = 0
-    for pid in _process_tree(roots):
-        try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        ticks += sum(int(value) for value in fields[11:15])  # utime stime cutime cstime
-    return ticks / os.sysconf("SC_CLK_TCK")
-
-
-# The scored row's event type: the same 50 rules plus two reading velocity aggregates (the
-# target's "scoring and two velocity aggregates"), so the unscored row pays for no history.
 SCORED_EVENT_TYPE = "bench_scored_event"
 VELOCITY_RULES = [
     ("velocity-fast", "velocity.tx_1h >= 50", "decline"),
@@ -124,83 +82,6 @@ def ensure_rules(event_type: str = EVENT_TYPE, *, with_velocity: bool = False) -
             rule=rule, condition=condition, outcome=outcome, priority=priority
         )
         services.rule_version_publish(version=version)
-
-
-def lua_script(*, method: str, path: str, bodies: list[str], key: str, delay_ms: int) -> str:
-    quoted = ",\n".join(f"[==[{body}]==]" for body in bodies) if bodies else ""
-    run = f"{time.time_ns()}-{secrets.token_hex(4)}"
-    return f"""
-local bodies = {{ {quoted} }}
-local counter = 0
-local created = 0
-local prefix = "{run}"
-function setup(thread)
-  created = created + 1
-  thread:set("tid", created)
-end
-function init(args)
-  prefix = prefix .. "-" .. tostring(tid) .. "-"
-end
-function request()
-  counter = counter + 1
-  local headers = {{}}
-  headers["Authorization"] = "Api-Key {key}"
-  headers["Idempotency-Key"] = prefix .. counter
-  local body = nil
-  if #bodies > 0 then
-    headers["Content-Type"] = "application/json"
-    body = bodies[(counter % #bodies) + 1]
-  end
-  return wrk.format("{method}", "{path}", headers, body)
-end
-{"function delay() return " + str(delay_ms) + " end" if delay_ms else ""}
-function done(summary, latency, requests)
-  local e = summary.errors
-  io.write(string.format('WRKJSON {{"requests": %d, "duration_us": %d, "non2xx": %d, ' ..
-    '"socket_errors": %d, "p50": %d, "p90": %d, "p95": %d, "p99": %d, "mean": %f, "max": %d}}\\n',
-    summary.requests, summary.duration, e.status, e.connect + e.read + e.write + e.timeout,
-    latency:percentile(50), latency:percentile(90), latency:percentile(95),
-    latency:percentile(99), latency.mean, latency.max))
-end
-"""
-
-
-def run_wrk(url: str, script: str, *, connections: int, seconds: int) -> dict[str, Any]:
-    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as handle:
-        handle.write(script)
-    try:
-        completed = subprocess.run(
-            [
-                "wrk",
-                "-t2",
-                f"-c{connections}",
-                f"-d{seconds}s",
-                "--timeout",
-                "10s",
-                "-s",
-                handle.name,
-                url,
-            ],
-            capture_output=True,
-            text=True,
-            check=True,
-        )
-    finally:
-        os.unlink(handle.name)
-    found = re.search(r"WRKJSON (\{.*\})", completed.stdout)
-    assert found, completed.stdout + completed.stderr
-    result = json.loads(found[1])
-    result["rate"] = result["requests"] / (result["duration_us"] / 1e6)
-    return result
-
-
-def warm_up(url: str, script: str) -> None:
-    """Load the endpoint until no request of a 3-second run waited seconds (for a worker still
-    loading something), at most about two minutes."""
-    for _attempt in range(40):
-        result = run_wrk(url, script, connections=CONNECTIONS, seconds=3)
-        if result["requests"] and result["max"] < 3_000_000:
-            return
 
 
 def measure(base: str, name: str, *, server: list[int], **request: Any) -> dict[str, Any]:
@@ -469,7 +350,11 @@ def load_all(
     # seconds when three workers load it at once on a busy machine), CPU that would otherwise
     # land in whichever endpoint is measured first.
     for _label, request in endpoints.values():
-        warm_up(base + request["path"], lua_script(delay_ms=0, key=raw_key, **request))
+        warm_up(
+            base + request["path"],
+            lua_script(delay_ms=0, key=raw_key, **request),
+            connections=CONNECTIONS,
+        )
     results = {
         name: measure(base, label, key=raw_key, server=server, **request)
         for name, (label, request) in endpoints.items()

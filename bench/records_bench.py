@@ -46,7 +46,7 @@ from harness import (
     time_calls,
     write_section,
 )
-from http_load import cpu_seconds
+from wrk import cpu_seconds
 
 __all__ = ["ensure_model", "synthetic_rows"]  # bench/http_load.py imports ensure_model from here
 
