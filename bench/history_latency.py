@@ -67,13 +67,22 @@ def reset(model_version, rng):
     from django.db import connection, transaction
     from django.utils import timezone
 
-    from decisions.models import Decision, Event, Rule, RuleVersion, VelocityAggregate
+    from decisions.models import (
+        Decision,
+        Event,
+        ReviewCase,
+        Rule,
+        RuleVersion,
+        VelocityAggregate,
+    )
     from records.models import PredictionRecord
     from risk.selectors import model_score_rows
     from risk.training import german_credit_rows
 
     ours = Event.objects.filter(type__in=[ON, OFF])
     PredictionRecord.objects.filter(event_id__in=ours.values("id")).delete()
+    # The review cases its measured events opened protect their decisions: they go first.
+    ReviewCase.objects.filter(decision__event__in=ours).delete()
     Decision.objects.filter(event__in=ours).delete()
     ours.delete()
     RuleVersion.objects.filter(rule__event_type__in=[ON, OFF]).delete()
